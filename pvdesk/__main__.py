@@ -1,0 +1,3 @@
+from pvdesk.cli import main
+
+raise SystemExit(main())

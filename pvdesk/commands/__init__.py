@@ -1,0 +1,1 @@
+"""Headless verbs of the pvdesk command line, one module each."""
