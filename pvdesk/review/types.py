@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from pvdesk.taxonomy import CLASS_NAMES, NON_TISSUE, UNCERTAIN
@@ -169,3 +170,8 @@ def uncertainty(probs: Sequence[float]) -> tuple[str | int, float, float, float]
                 ent -= q * math.log(q)
         ent /= math.log(len(p))
     return best, top[0], ent, margin
+
+
+def utc_now() -> str:
+    """UTC ISO-8601 with milliseconds and a ``Z``."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,186 @@
+"""Reviewer actions on a ReviewStore: confirm, correct (one tile or many), undo, redo, and a
+slide-level diagnosis.
+
+Each call is one transaction that updates the current decisions and appends audit rows
+sharing one ``batch_id``; it returns that batch id (undo/redo return None when there is
+nothing to undo or redo). Undo and redo append rows too (never deletions); undoing a bulk
+action undoes the whole bulk. Undo stacks are per reviewer: a new action discards that
+reviewer's redo stack. Correcting a tile to its predicted label records it as confirmed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pvdesk.errors import StoreError
+from pvdesk.review.types import (
+    CONFIRMED,
+    CORRECTED,
+    REVIEW_LABELS,
+    UNREVIEWED,
+    utc_now,
+)
+from pvdesk.taxonomy import GROUPS
+
+DIAGNOSIS_LABELS = REVIEW_LABELS + GROUPS
+
+_AUDIT_INSERT = (
+    "INSERT INTO audit(batch_id, at, reviewer, action, tile_id, slide_id, run_id, old_status,"
+    " old_label, new_status, new_label, ref_batch, comment) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+
+
+class ReviewActions:
+    """Mixed into ReviewStore; needs ``transaction()``, ``reviewer`` and ``path``."""
+
+    # -- public actions -----------------------------------------------------------------
+    def confirm(self, tile_id: int, run_id: int | None = None) -> int:
+        return self.confirm_many([tile_id], run_id)
+
+    def correct(self, tile_id: int, label: str, run_id: int | None = None) -> int:
+        return self.correct_many([tile_id], label, run_id)
+
+    def confirm_many(self, tile_ids: Iterable[int], run_id: int | None = None) -> int:
+        return self._act("confirm", tile_ids, None, run_id)
+
+    def correct_many(self, tile_ids: Iterable[int], label: str,
+                     run_id: int | None = None) -> int:
+        if label not in REVIEW_LABELS:
+            raise StoreError(f"{self.path}: {label!r} is not a review label "
+                             f"({', '.join(REVIEW_LABELS)})")
+        return self._act("correct", tile_ids, label, run_id)
+
+    def undo(self) -> int | None:
+        """Undo this reviewer's latest action (all of a bulk action)."""
+        return self._replay_op("undo")
+
+    def redo(self) -> int | None:
+        """Redo this reviewer's latest undone action."""
+        return self._replay_op("redo")
+
+    def can_undo(self) -> bool:
+        return self._op_to("undo", self.con) is not None
+
+    def can_redo(self) -> bool:
+        return self._op_to("redo", self.con) is not None
+
+    def set_diagnosis(self, slide_id: str, label: str | None, comment: str = "") -> int:
+        """A slide-level diagnosis with a free-text comment (not on the undo stack)."""
+        if label is not None and label not in DIAGNOSIS_LABELS:
+            raise StoreError(f"{self.path}: {label!r} is not a diagnosis label")
+        with self.transaction() as con:
+            if con.execute("SELECT 1 FROM slides WHERE slide_id=?", (slide_id,)).fetchone() is None:
+                raise StoreError(f"{self.path}: unknown slide {slide_id!r}")
+            old = con.execute("SELECT label FROM diagnoses WHERE slide_id=?",
+                              (slide_id,)).fetchone()
+            batch, at = self._next_batch(con), utc_now()
+            con.execute(_AUDIT_INSERT, (batch, at, self.reviewer, "diagnosis", None, slide_id,
+                                        None, None, old[0] if old else None, None, label, None,
+                                        comment))
+            con.execute("INSERT INTO diagnoses(slide_id, label, comment, reviewer, at) "
+                        "VALUES (?,?,?,?,?) ON CONFLICT(slide_id) DO UPDATE SET "
+                        "label=excluded.label, comment=excluded.comment, "
+                        "reviewer=excluded.reviewer, at=excluded.at",
+                        (slide_id, label, comment, self.reviewer, at))
+            return batch
+
+    def record_imported(self, decisions: Iterable[tuple], comment: str = "") -> int | None:
+        """Apply decisions read from elsewhere (a CSV): tuples of (tile_id, run_id, status,
+        label, reviewer, reviewed_at). Audit rows keep the original reviewer and time, with
+        action "import"; not on the undo stack. Unchanged decisions are skipped."""
+        with self.transaction() as con:
+            batch = None
+            for tid, run, status, label, reviewer, at in decisions:
+                r = con.execute("SELECT status, label, reviewer, reviewed_at FROM decisions "
+                                "WHERE tile_id=?", (tid,)).fetchone()
+                if r is not None and tuple(r) == (status, label, reviewer, at):
+                    continue
+                if batch is None:
+                    batch = self._next_batch(con)
+                self._write(con, batch, at or utc_now(), "import", tid, run,
+                            self._current(con, tid), (status, label), comment=comment,
+                            reviewer=reviewer or self.reviewer)
+            return batch
+
+    # -- helpers ------------------------------------------------------------------------
+    @staticmethod
+    def _next_batch(con) -> int:
+        return con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM audit").fetchone()[0]
+
+    @staticmethod
+    def _current(con, tile_id: int) -> tuple[str, str | None]:
+        r = con.execute("SELECT status, label FROM decisions WHERE tile_id=?",
+                        (tile_id,)).fetchone()
+        return (r[0], r[1]) if r else (UNREVIEWED, None)
+
+    def _predicted(self, con, tile_id: int, run_id: int | None) -> tuple[int, str]:
+        sql = "SELECT run_id, predicted FROM predictions WHERE tile_id=?"
+        args: list = [tile_id]
+        if run_id is not None:
+            sql, args = sql + " AND run_id=?", args + [run_id]
+        r = con.execute(sql + " ORDER BY run_id DESC LIMIT 1", args).fetchone()
+        if r is None:
+            raise StoreError(f"{self.path}: no prediction for tile {tile_id}"
+                             + (f" in run {run_id}" if run_id is not None else ""))
+        return r[0], r[1]
+
+    def _write(self, con, batch, at, action, tile_id, run_id, old, new, ref=None, comment=None,
+               reviewer=None):
+        reviewer = reviewer or self.reviewer
+        con.execute(_AUDIT_INSERT, (batch, at, reviewer, action, tile_id, None, run_id,
+                                    old[0], old[1], new[0], new[1], ref, comment))
+        unset = new[0] == UNREVIEWED
+        con.execute("INSERT INTO decisions(tile_id, status, label, reviewer, reviewed_at, run_id)"
+                    " VALUES (?,?,?,?,?,?) ON CONFLICT(tile_id) DO UPDATE SET "
+                    "status=excluded.status, label=excluded.label, reviewer=excluded.reviewer,"
+                    " reviewed_at=excluded.reviewed_at, run_id=excluded.run_id",
+                    (tile_id, new[0], new[1], None if unset else reviewer,
+                     None if unset else at, run_id))
+
+    def _act(self, action: str, tile_ids: Iterable[int], label: str | None,
+             run_id: int | None) -> int:
+        ids = list(dict.fromkeys(int(t) for t in tile_ids))
+        if not ids:
+            raise StoreError(f"{self.path}: no tiles to {action}")
+        with self.transaction() as con:
+            batch, at = self._next_batch(con), utc_now()
+            for tid in ids:
+                run, predicted = self._predicted(con, tid, run_id)
+                if action == "confirm":
+                    new = (CONFIRMED, predicted)
+                else:
+                    new = (CONFIRMED if label == predicted else CORRECTED, label)
+                self._write(con, batch, at, action, tid, run, self._current(con, tid), new)
+            con.execute("UPDATE ops SET state='discarded' WHERE reviewer=? AND state='undone'",
+                        (self.reviewer,))
+            con.execute("INSERT INTO ops(batch_id, reviewer, state) VALUES (?,?,'done')",
+                        (batch, self.reviewer))
+            return batch
+
+    def _op_to(self, which: str, con) -> int | None:
+        if which == "undo":
+            sql = "WHERE reviewer=? AND state='done' ORDER BY batch_id DESC"
+        else:
+            sql = "WHERE reviewer=? AND state='undone' ORDER BY batch_id ASC"
+        with self._lock:
+            r = con.execute("SELECT batch_id FROM ops " + sql + " LIMIT 1",
+                            (self.reviewer,)).fetchone()
+        return None if r is None else r[0]
+
+    def _replay_op(self, which: str) -> int | None:
+        with self.transaction() as con:
+            target = self._op_to(which, con)
+            if target is None:
+                return None
+            rows = con.execute("SELECT tile_id, run_id, old_status, old_label, new_status, "
+                               "new_label FROM audit WHERE batch_id=? ORDER BY audit_id",
+                               (target,)).fetchall()
+            if which == "undo":
+                rows = rows[::-1]
+            batch, at = self._next_batch(con), utc_now()
+            for tid, run, old_s, old_l, new_s, new_l in rows:
+                new = (old_s, old_l) if which == "undo" else (new_s, new_l)
+                self._write(con, batch, at, which, tid, run, self._current(con, tid), new,
+                            ref=target)
+            con.execute("UPDATE ops SET state=? WHERE batch_id=?",
+                        ("undone" if which == "undo" else "done", target))
+            return batch

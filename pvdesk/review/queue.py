@@ -1,0 +1,82 @@
+"""The review queue's SQL: which tiles, in what order (most uncertain first), and counts.
+
+Uncertainty is computed once when predictions are stored: the normalised entropy of the
+class probabilities (1 = uniform) and the top-2 margin (0 = a tie).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pvdesk.review.types import CONFIRMED, CORRECTED, STATUSES, UNREVIEWED, Counts, TileRecord
+
+SELECT = (
+    "SELECT t.tile_id, t.slide_id, t.source, t.tile_x, t.tile_y, t.tile_w, t.tile_h, t.mpp,"
+    " p.run_id, p.probs, p.predicted, p.confidence, p.entropy, p.margin,"
+    " d.status, d.label, d.reviewer, d.reviewed_at, t.patch_path, t.folder_class"
+    " FROM predictions p JOIN tiles t ON t.tile_id = p.tile_id"
+    " LEFT JOIN decisions d ON d.tile_id = p.tile_id")
+
+ORDERS = {
+    "entropy": "p.entropy DESC, p.margin ASC, p.tile_id",
+    "margin": "p.margin ASC, p.entropy DESC, p.tile_id",
+    "tile": "p.tile_id",
+}
+
+
+def order_by(order: str) -> str:
+    try:
+        return ORDERS[order]
+    except KeyError:
+        raise ValueError(f"unknown queue order {order!r}; use one of {', '.join(ORDERS)}") from None
+
+
+def where(run_id=None, slide_id=None, predicted=None, status=None,
+          disagree: bool = False) -> tuple[str, list]:
+    """A WHERE clause and its arguments. ``status`` is one of STATUSES or "reviewed"."""
+    terms, args = [], []
+    if run_id is not None:
+        terms.append("p.run_id = ?")
+        args.append(int(run_id))
+    if slide_id is not None:
+        terms.append("t.slide_id = ?")
+        args.append(slide_id)
+    if predicted is not None:
+        terms.append("p.predicted = ?")
+        args.append(predicted)
+    if status is not None:
+        if status == UNREVIEWED:
+            terms.append("(d.status IS NULL OR d.status = ?)")
+            args.append(UNREVIEWED)
+        elif status == "reviewed":
+            terms.append("d.status IN (?, ?)")
+            args += [CONFIRMED, CORRECTED]
+        elif status in STATUSES:
+            terms.append("d.status = ?")
+            args.append(status)
+        else:
+            raise ValueError(f"unknown review status {status!r}")
+    if disagree:
+        terms.append("t.folder_class IS NOT NULL AND t.folder_class != p.predicted")
+    return (" WHERE " + " AND ".join(terms) if terms else ""), args
+
+
+def record(r, run) -> TileRecord:
+    """A TileRecord from a row of SELECT and its run."""
+    return TileRecord(
+        tile_id=r[0], slide_id=r[1], source=r[2], tile_x=r[3], tile_y=r[4], tile_w=r[5],
+        tile_h=r[6], mpp=r[7], run_id=r[8], classes=run.classes,
+        probs=tuple(np.frombuffer(r[9], dtype="<f8").tolist()), predicted=r[10],
+        confidence=r[11], entropy=r[12], margin=r[13], status=r[14] or UNREVIEWED,
+        label=r[15], reviewer=r[16], reviewed_at=r[17], patch_path=r[18], folder_class=r[19],
+        model=run.model)
+
+
+def counts(con, clause: tuple[str, list]) -> Counts:
+    sql = ("SELECT count(*), coalesce(sum(d.status IN (?, ?)), 0),"
+           " coalesce(sum(d.status = ?), 0) FROM predictions p"
+           " JOIN tiles t ON t.tile_id = p.tile_id LEFT JOIN decisions d ON d.tile_id = p.tile_id"
+           + clause[0])
+    total, reviewed, corrected = con.execute(
+        sql, [CONFIRMED, CORRECTED, CORRECTED] + list(clause[1])).fetchone()
+    return Counts(int(reviewed), int(total), int(corrected))

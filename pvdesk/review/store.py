@@ -1,0 +1,322 @@
+"""ReviewStore: one SQLite file holding slides, model runs, tile predictions, reviewer
+decisions and an append-only audit trail.
+
+Every write is one transaction (BEGIN IMMEDIATE ... COMMIT) on a WAL database with
+``synchronous=FULL``: when a method returns, its change is on disk and survives a crash or a
+power cut. Reviewer actions live in :mod:`pvdesk.review.actions`, the queue in
+:mod:`pvdesk.review.queue`; this module holds opening, slides, runs, predictions and reads.
+A store may be used from several threads (calls are serialised by a lock) and by several
+processes (SQLite locking); undo/redo stacks are per reviewer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from pvdesk.errors import StoreError
+from pvdesk.review import queue as _queue
+from pvdesk.review import schema
+from pvdesk.review.actions import ReviewActions
+from pvdesk.review.replay import replay
+from pvdesk.review.types import (
+    NO_DECISION,
+    UNREVIEWED,
+    AuditRow,
+    Counts,
+    Decision,
+    RunInfo,
+    TilePrediction,
+    TileRecord,
+    tile_key,
+    uncertainty,
+    utc_now,
+)
+
+# Slide property keys that may carry a name, a label or free text are never stored.
+_IDENTIFYING_PARTS = ("description", "filename", "patient", "barcode", "comment", "macro",
+                      "author", "user", "operator", "accession")
+_IDENTIFYING_WORDS = {"name", "label", "date", "time", "title", "id", "uid"}
+
+
+def _identifying(key: str) -> bool:
+    k = str(key).lower()
+    words = set(re.split(r"[^a-z0-9]+", k))
+    return any(p in k for p in _IDENTIFYING_PARTS) or bool(words & _IDENTIFYING_WORDS)
+
+
+def default_reviewer() -> str:
+    """The login name, or ``$USER``/``$USERNAME``, or "reviewer"."""
+    try:
+        name = getpass.getuser()
+    except Exception:  # no passwd entry (containers), no env vars
+        name = os.environ.get("USER") or os.environ.get("USERNAME") or ""
+    return name or "reviewer"
+
+
+def _blob(values, dtype: str) -> bytes | None:
+    if values is None:
+        return None
+    return np.asarray(values, dtype=dtype).ravel().tobytes()
+
+
+class ReviewStore(ReviewActions):
+    """A review store file. ``with ReviewStore(path) as store: ...``; ``create=False``
+    refuses a missing file instead of creating an empty store."""
+
+    def __init__(self, path, reviewer: str | None = None, create: bool = True):
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StoreError(f"{self.path}: no such review store")
+        self.reviewer = reviewer or default_reviewer()
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._runs: dict[int, RunInfo] = {}
+        self._con = schema.connect(self.path)
+
+    # -- lifecycle ---------------------------------------------------------------
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def __enter__(self) -> ReviewStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def con(self):
+        if self._con is None:
+            raise StoreError(f"{self.path}: the review store is closed")
+        return self._con
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """One write transaction; nested calls join the outer one."""
+        with self._lock:
+            con = self.con
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield con
+                finally:
+                    self._depth -= 1
+                return
+            con.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield con
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                self._depth = 0
+
+    def integrity_check(self) -> str:
+        with self._lock:
+            return self.con.execute("PRAGMA integrity_check").fetchone()[0]
+
+    # -- slides and runs -----------------------------------------------------------
+    def add_slide(self, slide_id: str, path: str, properties: dict | None = None) -> None:
+        """Record a slide (idempotent; a second call updates path and properties).
+        Keys that could identify a patient are dropped."""
+        props = {str(k): v for k, v in (properties or {}).items() if not _identifying(k)}
+        with self.transaction() as con:
+            con.execute(
+                "INSERT INTO slides(slide_id, path, properties, added_at) VALUES (?,?,?,?) "
+                "ON CONFLICT(slide_id) DO UPDATE SET path=excluded.path, "
+                "properties=excluded.properties",
+                (str(slide_id), str(path), json.dumps(props, default=str), utc_now()))
+
+    def slides(self) -> list[dict]:
+        with self._lock:
+            rows = self.con.execute(
+                "SELECT slide_id, path, properties, added_at FROM slides ORDER BY rowid").fetchall()
+        return [{"slide_id": s, "path": p, "properties": json.loads(j), "added_at": a}
+                for s, p, j, a in rows]
+
+    def add_run(self, bundle_name: str, bundle_version: str, manifest_hash: str,
+                classes: list[str], device: str, settings: dict | None = None,
+                trained: bool = True) -> int:
+        classes = [str(c) for c in classes]
+        if not classes or len(set(classes)) != len(classes):
+            raise StoreError(f"{self.path}: a run needs a non-empty list of distinct classes")
+        with self.transaction() as con:
+            cur = con.execute(
+                "INSERT INTO runs(bundle_name, bundle_version, manifest_hash, classes, device, "
+                "settings, trained, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                (bundle_name, bundle_version or "", manifest_hash or "", json.dumps(classes),
+                 device, json.dumps(settings or {}, default=str), int(bool(trained)), utc_now()))
+            return int(cur.lastrowid)
+
+    def runs(self) -> list[RunInfo]:
+        with self._lock:
+            rows = self.con.execute("SELECT * FROM runs ORDER BY run_id").fetchall()
+        out = []
+        for r in rows:
+            info = RunInfo(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), r[5],
+                           json.loads(r[6]), bool(r[7]), r[8])
+            self._runs[info.run_id] = info
+            out.append(info)
+        return out
+
+    def run(self, run_id: int) -> RunInfo:
+        if run_id not in self._runs:
+            self.runs()
+        try:
+            return self._runs[int(run_id)]
+        except KeyError:
+            raise StoreError(f"{self.path}: no model run {run_id}") from None
+
+    def latest_run(self, slide_id: str | None = None) -> int | None:
+        sql = "SELECT max(p.run_id) FROM predictions p"
+        args: tuple = ()
+        if slide_id is not None:
+            sql += " JOIN tiles t USING(tile_id) WHERE t.slide_id=?"
+            args = (slide_id,)
+        with self._lock:
+            return self.con.execute(sql, args).fetchone()[0]
+
+    # -- predictions -------------------------------------------------------------
+    def add_predictions(self, run_id: int, slide_id: str,
+                        rows: Iterable[TilePrediction]) -> int:
+        """Record tiles and their probabilities in one transaction; returns the row count.
+        A tile seen before (same slide and coordinates, or same patch path) is reused."""
+        classes = self.run(run_id).classes
+        n = 0
+        with self.transaction() as con:
+            if con.execute("SELECT 1 FROM slides WHERE slide_id=?", (slide_id,)).fetchone() is None:
+                raise StoreError(f"{self.path}: unknown slide {slide_id!r} (add_slide first)")
+            for row in rows:
+                if len(row.probs) != len(classes):
+                    raise StoreError(f"{self.path}: {row.source}: {len(row.probs)} probabilities "
+                                     f"for a run with {len(classes)} classes")
+                xywh = (row.tile_x, row.tile_y, row.tile_w, row.tile_h)
+                tid = con.execute(
+                    "INSERT INTO tiles(slide_id, tile_key, source, tile_x, tile_y, tile_w, tile_h,"
+                    " mpp, patch_path, folder_class) VALUES (?,?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT(slide_id, tile_key) DO UPDATE SET mpp=coalesce(excluded.mpp, mpp),"
+                    " patch_path=coalesce(excluded.patch_path, patch_path),"
+                    " folder_class=coalesce(excluded.folder_class, folder_class) RETURNING tile_id",
+                    (slide_id, tile_key(row.source, *xywh), str(row.source),
+                     *(None if v is None else int(v) for v in xywh),
+                     None if row.mpp is None else float(row.mpp), row.patch_path,
+                     row.folder_class)).fetchone()[0]
+                best, conf, ent, margin = uncertainty(row.probs)
+                con.execute(
+                    "INSERT INTO predictions(run_id, tile_id, probs, predicted, confidence, "
+                    "entropy, margin, embedding) VALUES (?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT(run_id, tile_id) DO UPDATE SET probs=excluded.probs, "
+                    "predicted=excluded.predicted, confidence=excluded.confidence, "
+                    "entropy=excluded.entropy, margin=excluded.margin, "
+                    "embedding=coalesce(excluded.embedding, embedding)",
+                    (run_id, tid, _blob(row.probs, "<f8"), classes[best], conf, ent, margin,
+                     _blob(row.embedding, "<f4")))
+                n += 1
+        return n
+
+    def embedding(self, tile_id: int, run_id: int) -> np.ndarray | None:
+        with self._lock:
+            r = self.con.execute("SELECT embedding FROM predictions WHERE tile_id=? AND run_id=?",
+                                 (tile_id, run_id)).fetchone()
+        return None if r is None or r[0] is None else np.frombuffer(r[0], dtype="<f4").copy()
+
+    def find_tile(self, slide_id: str | None = None, source: str | None = None,
+                  tile_x=None, tile_y=None, tile_w=None, tile_h=None) -> int | None:
+        """The tile id for coordinates (or a patch's source path), or None."""
+        key = tile_key(source or "", tile_x, tile_y, tile_w, tile_h)
+        sql, args = "SELECT tile_id FROM tiles WHERE tile_key=?", [key]
+        if slide_id is not None:
+            sql, args = sql + " AND slide_id=?", args + [slide_id]
+        if source is not None:
+            sql, args = sql + " AND source=?", args + [source]
+        with self._lock:
+            r = self.con.execute(sql + " ORDER BY tile_id LIMIT 1", args).fetchone()
+        return None if r is None else r[0]
+
+    def tiles(self, slide_id: str | None = None, run_id: int | None = None) -> Iterator[TileRecord]:
+        """Every (tile, prediction) with its decision, by run then tile; for export."""
+        yield from self._records(_queue.where(run_id=run_id, slide_id=slide_id),
+                                 "p.run_id, p.tile_id")
+
+    def _records(self, where: tuple[str, list], order: str, limit: int | None = None):
+        sql = _queue.SELECT + where[0] + " ORDER BY " + order
+        args = list(where[1])
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        with self._lock:
+            rows = self.con.execute(sql, args).fetchall()
+        for r in rows:
+            yield _queue.record(r, self.run(r[8]))
+
+    # -- queue -----------------------------------------------------------------------
+    def queue(self, run_id: int | None = None, slide_id: str | None = None,
+              order: str = "entropy", predicted: str | None = None, status: str | None = None,
+              limit: int | None = None, disagree: bool = False) -> list[TileRecord]:
+        """Tiles most uncertain first (highest entropy, or smallest top-2 margin), for one
+        run (default: the latest), optionally one slide, one predicted class, one status;
+        ``disagree`` keeps patches whose folder class differs from the prediction."""
+        if run_id is None:
+            run_id = self.latest_run(slide_id)
+            if run_id is None:
+                return []
+        where = _queue.where(run_id, slide_id, predicted, status, disagree)
+        return list(self._records(where, _queue.order_by(order), limit))
+
+    def counts(self, run_id: int | None = None, slide_id: str | None = None,
+               predicted: str | None = None) -> Counts:
+        """reviewed / total / corrected over the tiles of a run (default: the latest)."""
+        if run_id is None:
+            run_id = self.latest_run(slide_id)
+            if run_id is None:
+                return Counts(0, 0, 0)
+        where = _queue.where(run_id, slide_id, predicted)
+        with self._lock:
+            return _queue.counts(self.con, where)
+
+    # -- decisions and audit ------------------------------------------------------------
+    def decision(self, tile_id: int) -> Decision:
+        with self._lock:
+            r = self.con.execute("SELECT status, label, reviewer, reviewed_at FROM decisions "
+                                 "WHERE tile_id=?", (tile_id,)).fetchone()
+        return NO_DECISION if r is None else Decision(*r)
+
+    def decisions(self) -> dict[int, Decision]:
+        """Every reviewed tile's decision (unreviewed tiles are left out)."""
+        with self._lock:
+            rows = self.con.execute("SELECT tile_id, status, label, reviewer, reviewed_at "
+                                    "FROM decisions WHERE status != ?", (UNREVIEWED,)).fetchall()
+        return {r[0]: Decision(*r[1:]) for r in rows}
+
+    def audit(self, since: int = 0) -> list[AuditRow]:
+        """Audit rows after ``since`` (an audit id), oldest first."""
+        with self._lock:
+            rows = self.con.execute(
+                "SELECT audit_id, batch_id, at, reviewer, action, tile_id, slide_id, run_id, "
+                "old_status, old_label, new_status, new_label, ref_batch, comment FROM audit "
+                "WHERE audit_id > ? ORDER BY audit_id", (since,)).fetchall()
+        return [AuditRow(*r) for r in rows]
+
+    def state_at(self, audit_id: int | None = None) -> dict[int, Decision]:
+        """Decisions as they stood just after audit row ``audit_id`` (None: now), rebuilt
+        from the audit trail alone."""
+        return replay(self.audit(), upto=audit_id)
+
+    def diagnosis(self, slide_id: str) -> tuple[str | None, str | None, str | None, str | None]:
+        """(label, comment, reviewer, at) of a slide's diagnosis, all None when unset."""
+        with self._lock:
+            r = self.con.execute("SELECT label, comment, reviewer, at FROM diagnoses "
+                                 "WHERE slide_id=?", (slide_id,)).fetchone()
+        return tuple(r) if r else (None, None, None, None)
