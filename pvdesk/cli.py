@@ -18,6 +18,7 @@ from pvdesk.errors import PvdeskError
 COMMAND_MODULES = (
     "pvdesk.commands.info",
     "pvdesk.commands.tiles",
+    "pvdesk.commands.review",
 )
 
 

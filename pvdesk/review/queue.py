@@ -80,3 +80,18 @@ def counts(con, clause: tuple[str, list]) -> Counts:
     total, reviewed, corrected = con.execute(
         sql, [CONFIRMED, CORRECTED, CORRECTED] + list(clause[1])).fetchone()
     return Counts(int(reviewed), int(total), int(corrected))
+
+
+def class_counts(con, clause: tuple[str, list]) -> dict[str, tuple[int, int]]:
+    """{class: (tiles predicted as it, tiles a reviewer labelled as it)}."""
+    base = (" FROM predictions p JOIN tiles t ON t.tile_id = p.tile_id"
+            " LEFT JOIN decisions d ON d.tile_id = p.tile_id" + clause[0])
+    out: dict[str, list[int]] = {}
+    for name, n in con.execute("SELECT p.predicted, count(*)" + base + " GROUP BY p.predicted",
+                               clause[1]):
+        out.setdefault(name, [0, 0])[0] = n
+    extra = (" AND " if clause[0] else " WHERE ") + "d.status IN (?, ?)"
+    for name, n in con.execute("SELECT d.label, count(DISTINCT p.tile_id)" + base + extra
+                               + " GROUP BY d.label", list(clause[1]) + [CONFIRMED, CORRECTED]):
+        out.setdefault(name, [0, 0])[1] = n
+    return {k: (v[0], v[1]) for k, v in out.items()}

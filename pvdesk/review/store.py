@@ -146,6 +146,18 @@ class ReviewStore(ReviewActions):
         return [{"slide_id": s, "path": p, "properties": json.loads(j), "added_at": a}
                 for s, p, j, a in rows]
 
+    def slide_ids(self, run_id: int | None = None, with_coords: bool = False) -> list[str]:
+        """Slides that have predicted tiles (in a run; with coordinates, i.e. not patches)."""
+        sql = ("SELECT DISTINCT t.slide_id FROM tiles t JOIN predictions p"
+               " ON p.tile_id = t.tile_id WHERE 1")
+        args: list = []
+        if with_coords:
+            sql += " AND t.tile_x IS NOT NULL"
+        if run_id is not None:
+            sql, args = sql + " AND p.run_id = ?", [run_id]
+        with self._lock:
+            return [r[0] for r in self.con.execute(sql + " ORDER BY t.slide_id", args)]
+
     def add_run(self, bundle_name: str, bundle_version: str, manifest_hash: str,
                 classes: list[str], device: str, settings: dict | None = None,
                 trained: bool = True) -> int:
@@ -285,6 +297,12 @@ class ReviewStore(ReviewActions):
         where = _queue.where(run_id, slide_id, predicted)
         with self._lock:
             return _queue.counts(self.con, where)
+
+    def class_counts(self, run_id: int | None = None,
+                     slide_id: str | None = None) -> dict[str, tuple[int, int]]:
+        """{class: (predicted, reviewer-labelled)} over a run (None: all runs)."""
+        with self._lock:
+            return _queue.class_counts(self.con, _queue.where(run_id, slide_id))
 
     # -- decisions and audit ------------------------------------------------------------
     def decision(self, tile_id: int) -> Decision:

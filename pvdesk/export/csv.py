@@ -1,0 +1,199 @@
+"""clip_predictions.csv: one row per tile or patch image (schema in DESIGN.md).
+
+Columns, in order::
+
+    source, tile_x, tile_y, tile_w, tile_h, mpp, model, predicted, predicted_group,
+    confidence, p_<class> for every class (the run's order), review_status, review_label,
+    reviewer, reviewed_at
+
+tile_* are level-0 pixels (empty for a patch image); reviewed_at is ISO 8601 UTC.
+
+Spreadsheet safety: a *text* cell (source, model, predicted, predicted_group, review_*,
+reviewer, reviewed_at) that starts with ``= + - @``, a tab or a carriage return is written
+with a single quote ``'`` in front, so no spreadsheet evaluates it as a formula; a text cell
+that already starts with ``'`` gets one more, so the rule is reversible. Numeric cells
+(coordinates, mpp, confidence, probabilities) are formatted from numbers by the writer and
+never prefixed (a negative number is not text). :func:`read_predictions_csv` removes one
+leading quote from every text cell, so a file reads back exactly; the file is plain RFC 4180
+CSV in UTF-8 that Python's csv module and pandas read (pandas shows the quote).
+
+Writers:
+- :func:`write_rows_csv(path, classes, rows)` writes row dicts, keyed by column name, without
+  a store (``pvdesk predict --out``). A row may give ``probs`` (a sequence in ``classes``
+  order) instead of the p_ columns; ``predicted``, ``predicted_group`` and ``confidence``
+  are filled from it when missing, and ``review_status`` defaults to "unreviewed".
+- :func:`write_predictions_csv(store, path, run_id=None)` writes a review store's tiles with
+  the reviewer columns filled (all runs when ``run_id`` is None; the p_ columns are then the
+  union of the runs' classes, empty where a run lacks a class).
+- :func:`import_csv(store, path)` reads such a file into a store (see csv_import).
+All writes are atomic.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
+
+from pvdesk.export import ExportError
+from pvdesk.export.atomic import atomic_write
+from pvdesk.taxonomy import group_of
+
+HEAD = ("source", "tile_x", "tile_y", "tile_w", "tile_h", "mpp", "model", "predicted",
+        "predicted_group", "confidence")
+TAIL = ("review_status", "review_label", "reviewer", "reviewed_at")
+TEXT_COLUMNS = frozenset({"source", "model", "predicted", "predicted_group", *TAIL})
+INT_COLUMNS = frozenset({"tile_x", "tile_y", "tile_w", "tile_h"})
+DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+QUOTE = "'"
+
+
+def columns(classes: Sequence[str]) -> list[str]:
+    return [*HEAD, *(f"p_{c}" for c in classes), *TAIL]
+
+
+def neutralise(text: str) -> str:
+    """The cell written for a text value (quote-prefixed when a spreadsheet could run it)."""
+    return QUOTE + text if text.startswith(DANGEROUS) or text.startswith(QUOTE) else text
+
+
+def restore(cell: str) -> str:
+    """The text value of a written text cell (inverse of :func:`neutralise`)."""
+    return cell[1:] if cell.startswith(QUOTE) else cell
+
+
+def _group(name) -> str:
+    try:
+        return group_of(name) if name else ""
+    except KeyError:
+        return ""
+
+
+def _number(col: str, value) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool) or isinstance(value, (str, bytes)):
+        raise ValueError(f"CSV column {col} needs a number, not {value!r}")
+    return str(int(value)) if col in INT_COLUMNS else repr(float(value))
+
+
+def _cells(cols: list[str], classes: Sequence[str], row: Mapping) -> list[str]:
+    row = dict(row)
+    probs = row.pop("probs", None)
+    unknown = set(row) - set(cols)
+    if unknown:
+        raise ValueError(f"unknown CSV columns {sorted(unknown)}")
+    if probs is not None:
+        probs = [float(p) for p in probs]
+        if len(probs) != len(classes):
+            raise ValueError(f"{len(probs)} probabilities for {len(classes)} classes")
+        for c, p in zip(classes, probs):
+            row.setdefault(f"p_{c}", p)
+        if probs:
+            row.setdefault("predicted", classes[max(range(len(probs)), key=probs.__getitem__)])
+            row.setdefault("confidence", max(probs))
+    row.setdefault("predicted_group", _group(row.get("predicted")))
+    row.setdefault("review_status", "unreviewed")
+    out = []
+    for col in cols:
+        v = row.get(col)
+        if col in TEXT_COLUMNS:
+            out.append("" if v is None else neutralise(str(v)))
+        else:
+            out.append(_number(col, v))
+    return out
+
+
+def write_rows_csv(path, classes: Sequence[str], rows: Iterable[Mapping]) -> int:
+    """Write row dicts (see the module docstring) atomically; returns the row count."""
+    cols = columns(classes)
+    n = 0
+    with atomic_write(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for row in rows:
+            w.writerow(_cells(cols, classes, row))
+            n += 1
+    return n
+
+
+def record_row(rec) -> dict:
+    """A CSV row dict for a TileRecord of the review store."""
+    row = {"source": rec.source, "tile_x": rec.tile_x, "tile_y": rec.tile_y,
+           "tile_w": rec.tile_w, "tile_h": rec.tile_h, "mpp": rec.mpp, "model": rec.model,
+           "predicted": rec.predicted, "predicted_group": _group(rec.predicted),
+           "confidence": rec.confidence, "review_status": rec.status,
+           "review_label": rec.label, "reviewer": rec.reviewer, "reviewed_at": rec.reviewed_at}
+    row.update({f"p_{c}": p for c, p in zip(rec.classes, rec.probs)})
+    return row
+
+
+def store_classes(store, run_id=None) -> list[str]:
+    runs = [store.run(run_id)] if run_id is not None else store.runs()
+    return list(dict.fromkeys(c for r in runs for c in r.classes))
+
+
+def write_predictions_csv(store, path, run_id: int | None = None,
+                          slide_id: str | None = None) -> int:
+    """Write a store's tiles (one run, or all) with their review columns; returns rows."""
+    classes = store_classes(store, run_id)
+    recs = store.tiles(slide_id=slide_id, run_id=run_id)
+    return write_rows_csv(path, classes, (record_row(r) for r in recs))
+
+
+class CsvTable(NamedTuple):
+    classes: list[str]
+    rows: list[dict]
+
+
+def _parse(path, line: int, col: str, cell: str):
+    if col in TEXT_COLUMNS:
+        return restore(cell)
+    if cell == "":
+        return None
+    try:
+        return int(cell) if col in INT_COLUMNS else float(cell)
+    except ValueError:
+        raise ExportError(f"{path}: line {line}: {col} is not a number ({cell[:40]!r})") from None
+
+
+def read_predictions_csv(path) -> CsvTable:
+    """Read a clip_predictions.csv back: (classes, rows), each row a dict keyed by column
+    with ints/floats (None when empty) and the original text (quote prefixes removed)."""
+    try:
+        fh = open(path, encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise ExportError(f"{path}: cannot read ({exc.strerror})") from exc
+    with fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise ExportError(f"{path}: empty file, not a predictions CSV") from None
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise ExportError(f"{path}: not a readable CSV ({exc})") from None
+        mid = header[len(HEAD):len(header) - len(TAIL)]
+        if (tuple(header[:len(HEAD)]) != HEAD or tuple(header[len(header) - len(TAIL):]) != TAIL
+                or not mid or not all(c.startswith("p_") for c in mid)):
+            raise ExportError(f"{path}: not a predictions CSV (columns {header[:4]}...)")
+        classes = [c[2:] for c in mid]
+        rows = []
+        try:
+            for cells in reader:
+                line = reader.line_num
+                if not cells:
+                    continue
+                if len(cells) != len(header):
+                    raise ExportError(f"{path}: line {line}: {len(cells)} cells, "
+                                      f"expected {len(header)}")
+                rows.append({c: _parse(path, line, c, v) for c, v in zip(header, cells)})
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise ExportError(f"{path}: not a readable CSV ({exc})") from None
+    return CsvTable(classes, rows)
+
+
+def import_csv(store, path) -> dict:
+    """Load a predictions CSV into a store (see :mod:`pvdesk.export.csv_import`)."""
+    from pvdesk.export.csv_import import import_csv as _import
+
+    return _import(store, path)

@@ -1,0 +1,101 @@
+"""Import a clip_predictions.csv into a review store, to continue a review elsewhere.
+
+All in one transaction: a bad row leaves the store as it was.
+- Runs: rows are grouped by their ``model`` cell ("name@version"); an existing run with the
+  same model and classes is reused, otherwise a run is created (device "imported").
+- Tiles: a tile already in the store (same source and coordinates, or same patch path) is
+  reused; otherwise it joins a slide named by its source (tiles) or its folder (patches).
+- Decisions: confirmed/corrected rows become decisions with their original reviewer and
+  time, audited as action "import" (not undoable); unreviewed rows leave a tile's decision
+  alone. A decision already equal to the row's is skipped, so importing twice is harmless.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+
+from pvdesk.export import ExportError
+from pvdesk.export.csv import read_predictions_csv
+from pvdesk.review.types import CONFIRMED, CORRECTED, REVIEW_LABELS, STATUSES, TilePrediction
+from pvdesk.taxonomy import GROUPS
+
+
+def _split_model(model: str) -> tuple[str, str]:
+    name, sep, version = model.rpartition("@")
+    return (name, version) if sep and name else (model, "")
+
+
+def _run_for(store, model: str, classes: list[str], fname: str, created: list) -> int:
+    for run in store.runs():
+        if run.model == model and list(run.classes) == classes:
+            return run.run_id
+    name, version = _split_model(model or "imported")
+    run_id = store.add_run(name, version, "", classes, "imported", {"imported_from": fname})
+    created.append(run_id)
+    return run_id
+
+
+def import_csv(store, path) -> dict:
+    """Returns counts: rows, runs_created, slides_created, decisions."""
+    table = read_predictions_csv(path)
+    fname = PurePath(str(path)).name
+    groups: dict[str, list[dict]] = {}
+    for row in table.rows:
+        groups.setdefault(row["model"], []).append(row)
+    runs_created: list[int] = []
+    slides = {s["slide_id"] for s in store.slides()}
+    n_slides = 0
+    decisions = []
+    with store.transaction():
+        for model, rows in groups.items():
+            classes = [c for c in table.classes if any(r[f"p_{c}"] is not None for r in rows)]
+            if not classes:
+                raise ExportError(f"{path}: model {model!r} has no probability columns")
+            run_id = _run_for(store, model, classes, fname, runs_created)
+            by_slide: dict[str, list[TilePrediction]] = {}
+            placed = []
+            for i, row in enumerate(rows):
+                coords = [row[k] for k in ("tile_x", "tile_y", "tile_w", "tile_h")]
+                if (None in coords) != (coords[0] is None):
+                    raise ExportError(f"{path}: {row['source']}: partial tile coordinates")
+                probs = [row[f"p_{c}"] for c in classes]
+                if None in probs:
+                    raise ExportError(f"{path}: {row['source']}: missing probabilities")
+                existing = store.find_tile(source=row["source"], tile_x=coords[0],
+                                           tile_y=coords[1], tile_w=coords[2], tile_h=coords[3])
+                if existing is not None:
+                    slide_id = _slide_of(store, existing)
+                elif coords[0] is None:
+                    slide_id = str(PurePath(row["source"]).parent)
+                else:
+                    slide_id = row["source"]
+                if slide_id not in slides:
+                    store.add_slide(slide_id, slide_id, {})
+                    slides.add(slide_id)
+                    n_slides += 1
+                by_slide.setdefault(slide_id, []).append(
+                    TilePrediction(row["source"], *coords, row["mpp"], probs))
+                placed.append((slide_id, row, coords, i))
+            for slide_id, preds in by_slide.items():
+                store.add_predictions(run_id, slide_id, preds)
+            for slide_id, row, coords, i in placed:
+                status = row["review_status"] or "unreviewed"
+                label = row["review_label"] or None
+                if status not in STATUSES:
+                    raise ExportError(f"{path}: {row['source']}: unknown review_status "
+                                      f"{status!r}")
+                if status not in (CONFIRMED, CORRECTED):
+                    continue
+                if label not in REVIEW_LABELS and label not in GROUPS and label not in classes:
+                    raise ExportError(f"{path}: {row['source']}: unknown review_label {label!r}")
+                tid = store.find_tile(slide_id, row["source"], *coords)
+                decisions.append((tid, run_id, status, label, row["reviewer"] or None,
+                                  row["reviewed_at"] or None))
+        store.record_imported(decisions, comment=f"imported from {fname} by {store.reviewer}")
+    return {"rows": len(table.rows), "runs_created": len(runs_created),
+            "slides_created": n_slides, "decisions": len(decisions)}
+
+
+def _slide_of(store, tile_id: int) -> str:
+    return store.con.execute("SELECT slide_id FROM tiles WHERE tile_id=?",
+                             (tile_id,)).fetchone()[0]
