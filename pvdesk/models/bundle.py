@@ -1,0 +1,88 @@
+"""A model bundle: a validated manifest plus the folder it came from. Importing it is cheap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pvdesk.models.manifest import (
+    CLIP_KINDS,
+    MANIFEST_NAME,
+    WEIGHTS_NAME,
+    manifest_hash,
+    read_manifest,
+    validate_manifest,
+)
+
+if TYPE_CHECKING:
+    from pvdesk.models.classifier import TileClassifier
+
+
+class Bundle:
+    """A parsed, validated manifest and its folder (``path`` is None for an in-memory one)."""
+
+    def __init__(self, manifest: dict, path: Path | None = None, builtin: bool = False):
+        where = (Path(path) / MANIFEST_NAME) if path is not None else "manifest"
+        m = validate_manifest(manifest, where)
+        self.manifest: dict = m
+        self.path: Path | None = Path(path) if path is not None else None
+        self.builtin = builtin
+        self.name: str = m["name"]
+        self.version: str = m["version"]
+        self.kind: str = m["kind"]
+        self.classes: list[str] = list(m["classes"])
+        self.input_size: int = m["input_size"]
+        self.mean: tuple[float, float, float] = tuple(m["mean"])  # type: ignore[assignment]
+        self.std: tuple[float, float, float] = tuple(m["std"])  # type: ignore[assignment]
+        self.tile_um: float = m["tile_um"]
+        self.trained: bool = m["trained"]
+        self.backbone: dict = dict(m["backbone"])
+        self.provenance: dict = dict(m["provenance"])
+        self.manifest_hash: str = manifest_hash(m)
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, builtin: bool = False) -> Bundle:
+        folder = Path(folder)
+        return cls(read_manifest(folder / MANIFEST_NAME), folder, builtin=builtin)
+
+    # -- properties ------------------------------------------------------------------------
+    @property
+    def has_embeddings(self) -> bool:
+        return self.kind in CLIP_KINDS
+
+    @property
+    def label(self) -> str:
+        """"name version", plus UNTRAINED for demo/random bundles (for outputs and the UI)."""
+        text = f"{self.name} {self.version}"
+        return text if self.trained else f"{text} (UNTRAINED)"
+
+    @property
+    def weights_file(self) -> Path | None:
+        """The bundle's own weights.safetensors, when it has one."""
+        if self.path is None:
+            return None
+        f = self.path / WEIGHTS_NAME
+        return f if f.is_file() else None
+
+    @property
+    def where(self) -> str:
+        return str(self.path / MANIFEST_NAME) if self.path is not None else f"bundle {self.name}"
+
+    # -- behaviour -------------------------------------------------------------------------
+    def weights_status(self) -> tuple[bool, str]:
+        """(available here?, a human explanation). Looks at files and caches; never downloads."""
+        from pvdesk.models.weights import weights_status
+
+        return weights_status(self)
+
+    def load(self, device: str = "cpu", precision: str = "auto",
+             weights: str | Path | None = None) -> TileClassifier:
+        """Build the classifier on ``device``. ``weights`` names a local backbone weights file
+        (overrides the manifest's, like ``--weights FILE``)."""
+        from pvdesk.models.classifier import load_classifier
+
+        return load_classifier(self, device=device, precision=precision, weights=weights)
+
+    def __repr__(self) -> str:
+        return (f"Bundle({self.name!r}, kind={self.kind!r}, classes={len(self.classes)}, "
+                f"trained={self.trained}, path={str(self.path) if self.path else None!r})")

@@ -1,0 +1,137 @@
+"""TileClassifier: one loaded bundle on one device, uint8 tiles in, probabilities out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pvdesk.errors import ModelError
+from pvdesk.models.device import autocast_dtype, pick_device, precision_label
+
+if TYPE_CHECKING:
+    import torch
+
+    from pvdesk.models.bundle import Bundle
+
+
+@dataclass
+class ClassifierOutput:
+    probs: torch.Tensor  # (N, C) float32 on CPU, rows sum to 1, in bundle.classes order
+    embeddings: torch.Tensor | None = None  # (N, D) float32 on CPU, L2-normalised (CLIP kinds)
+
+
+class TileClassifier:
+    """Owns a torch module (eval mode) on ``device``.
+
+    ``net(x)`` takes a normalised float batch and returns ``(logits, embeddings or None)``;
+    ``net.head`` maps float32 embeddings to logits (CLIP kinds) and always runs in fp32.
+    """
+
+    def __init__(self, bundle: Bundle, net, device: str = "cpu", precision: str = "auto"):
+        import torch
+
+        self.bundle = bundle
+        self.device = device
+        self.precision = precision
+        self._dtype = autocast_dtype(device, precision)
+        self.effective_precision = precision_label(self._dtype)  # "fp32" | "bf16" | "fp16"
+        self.net = net.eval().to(device)
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        self._channels_last = device.split(":")[0] in ("cpu", "cuda")
+        if self._channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self._mean = torch.tensor(bundle.mean, device=device).view(1, 3, 1, 1) * 255.0
+        self._std = torch.tensor(bundle.std, device=device).view(1, 3, 1, 1) * 255.0
+
+    # -- preprocessing ---------------------------------------------------------------------
+    def prepare(self, batch: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, 3, H, W) RGB -> normalised float32 (N, 3, S, S) on the device."""
+        import torch
+        import torch.nn.functional as F
+
+        if batch.ndim != 4 or batch.shape[1] != 3:
+            raise ModelError(f"{self.bundle.name}: expected a (N, 3, H, W) batch, got "
+                             f"{tuple(batch.shape)}")
+        x = batch.to(self.device, non_blocking=True).float()
+        s = self.bundle.input_size
+        if x.shape[-2:] != (s, s):
+            x = F.interpolate(x, size=(s, s), mode="bilinear", antialias=True,
+                              align_corners=False)
+        x = (x - self._mean) / self._std
+        if self._channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _autocast(self):
+        import contextlib
+
+        import torch
+
+        if self._dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.split(":")[0], dtype=self._dtype)
+
+    def _run(self, batch: torch.Tensor):
+        import torch
+
+        with torch.inference_mode():
+            x = self.prepare(batch)
+            with self._autocast():
+                logits, emb = self.net(x)
+            return logits.float().cpu(), (emb.float().cpu() if emb is not None else None)
+
+    # -- public ----------------------------------------------------------------------------
+    def logits(self, batch: torch.Tensor) -> torch.Tensor:
+        """Raw class logits (N, C), float32 on CPU."""
+        return self._run(batch)[0]
+
+    def predict(self, batch: torch.Tensor) -> ClassifierOutput:
+        logits, emb = self._run(batch)
+        return ClassifierOutput(probs=logits.softmax(dim=1), embeddings=emb)
+
+    def embed(self, batch: torch.Tensor) -> torch.Tensor:
+        """L2-normalised image embeddings (N, D), float32 on CPU (CLIP kinds only)."""
+        if not self.bundle.has_embeddings:
+            raise ModelError(f"{self.bundle.name}: kind '{self.bundle.kind}' has no image "
+                             "embeddings (only CLIP kinds do)")
+        return self._run(batch)[1]
+
+    def head_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Logits from precomputed normalised embeddings (CLIP kinds), float32 on CPU."""
+        import torch
+
+        if not self.bundle.has_embeddings:
+            raise ModelError(f"{self.bundle.name}: kind '{self.bundle.kind}' has no head on "
+                             "embeddings")
+        with torch.inference_mode():
+            return self.net.head(embeddings.to(self.device).float()).float().cpu()
+
+    def export_tensors(self, include_backbone: bool | None = None) -> dict[str, torch.Tensor]:
+        """Tensors that ``write_bundle`` needs to rebuild this classifier (CPU copies).
+
+        ResNet50: the whole state dict. CLIP kinds: the head, plus ``backbone.*`` when
+        ``include_backbone`` (default: only when the manifest says the backbone is the bundle).
+        """
+        return self.net.export_tensors(include_backbone)
+
+    def __repr__(self) -> str:
+        return (f"TileClassifier({self.bundle.name!r}, device={self.device!r}, "
+                f"precision={self.effective_precision!r})")
+
+
+def load_classifier(bundle: Bundle, device: str = "cpu", precision: str = "auto",
+                    weights: str | Path | None = None) -> TileClassifier:
+    """Build the network for ``bundle`` (weights from the bundle, caches or a local file)."""
+    device = pick_device(device)
+    autocast_dtype(device, precision)  # validate early
+    if bundle.kind == "resnet50":
+        from pvdesk.models.resnet import build_resnet_net
+
+        net = build_resnet_net(bundle, weights)
+    else:
+        from pvdesk.models.clip import build_clip_net
+
+        net = build_clip_net(bundle, weights)
+    return TileClassifier(bundle, net, device=device, precision=precision)

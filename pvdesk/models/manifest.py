@@ -1,0 +1,176 @@
+"""The bundle manifest: parse, validate and normalise ``manifest.json``. No torch here.
+
+Every error is a ModelError naming the manifest file and the field that is wrong, one line:
+``…/manifest.json: field 'kind': unknown kind 'foo' (expected one of …)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pvdesk.errors import ModelError
+from pvdesk.taxonomy import CLASS_NAMES, GROUPS, normalise_name
+
+SCHEMA_VERSION = 1
+KINDS = ("clip-zeroshot", "clip-linear", "clip-mlp", "resnet50")
+CLIP_KINDS = ("clip-zeroshot", "clip-linear", "clip-mlp")
+BACKBONE_SOURCES = ("open_clip", "hf-hub", "file", "torchvision", "bundle")
+MANIFEST_NAME = "manifest.json"
+WEIGHTS_NAME = "weights.safetensors"
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DEFAULT_TILE_UM = 112.0
+
+
+def _fail(where: str, field: str, problem: str) -> ModelError:
+    return ModelError(f"{where}: field '{field}': {problem}")
+
+
+def canonical_json(manifest: dict) -> str:
+    return json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def manifest_hash(manifest: dict) -> str:
+    """sha256 of the canonical (sorted keys, compact) JSON of a manifest."""
+    return hashlib.sha256(canonical_json(manifest).encode("utf-8")).hexdigest()
+
+
+def read_manifest(path: Path) -> dict:
+    """Read a manifest.json file (not yet validated)."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no manifest.json here (a bundle is a folder with one)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path}: cannot read manifest ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(raw, dict):
+        raise ModelError(f"{path}: the manifest must be a JSON object")
+    return raw
+
+
+def _classes(raw: Any, where: str) -> list[str]:
+    if not isinstance(raw, list) or len(raw) < 2:
+        raise _fail(where, "classes", "must be a list of at least 2 class names")
+    names = []
+    for c in raw:
+        try:
+            names.append(normalise_name(str(c)))
+        except KeyError:
+            raise _fail(where, "classes", f"unknown class {c!r} (expected names from "
+                        f"{', '.join(CLASS_NAMES)}, or benign/malignant)") from None
+    if len(set(names)) != len(names):
+        raise _fail(where, "classes", "a class is listed twice")
+    groups = [n in GROUPS for n in names]
+    if any(groups) and not all(groups):
+        raise _fail(where, "classes", "mixes subtypes with benign/malignant")
+    return names
+
+
+def _triple(raw: Any, where: str, field: str, default) -> tuple[float, float, float]:
+    if raw is None:
+        return tuple(default)
+    try:
+        vals = tuple(float(v) for v in raw)
+    except (TypeError, ValueError):
+        vals = ()
+    if len(vals) != 3 or (field == "std" and min(vals) <= 0):
+        raise _fail(where, field, f"must be three {'positive ' if field == 'std' else ''}"
+                    f"numbers (R, G, B), got {raw!r}")
+    return vals  # type: ignore[return-value]
+
+
+def _backbone(raw: Any, kind: str, where: str) -> dict:
+    if raw == "bundle":
+        raw = {"source": "bundle"}
+    if not isinstance(raw, dict):
+        raise _fail(where, "backbone", "must be an object such as "
+                    '{"source": "open_clip", "model": "RN50", "pretrained": "openai"}')
+    bb = dict(raw)
+    src = bb.get("source")
+    if src not in BACKBONE_SOURCES:
+        raise _fail(where, "backbone.source", f"unknown source {src!r} "
+                    f"(expected one of {', '.join(BACKBONE_SOURCES)})")
+    clip = kind in CLIP_KINDS
+    if clip and src == "torchvision":
+        raise _fail(where, "backbone.source", f"'torchvision' cannot serve kind '{kind}'")
+    if not clip and src in ("open_clip", "hf-hub"):
+        raise _fail(where, "backbone.source", f"{src!r} cannot serve kind 'resnet50'")
+    if src == "hf-hub" and not isinstance(bb.get("id"), str):
+        raise _fail(where, "backbone.id", "an hf-hub backbone needs an id such as 'org/repo'")
+    if src == "file" and not isinstance(bb.get("path"), str):
+        raise _fail(where, "backbone.path", "a file backbone needs a path to a weights file")
+    if clip and src in ("open_clip", "file", "bundle") and not isinstance(bb.get("model"), str):
+        raise _fail(where, "backbone.model", "an open_clip model name such as 'RN50' is needed")
+    init = bb.get("init")
+    if init not in (None, "random", "pretrained"):
+        raise _fail(where, "backbone.init", f"unknown init {init!r} (expected random or pretrained)")
+    if init == "random" and not isinstance(bb.get("seed", 0), int):
+        raise _fail(where, "backbone.seed", "must be an integer")
+    if src == "torchvision":
+        w = bb.get("weights")
+        if w is not None and not isinstance(w, str):
+            raise _fail(where, "backbone.weights", "must be a torchvision weights name or null")
+    return bb
+
+
+def _prompts(raw: Any, where: str) -> Any:
+    if isinstance(raw, str) and raw.strip():
+        return raw
+    if isinstance(raw, dict) and isinstance(raw.get("classes"), dict):
+        return raw
+    raise _fail(where, "prompts", "a zero-shot bundle needs a prompt set name (e.g. "
+                "'breakhis-default') or an object with 'templates' and 'classes'")
+
+
+def validate_manifest(raw: dict, where: str | Path = "manifest") -> dict:
+    """Check a manifest and return a normalised copy (defaults filled, class names canonical)."""
+    where = str(where)
+    if not isinstance(raw, dict):
+        raise ModelError(f"{where}: the manifest must be a JSON object")
+    m = dict(raw)
+    sv = m.get("schema_version", SCHEMA_VERSION)
+    if sv != SCHEMA_VERSION:
+        raise _fail(where, "schema_version", f"unsupported version {sv!r} (this pvdesk reads "
+                    f"{SCHEMA_VERSION})")
+    m["schema_version"] = SCHEMA_VERSION
+    for key in ("name", "kind"):
+        if not isinstance(m.get(key), str) or not m[key].strip():
+            raise _fail(where, key, "missing or not a string")
+    name = m["name"]
+    if any(ch in name for ch in "/\\") or name.startswith("."):
+        raise _fail(where, "name", f"{name!r} must not contain slashes or start with a dot")
+    m["version"] = str(m.get("version", "0"))
+    kind = m["kind"]
+    if kind not in KINDS:
+        raise _fail(where, "kind", f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
+    m["classes"] = _classes(m.get("classes"), where)
+    m["backbone"] = _backbone(m.get("backbone"), kind, where)
+    if kind == "clip-zeroshot":
+        m["prompts"] = _prompts(m.get("prompts"), where)
+    size = m.get("input_size", 224)
+    if not isinstance(size, int) or isinstance(size, bool) or not 16 <= size <= 4096:
+        raise _fail(where, "input_size", f"must be an integer number of pixels, got {size!r}")
+    m["input_size"] = size
+    clip = kind in CLIP_KINDS
+    m["mean"] = list(_triple(m.get("mean"), where, "mean", CLIP_MEAN if clip else IMAGENET_MEAN))
+    m["std"] = list(_triple(m.get("std"), where, "std", CLIP_STD if clip else IMAGENET_STD))
+    tile_um = m.get("tile_um", DEFAULT_TILE_UM)
+    if isinstance(tile_um, bool) or not isinstance(tile_um, (int, float)) or tile_um <= 0:
+        raise _fail(where, "tile_um", f"must be a positive number of micrometres, got {tile_um!r}")
+    m["tile_um"] = float(tile_um)
+    trained = m.get("trained")
+    if not isinstance(trained, bool):
+        raise _fail(where, "trained", "must be true or false")
+    prov = m.get("provenance", {})
+    if not isinstance(prov, dict):
+        raise _fail(where, "provenance", "must be an object (data, metrics, date, config)")
+    m["provenance"] = prov
+    return m
