@@ -1,0 +1,156 @@
+"""Reader threads: tiles of a grid read into uint8 batches, handed out in order.
+
+Each thread owns its own ``source.clone()``. Threads claim whole batches in order and
+read them tile by tile; at most ``workers + prefetch`` batches exist at once (a
+semaphore slot is taken before a batch is claimed and given back when the consumer has
+used it), so memory does not grow with slide size. The consumer gets batches in index
+order whatever the thread count, which is what makes results independent of it.
+
+A tile whose region cannot be read (a SlideError, or an OSError from the decoder) is
+marked unreadable with its message and the run carries on; any other error stops the
+run and is raised in the consumer's thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from pvdesk.errors import SlideError
+from pvdesk.slides.base import Source, Tile
+
+POLL_S = 0.05  # how often waiting threads look at the stop and cancel flags
+
+
+@dataclass
+class ReadBatch:
+    """Tiles ``tiles`` as pixels (N, 3, H, W) uint8; unreadable rows are zero."""
+
+    number: int
+    tiles: list[Tile]
+    pixels: np.ndarray
+    errors: dict[int, str] = field(default_factory=dict)  # tile.index -> message
+
+    @property
+    def readable(self) -> np.ndarray:
+        return np.array([t.index not in self.errors for t in self.tiles], dtype=bool)
+
+
+def tile_pixels(source: Source, tile: Tile, grid) -> np.ndarray:
+    """One tile as a (3, size, size) uint8 array."""
+    img = source.read_tile(tile, grid)
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    size = grid.out_size
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
+
+
+class BatchReader:
+    """Iterate over the grid's tiles as ReadBatch objects, read by ``workers`` threads.
+
+    Stops early (the iterator simply ends) when ``cancel`` is set; the threads check it
+    between tiles. Leaving the iteration early, for any reason, stops and joins them.
+    """
+
+    def __init__(self, source: Source, grid, batch_size: int = 32, workers: int = 2,
+                 prefetch: int | None = None, cancel: threading.Event | None = None):
+        if batch_size < 1 or workers < 1:
+            raise ValueError("batch_size and workers must be at least 1")
+        self.source, self.grid = source, grid
+        self.batch_size, self.workers = int(batch_size), int(workers)
+        self.prefetch = workers if prefetch is None else max(0, int(prefetch))
+        self.cancel = cancel or threading.Event()
+        self.tiles = list(grid.tiles)
+        self.n_batches = -(-len(self.tiles) // self.batch_size)
+        self.threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+
+    def _stopping(self) -> bool:
+        return self._stop.is_set() or self.cancel.is_set()
+
+    def _read(self, src: Source, number: int) -> ReadBatch | None:
+        tiles = self.tiles[number * self.batch_size:(number + 1) * self.batch_size]
+        size = self.grid.out_size
+        pixels = np.zeros((len(tiles), 3, size, size), dtype=np.uint8)
+        errors: dict[int, str] = {}
+        for i, tile in enumerate(tiles):
+            if self._stopping():
+                return None
+            try:
+                pixels[i] = tile_pixels(src, tile, self.grid)
+            except (SlideError, OSError) as exc:
+                errors[tile.index] = str(exc) or type(exc).__name__
+        return ReadBatch(number, tiles, pixels, errors)
+
+    def _work(self, slots: threading.Semaphore, claim, out: queue.Queue) -> None:
+        src = None
+        try:
+            src = self.source.clone()
+            while not self._stopping():
+                if not slots.acquire(timeout=POLL_S):
+                    continue
+                number = claim()
+                if number >= self.n_batches:
+                    slots.release()
+                    return
+                out.put((number, self._read(src, number)))
+        except BaseException as exc:  # handed to the consumer, raised there
+            out.put((-1, exc))
+        finally:
+            if src is not None:
+                src.close()
+
+    def __iter__(self) -> Iterator[ReadBatch]:
+        if self.n_batches == 0:
+            return
+        slots = threading.Semaphore(self.workers + self.prefetch)
+        out: queue.Queue = queue.Queue()
+        lock = threading.Lock()
+        counter = iter(range(self.n_batches))
+
+        def claim() -> int:
+            with lock:
+                return next(counter, self.n_batches)
+
+        self._stop.clear()
+        self.threads = [threading.Thread(target=self._work, args=(slots, claim, out),
+                                         name=f"pvdesk-reader-{i}", daemon=True)
+                        for i in range(min(self.workers, self.n_batches))]
+        for t in self.threads:
+            t.start()
+        pending: dict[int, ReadBatch | None] = {}
+        try:
+            for number in range(self.n_batches):
+                while number not in pending:
+                    if self.cancel.is_set():
+                        return
+                    try:
+                        got, item = out.get(timeout=POLL_S)
+                    except queue.Empty:
+                        if not any(t.is_alive() for t in self.threads) and out.empty():
+                            raise RuntimeError("tile reader threads stopped unexpectedly") from None
+                        continue
+                    if isinstance(item, BaseException):
+                        raise item
+                    pending[got] = item
+                batch = pending.pop(number)
+                if batch is None:  # a reader saw the cancel flag
+                    return
+                yield batch
+                slots.release()
+        finally:
+            self.close()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the threads and wait for them (each finishes at most the tile it is on)."""
+        self._stop.set()
+        for t in self.threads:
+            t.join(timeout)
+        self.threads = [t for t in self.threads if t.is_alive()]
