@@ -20,6 +20,7 @@ class TissueParams:
     min_saturation: float = 0.07  # floor under the Otsu threshold (0..1)
     max_saturation: float | None = None  # fixed threshold instead of Otsu when set
     max_value: float = 0.97  # brighter than this is background whatever the saturation
+    min_separation: float = 0.12  # class means closer than this: one population, no split
     min_value: float = 0.05  # darker than this (pen, black borders) is not tissue
     opening: int = 1  # radius in mask pixels
     closing: int = 2
@@ -43,6 +44,13 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
         between = (mt * w0 / total - m0) ** 2 / (w0 * w1 / total)
     between = np.nan_to_num(between)
     return float(centers[int(np.argmax(between))])
+
+
+def _unimodal(values: np.ndarray, threshold: float, min_separation: float) -> bool:
+    low, high = values[values <= threshold], values[values > threshold]
+    if low.size == 0 or high.size == 0:
+        return True
+    return float(high.mean() - low.mean()) < min_separation
 
 
 def _disk(radius: int) -> np.ndarray:
@@ -88,7 +96,11 @@ def mask_from_rgb(rgb: np.ndarray, params: TissueParams = TissueParams()):
     if params.max_saturation is not None:
         thr = params.max_saturation
     else:
-        thr = otsu_threshold(sat[usable]) if usable.any() else 1.0
+        values = sat[usable]
+        thr = otsu_threshold(values) if values.size else 1.0
+        if values.size and _unimodal(values, thr, params.min_separation):
+            # All tissue (or all glass): Otsu would split one population in two.
+            thr = params.min_saturation
         thr = max(thr, params.min_saturation)
     mask = (sat > thr) & usable
     if params.opening:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from pvdesk.errors import RegionReadError
+
 WHITE = (255, 255, 255)
 
 
@@ -111,8 +113,8 @@ class Source(ABC):
     def associated_image(self, name: str) -> Image.Image:
         raise KeyError(f"{self.path}: no associated image {name!r}")
 
-    def close(self) -> None:
-        pass
+    def close(self) -> None:  # noqa: B027 - sources without a handle have nothing to close
+        return None
 
     def __enter__(self):
         return self
@@ -178,7 +180,10 @@ class PyramidSource(Source):
         strip = max(1, min(lh, (1 << 24) // max(lw, 1)))  # ~16 Mpx per read
         for y in range(0, lh, strip):
             hh = min(strip, lh - y)
-            out.paste(self.read_region((0, int(round(y * lds))), level, (lw, hh)), (0, y))
+            try:
+                out.paste(self.read_region((0, int(round(y * lds))), level, (lw, hh)), (0, y))
+            except RegionReadError:
+                self._paste_blocks(out, level, y, hh)  # keep what can be read, white elsewhere
             if progress:
                 progress(min(y + hh, lh), lh)
         scale = max_size / max(lw, lh)
@@ -186,6 +191,18 @@ class PyramidSource(Source):
             out = out.resize((max(1, round(lw * scale)), max(1, round(lh * scale))),
                              Image.Resampling.BOX)
         return out
+
+    def _paste_blocks(self, out: Image.Image, level: int, y: int, height: int,
+                      block: int = 256) -> None:
+        lds = self.level_downsamples[level]
+        for by in range(y, y + height, block):
+            for bx in range(0, out.width, block):
+                size = (min(block, out.width - bx), min(block, y + height - by))
+                try:
+                    region = self.read_region((round(bx * lds), round(by * lds)), level, size)
+                except RegionReadError:
+                    continue
+                out.paste(region, (bx, by))
 
     def read_tile(self, tile: Tile, grid) -> Image.Image:
         lds = self.level_downsamples[grid.level]

@@ -9,6 +9,18 @@ from PIL import Image
 from pvdesk.errors import CorruptSlideError, UnsupportedFormatError
 from pvdesk.slides.base import WHITE, PyramidSource, content_id
 
+_MAGIC = {b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"II*\x00": "TIFF", b"MM\x00*": "TIFF",
+          b"BM": "BMP"}
+
+
+def _magic_kind(path) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return None
+    return next((kind for magic, kind in _MAGIC.items() if head.startswith(magic)), None)
+
 
 def load_rgb(path) -> Image.Image:
     """Decode an image file fully to RGB, turning every decoder failure into a typed error."""
@@ -26,6 +38,10 @@ def load_rgb(path) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise CorruptSlideError(path, f"image too large to decode safely ({exc})") from None
     except Image.UnidentifiedImageError:
+        kind = _magic_kind(path)
+        if kind:
+            raise CorruptSlideError(path, f"the {kind} image is damaged or truncated "
+                                          "(its header cannot be decoded)") from None
         raise UnsupportedFormatError(
             path, "not an image or slide format pvdesk reads (the content is not PNG, JPEG, "
                   "TIFF or a whole-slide format, whatever the extension says)") from None
