@@ -87,7 +87,7 @@ def _cells(cols: list[str], classes: Sequence[str], row: Mapping) -> list[str]:
         probs = [float(p) for p in probs]
         if len(probs) != len(classes):
             raise ValueError(f"{len(probs)} probabilities for {len(classes)} classes")
-        for c, p in zip(classes, probs):
+        for c, p in zip(classes, probs, strict=True):
             row.setdefault(f"p_{c}", p)
         if probs:
             row.setdefault("predicted", classes[max(range(len(probs)), key=probs.__getitem__)])
@@ -124,7 +124,7 @@ def record_row(rec) -> dict:
            "predicted": rec.predicted, "predicted_group": _group(rec.predicted),
            "confidence": rec.confidence, "review_status": rec.status,
            "review_label": rec.label, "reviewer": rec.reviewer, "reviewed_at": rec.reviewed_at}
-    row.update({f"p_{c}": p for c, p in zip(rec.classes, rec.probs)})
+    row.update({f"p_{c}": p for c, p in zip(rec.classes, rec.probs, strict=True)})
     return row
 
 
@@ -186,7 +186,7 @@ def read_predictions_csv(path) -> CsvTable:
                 if len(cells) != len(header):
                     raise ExportError(f"{path}: line {line}: {len(cells)} cells, "
                                       f"expected {len(header)}")
-                rows.append({c: _parse(path, line, c, v) for c, v in zip(header, cells)})
+                rows.append({c: _parse(path, line, c, v) for c, v in zip(header, cells, strict=True)})
         except (csv.Error, UnicodeDecodeError) as exc:
             raise ExportError(f"{path}: not a readable CSV ({exc})") from None
     return CsvTable(classes, rows)

@@ -54,7 +54,7 @@ def import_csv(store, path) -> dict:
             run_id = _run_for(store, model, classes, fname, runs_created)
             by_slide: dict[str, list[TilePrediction]] = {}
             placed = []
-            for i, row in enumerate(rows):
+            for row in rows:
                 coords = [row[k] for k in ("tile_x", "tile_y", "tile_w", "tile_h")]
                 if (None in coords) != (coords[0] is None):
                     raise ExportError(f"{path}: {row['source']}: partial tile coordinates")
@@ -75,10 +75,10 @@ def import_csv(store, path) -> dict:
                     n_slides += 1
                 by_slide.setdefault(slide_id, []).append(
                     TilePrediction(row["source"], *coords, row["mpp"], probs))
-                placed.append((slide_id, row, coords, i))
+                placed.append((slide_id, row, coords))
             for slide_id, preds in by_slide.items():
                 store.add_predictions(run_id, slide_id, preds)
-            for slide_id, row, coords, i in placed:
+            for slide_id, row, coords in placed:
                 status = row["review_status"] or "unreviewed"
                 label = row["review_label"] or None
                 if status not in STATUSES:

@@ -43,7 +43,7 @@ def feature(rec, object_type: str = "annotation") -> dict:
     x, y, w, h = rec.tile_x, rec.tile_y, rec.tile_w, rec.tile_h
     ring = [[x, y], [x + w, y], [x + w, y + h], [x, y + h], [x, y]]
     name = rec.shown_label
-    measurements = {f"p_{c}": _num(p) for c, p in zip(rec.classes, rec.probs)}
+    measurements = {f"p_{c}": _num(p) for c, p in zip(rec.classes, rec.probs, strict=True)}
     measurements["confidence"] = _num(rec.confidence)
     return {
         "type": "Feature",
