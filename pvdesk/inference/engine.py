@@ -81,7 +81,8 @@ class InferenceEngine:
     def _width(self, key: str, clf) -> int:
         """A classifier's class count, for batches where no tile could be read."""
         if key not in self._widths:
-            classes = getattr(clf, "classes", None)
+            classes = (getattr(clf, "classes", None)
+                       or getattr(getattr(clf, "bundle", None), "classes", None))
             if classes:
                 self._widths[key] = len(classes)
             else:  # ask the model itself, once, with one blank tile
