@@ -187,3 +187,19 @@ def test_class_counts(sample):
     counts = store.class_counts()
     assert sum(p for p, _ in counts.values()) == 24
     assert counts["mucinous_carcinoma"][1] == 1
+
+
+def test_migrations_apply_in_order(tmp_path, monkeypatch):
+    from pvdesk.review import schema
+
+    path = tmp_path / "old.pvdb"
+    store, run, ids = make_sample_store(path, n_tiles=3)
+    store.confirm(ids[0])
+    store.close()
+    v2 = ["CREATE TABLE notes (tile_id INTEGER, text TEXT)"]
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, v2])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with ReviewStore(path) as store:
+        assert store.con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+        store.con.execute("INSERT INTO notes VALUES (1, 'x')")
+        assert store.decision(ids[0]).status == "confirmed"

@@ -53,7 +53,7 @@ def stats(store: ReviewStore, run_id: int | None = None) -> dict:
         out["runs"].append({"run_id": r.run_id, "model": r.model, "classes": len(r.classes),
                             "device": r.device, "created_at": r.created_at, "tiles": c.total,
                             "reviewed": c.reviewed, "corrected": c.corrected})
-    n_tiles = store.con.execute("SELECT count(*) FROM tiles").fetchone()[0]
+    n_tiles = store.tile_count()
     decisions = store.decisions()
     out["tiles"] = n_tiles
     out["reviewed"] = len(decisions)

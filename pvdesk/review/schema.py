@@ -57,6 +57,7 @@ _V1 = [
         PRIMARY KEY (run_id, tile_id))""",
     "CREATE INDEX predictions_entropy ON predictions(run_id, entropy DESC)",
     "CREATE INDEX predictions_margin ON predictions(run_id, margin)",
+    "CREATE INDEX predictions_tile ON predictions(tile_id, run_id)",
     # Current decision per tile: derived state, always equal to replaying the audit trail.
     """CREATE TABLE decisions (
         tile_id INTEGER PRIMARY KEY REFERENCES tiles(tile_id),

@@ -1,0 +1,45 @@
+"""Reading a store's decisions, audit trail and diagnoses (mixed into ReviewStore)."""
+
+from __future__ import annotations
+
+from pvdesk.review.replay import replay
+from pvdesk.review.types import NO_DECISION, UNREVIEWED, AuditRow, Decision
+
+
+class ReviewHistory:
+    """Needs ``con`` and ``_lock`` from ReviewStore."""
+
+    # -- decisions and audit ------------------------------------------------------------
+    def decision(self, tile_id: int) -> Decision:
+        with self._lock:
+            r = self.con.execute("SELECT status, label, reviewer, reviewed_at FROM decisions "
+                                 "WHERE tile_id=?", (tile_id,)).fetchone()
+        return NO_DECISION if r is None else Decision(*r)
+
+    def decisions(self) -> dict[int, Decision]:
+        """Every reviewed tile's decision (unreviewed tiles are left out)."""
+        with self._lock:
+            rows = self.con.execute("SELECT tile_id, status, label, reviewer, reviewed_at "
+                                    "FROM decisions WHERE status != ?", (UNREVIEWED,)).fetchall()
+        return {r[0]: Decision(*r[1:]) for r in rows}
+
+    def audit(self, since: int = 0) -> list[AuditRow]:
+        """Audit rows after ``since`` (an audit id), oldest first."""
+        with self._lock:
+            rows = self.con.execute(
+                "SELECT audit_id, batch_id, at, reviewer, action, tile_id, slide_id, run_id, "
+                "old_status, old_label, new_status, new_label, ref_batch, comment FROM audit "
+                "WHERE audit_id > ? ORDER BY audit_id", (since,)).fetchall()
+        return [AuditRow(*r) for r in rows]
+
+    def state_at(self, audit_id: int | None = None) -> dict[int, Decision]:
+        """Decisions as they stood just after audit row ``audit_id`` (None: now), rebuilt
+        from the audit trail alone."""
+        return replay(self.audit(), upto=audit_id)
+
+    def diagnosis(self, slide_id: str) -> tuple[str | None, str | None, str | None, str | None]:
+        """(label, comment, reviewer, at) of a slide's diagnosis, all None when unset."""
+        with self._lock:
+            r = self.con.execute("SELECT label, comment, reviewer, at FROM diagnoses "
+                                 "WHERE slide_id=?", (slide_id,)).fetchone()
+        return tuple(r) if r else (None, None, None, None)
