@@ -54,3 +54,33 @@ def test_several_slides_need_a_choice_or_one_file_each(tmp_path):
     f = json.loads(done[1][0].read_text())["features"][0]
     assert f["properties"]["objectType"] == "detection"
     store.close()
+
+
+def test_sample_slide_gives_one_feature_per_tissue_tile(tmp_path):
+    """The CMU sample through the real slide and tiling code (random probabilities)."""
+    from pathlib import Path
+
+    import numpy as np
+
+    sample = Path(__file__).resolve().parents[1] / "resources/samples/CMU-1-Small-Region.svs"
+    if not sample.exists():
+        pytest.skip("the CMU sample slide is not in resources/samples")
+    slides = pytest.importorskip("pvdesk.slides")
+    from pvdesk.review import ReviewStore
+    from pvdesk.taxonomy import CLASS_NAMES
+    from pvdesk.tiling import make_grid
+
+    rng = np.random.default_rng(0)
+    with slides.open_source(sample) as src, ReviewStore(tmp_path / "s.pvdb", "t") as store:
+        grid = make_grid(src)
+        store.add_slide(src.slide_id, str(sample), src.properties())
+        run = store.add_run("demo", "0", "h", list(CLASS_NAMES), "cpu", {})
+        store.add_predictions(run, src.slide_id, [
+            TilePrediction(str(sample), t.x, t.y, t.w, t.h, src.mpp, rng.dirichlet(np.ones(8)))
+            for t in grid.tiles])
+        assert write_geojson(store, tmp_path / "g.geojson") == len(grid.tiles) > 0
+        feats = json.loads((tmp_path / "g.geojson").read_text())["features"]
+        w, h = src.dimensions
+        side = grid.side or 0
+        assert all(0 <= x <= w + side and 0 <= y <= h + side for f in feats
+                   for x, y in f["geometry"]["coordinates"][0])
