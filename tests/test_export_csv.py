@@ -77,6 +77,20 @@ def test_any_text_round_trips(tmp_path, texts):
     assert not [c for c in _raw_text_cells(path) if c.startswith(DANGEROUS)]
 
 
+def test_rows_without_a_store(tmp_path):
+    from pvdesk.export.csv import prediction_row
+
+    preds = [TilePrediction("/s.svs", 0, 224, 224, 224, 0.5, [0.1] * 7 + [0.3]),
+             TilePrediction("@patch.png", None, None, None, None, None, [0.3] + [0.1] * 7)]
+    path = tmp_path / "clip_predictions.csv"
+    write_rows_csv(path, CLASS_NAMES, (prediction_row(p, "demo@1") for p in preds))
+    rows = read_predictions_csv(path).rows
+    assert [r["predicted"] for r in rows] == ["papillary_carcinoma", "adenosis"]
+    assert [r["predicted_group"] for r in rows] == ["malignant", "benign"]
+    assert rows[1]["source"] == "@patch.png" and rows[1]["tile_x"] is None
+    assert rows[0]["review_status"] == "unreviewed" and rows[0]["reviewer"] == ""
+
+
 def test_store_export_columns_and_review_fields(tmp_path):
     store, run, ids = make_sample_store(tmp_path / "s.pvdb", n_tiles=10, patches=3,
                                         reviewer="=evil()")

@@ -22,6 +22,7 @@ Writers:
   a store (``pvdesk predict --out``). A row may give ``probs`` (a sequence in ``classes``
   order) instead of the p_ columns; ``predicted``, ``predicted_group`` and ``confidence``
   are filled from it when missing, and ``review_status`` defaults to "unreviewed".
+  :func:`prediction_row(tile_prediction, model)` makes such a dict from a TilePrediction.
 - :func:`write_predictions_csv(store, path, run_id=None)` writes a review store's tiles with
   the reviewer columns filled (all runs when ``run_id`` is None; the p_ columns are then the
   union of the runs' classes, empty where a run lacks a class).
@@ -126,6 +127,13 @@ def record_row(rec) -> dict:
            "review_label": rec.label, "reviewer": rec.reviewer, "reviewed_at": rec.reviewed_at}
     row.update({f"p_{c}": p for c, p in zip(rec.classes, rec.probs, strict=True)})
     return row
+
+
+def prediction_row(pred, model: str) -> dict:
+    """A CSV row dict for a TilePrediction without a store (review columns empty)."""
+    return {"source": pred.source, "tile_x": pred.tile_x, "tile_y": pred.tile_y,
+            "tile_w": pred.tile_w, "tile_h": pred.tile_h, "mpp": pred.mpp, "model": model,
+            "probs": list(pred.probs)}
 
 
 def store_classes(store, run_id=None) -> list[str]:
