@@ -1,0 +1,1 @@
+"""The desktop application (PySide6): widgets, views and workers over the Qt-free core."""

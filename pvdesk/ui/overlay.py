@@ -1,0 +1,194 @@
+"""The heatmap overlay: per-model HeatmapGrids (core) fed by run batches, drawn on the view.
+
+Rendering goes through ``pvdesk.heatmap.render`` (or ``pvdesk.colormaps``) onto an image
+the size of the slide's thumbnail, so edges follow the tissue mask; updates are coalesced
+(at most one render per ``RENDER_MS``) so a fast run never floods the GUI thread.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QRectF, QTimer, Signal
+
+from pvdesk.colormaps import CLASS_COLOUR, colormap_layer
+from pvdesk.heatmap import ARGMAX, ROLLUP, HeatmapGrid, fit_to, render
+from pvdesk.taxonomy import subtype
+from pvdesk.ui.overlay_panel import OverlayPanel
+
+RENDER_MS = 150
+MAX_OVERLAY_PX = 1024
+
+
+def _label(name: str) -> str:
+    try:
+        return subtype(name).label
+    except KeyError:
+        return name.capitalize()
+
+
+class HeatmapLayer:
+    """Draws one RGBA image over the whole slide (nearest-neighbour: cells stay crisp)."""
+
+    def __init__(self):
+        self.image = None  # QImage (ARGB32)
+        self.visible = True
+
+    def paint(self, painter, vp) -> None:
+        if self.image is None or not self.visible:
+            return
+        sx, sy = vp.to_screen(0, 0)
+        painter.drawImage(QRectF(sx, sy, vp.slide_w * vp.scale, vp.slide_h * vp.scale),
+                          self.image)
+
+
+def _qimage_rgba(img):
+    from PySide6.QtGui import QImage
+
+    img = img.convert("RGBA")
+    q = QImage(img.tobytes(), img.width, img.height, img.width * 4,
+               QImage.Format.Format_RGBA8888)
+    return q.copy()
+
+
+class OverlayController(QObject):
+    untrained_changed = Signal(list)
+    visible_changed = Signal(bool)
+
+    def __init__(self, view, settings, parent=None):
+        super().__init__(parent)
+        self.view = view
+        self.panel = OverlayPanel(settings.overlay_opacity)
+        self.layer = HeatmapLayer()
+        view.add_layer(self.layer)
+        self.heatmaps: dict[str, HeatmapGrid] = {}
+        self.bundles: dict = {}
+        self.info = None
+        self.state = "idle"
+        self._layers_for = None
+        self._settings = settings
+        self._timer = QTimer(self, singleShot=True, interval=RENDER_MS)
+        self._timer.timeout.connect(self.render_now)
+        self.panel.changed.connect(self._on_panel)
+        self.panel.visible.toggled.connect(self._on_visible_box)
+
+    # run lifecycle ---------------------------------------------------------------
+    def clear(self) -> None:
+        self.heatmaps.clear()
+        self.bundles.clear()
+        self.info = None
+        self.state = "idle"
+        self._layers_for = None
+        self.layer.image = None
+        self.panel.set_models([], [])
+        self.panel.hover.setText("Run a model (Analysis ▸ Run model…) to see heatmaps.")
+        self.untrained_changed.emit([])
+        self.view.update()
+
+    def begin(self, info) -> None:
+        """A run has its grid: one HeatmapGrid per bundle."""
+        self.clear()
+        self.info, self.state = info, "running"
+        size = info.slide_size if info.slide_size[0] else None
+        for b in info.bundles:
+            self.heatmaps[b.name] = HeatmapGrid(info.grid, b.classes, size=size)
+            self.bundles[b.name] = b
+        first = info.bundles[0]
+        self._layers_for = first.name
+        self.panel.set_models([b.name for b in info.bundles], first.classes)
+        self.panel.hover.setText(f"{len(info.grid.tiles)} tissue tiles to classify.")
+        self.untrained_changed.emit(info.untrained)
+
+    def add_batch(self, result) -> None:
+        for name, hm in self.heatmaps.items():
+            probs = result.probs.get(name)
+            if probs is not None:
+                hm.add(result.tiles, probs)
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def finish(self, state: str) -> None:
+        self.state = state
+        self.render_now()
+
+    def summary(self) -> str:
+        if not self.heatmaps:
+            return "no tiles classified"
+        hm = next(iter(self.heatmaps.values()))
+        total = len(self.info.grid.tiles) if self.info else 0
+        return f"{hm.tiles_added} of {total} tissue tiles classified"
+
+    # display -----------------------------------------------------------------------
+    def current(self) -> tuple[HeatmapGrid | None, str]:
+        p = self.panel.params
+        return self.heatmaps.get(p["model"]), p["layer"] or ARGMAX
+
+    def _on_panel(self) -> None:
+        hm, layer = self.current()
+        name = self.panel.params["model"]
+        if hm is not None and name in self.bundles:
+            classes = list(self.bundles[name].classes)
+            if self._layers_for != name:
+                self._layers_for = name
+                self.panel.set_layers(classes)
+            self.panel.update_legend(self.current()[1], classes)
+        self._settings.overlay_opacity = self.panel.params["opacity"]
+        self.layer.visible = self.panel.params["visible"]
+        self.render_now()
+
+    def render_now(self) -> None:
+        self._timer.stop()
+        hm, layer = self.current()
+        if hm is None:
+            self.layer.image = None
+            self.view.update()
+            return
+        self.layer.image = _qimage_rgba(self.render_pil(hm, layer))
+        self.view.update()
+
+    def render_pil(self, hm: HeatmapGrid, layer: str):
+        """The current layer as a PIL RGBA image over the whole slide."""
+        p = self.panel.params
+        w, h = hm.size
+        s = min(1.0, MAX_OVERLAY_PX / max(w, h))
+        size = (max(1, round(w * s)), max(1, round(h * s)))
+        if p["colormap"] != CLASS_COLOUR and layer != ARGMAX:
+            cells = colormap_layer(hm.values(layer), p["colormap"], p["opacity"],
+                                   p["threshold"])
+            return fit_to(hm, cells, size)
+        return render(hm, layer, opacity=p["opacity"], threshold=p["threshold"], size=size)
+
+    def set_visible(self, visible: bool) -> None:
+        if self.panel.visible.isChecked() != visible:
+            self.panel.visible.setChecked(visible)  # emits toggled -> _on_visible_box
+
+    def toggle(self) -> None:
+        self.set_visible(not self.panel.visible.isChecked())
+
+    def _on_visible_box(self, visible: bool) -> None:
+        self.layer.visible = visible
+        self.view.update()
+        self.visible_changed.emit(visible)
+
+    # hover -------------------------------------------------------------------------
+    def hover(self, x: float, y: float, inside: bool) -> None:
+        hm, _ = self.current()
+        if hm is None:
+            return
+        probs = hm.at(x, y) if inside else None
+        if probs is None:
+            self.panel.hover.setText("Under the cursor: no classified tile.")
+            self.view.setToolTip("")
+            return
+        ranked = sorted(probs.items(), key=lambda kv: -kv[1])
+        name = self.panel.params["model"]
+        warn = "" if self.bundles[name].trained else " <b>(UNTRAINED)</b>"
+        lines = [f"{_label(c)}: {v:.2f}" for c, v in ranked]
+        self.panel.hover.setText(f"Tile at ({x:,.0f}, {y:,.0f}) px, {name}{warn}<br>"
+                                 + "<br>".join(lines))
+        self.view.setToolTip("\n".join(lines[:4]))
+
+    def tile_values(self, x: float, y: float) -> dict[str, float] | None:
+        hm, _ = self.current()
+        return hm.at(x, y) if hm is not None else None
+
+
+__all__ = ["HeatmapLayer", "OverlayController", "ROLLUP", "ARGMAX"]

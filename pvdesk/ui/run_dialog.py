@@ -1,0 +1,134 @@
+"""Analysis ▸ Run model: choose bundles, the device and the tile scale (manifest default)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QSpinBox,
+    QVBoxLayout,
+)
+
+from pvdesk.ui.settings import DEVICES, Settings
+from pvdesk.ui.worker import RunRequest
+
+DEFAULT_CHECKED = ("demo-clip-rn50",)
+
+
+def bundle_line(b, available: bool, why: str) -> str:
+    text = f"{b.name}  —  {b.kind}, {len(b.classes)} classes, {b.tile_um:g} µm tiles"
+    if not b.trained:
+        text += "  [UNTRAINED: random weights, demo only]"
+    if not available:
+        text += "  [weights not here]"
+    return text
+
+
+class RunDialog(QDialog):
+    def __init__(self, settings: Settings, parent=None, bundles=None):
+        super().__init__(parent)
+        self.setWindowTitle("Run model")
+        self.settings = settings
+        self._tile_um_edited = False
+        errors: list[str] = []
+        if bundles is None:
+            from pvdesk.models import find_bundles
+
+            bundles = find_bundles(settings.model_folders, errors=errors)
+        self.bundles = list(bundles)
+
+        self.list = QListWidget()
+        for b in self.bundles:
+            ok, why = b.weights_status()
+            item = QListWidgetItem(bundle_line(b, ok, why))
+            item.setData(Qt.ItemDataRole.UserRole, b.name)
+            item.setToolTip(f"{b.where}\n{why}\n{b.manifest.get('description', '')}")
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if b.name in DEFAULT_CHECKED
+                               else Qt.CheckState.Unchecked)
+            self.list.addItem(item)
+        self.list.itemChanged.connect(self._on_checked)
+
+        self.device = QComboBox()
+        self.device.addItems(DEVICES)
+        self.device.setCurrentText(settings.default_device)
+        self.tile_um = QDoubleSpinBox()
+        self.tile_um.setRange(8.0, 4000.0)
+        self.tile_um.setDecimals(1)
+        self.tile_um.setSuffix(" µm")
+        self.tile_um.valueChanged.connect(self._on_tile_um_edited)
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 512)
+        self.batch.setValue(16)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("Device", self.device)
+        form.addRow("Tile side", self.tile_um)
+        form.addRow("Batch size", self.batch)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Run")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Model bundles (several run in one pass over the slide):"))
+        layout.addWidget(self.list, 1)
+        layout.addLayout(form)
+        if errors:
+            layout.addWidget(QLabel("Skipped: " + "; ".join(errors)))
+        layout.addWidget(self.note)
+        layout.addWidget(self.buttons)
+        self.resize(640, 420)
+        self._on_checked()
+
+    def checked(self) -> list[str]:
+        out = []
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            if item.checkState() == Qt.CheckState.Checked:
+                out.append(item.data(Qt.ItemDataRole.UserRole))
+        return out
+
+    def set_checked(self, names) -> None:
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            on = item.data(Qt.ItemDataRole.UserRole) in names
+            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+
+    def _on_tile_um_edited(self, _value) -> None:
+        if not self._setting_default:
+            self._tile_um_edited = True
+
+    _setting_default = False
+
+    def _on_checked(self, *_) -> None:
+        names = self.checked()
+        chosen = [b for b in self.bundles if b.name in names]
+        if chosen and not self._tile_um_edited:
+            self._setting_default = True
+            self.tile_um.setValue(chosen[0].tile_um)
+            self._setting_default = False
+        scales = {b.tile_um for b in chosen}
+        notes = []
+        if len(scales) > 1:
+            notes.append("The chosen bundles expect different tile sizes "
+                         f"({', '.join(f'{s:g}' for s in sorted(scales))} µm); one grid is used.")
+        if any(not b.trained for b in chosen):
+            notes.append("Untrained bundles give meaningless predictions (demo only).")
+        self.note.setText(" ".join(notes))
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(bool(chosen))
+
+    def request(self) -> RunRequest:
+        return RunRequest(bundles=self.checked(), device=self.device.currentText(),
+                          tile_um=self.tile_um.value(),
+                          model_folders=list(self.settings.model_folders),
+                          batch_size=self.batch.value())

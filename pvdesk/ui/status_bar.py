@@ -1,0 +1,87 @@
+"""Status bar: zoom, mpp, the cursor in level-0 px and µm, and the run's progress."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "ETA …"
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"ETA {s // 3600} h {s % 3600 // 60:02d} min"
+    if s >= 60:
+        return f"ETA {s // 60} min {s % 60:02d} s"
+    return f"ETA {s} s"
+
+
+class RunProgress(QWidget):
+    cancel_clicked = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.bar = QProgressBar()
+        self.bar.setFixedWidth(180)
+        self.bar.setTextVisible(True)
+        self.label = QLabel()
+        self.cancel = QPushButton("Cancel")
+        self.cancel.clicked.connect(self.cancel_clicked)
+        layout.addWidget(self.label)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.cancel)
+        self.hide()
+
+    def start(self, text: str) -> None:
+        self.bar.setRange(0, 0)  # busy until the first progress report
+        self.label.setText(text)
+        self.cancel.setEnabled(True)
+        self.show()
+
+    def set_status(self, text: str) -> None:
+        self.label.setText(text)
+
+    def set_progress(self, p) -> None:
+        """``p``: pvdesk.inference.Progress (done, total, tiles_per_s, eta_s)."""
+        self.bar.setRange(0, max(1, p.total))
+        self.bar.setValue(p.done)
+        self.bar.setFormat(f"{p.done} / {p.total}")
+        self.label.setText(f"{p.tiles_per_s:.1f} tiles/s, {format_eta(p.eta_s)}"
+                           + (f", {p.unreadable} unreadable" if p.unreadable else ""))
+
+    def finish(self) -> None:
+        self.cancel.setEnabled(False)
+        self.hide()
+
+
+class StatusBar(QStatusBar):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.zoom = QLabel()
+        self.mpp = QLabel()
+        self.cursor = QLabel()
+        self.cursor.setMinimumWidth(260)
+        self.run = RunProgress()
+        for w in (self.cursor, self.zoom, self.mpp):
+            self.addWidget(w)
+        self.addPermanentWidget(self.run)
+
+    def show_view(self, zoom_text: str, mpp: float | None) -> None:
+        self.zoom.setText(f"Zoom {zoom_text}" if zoom_text else "")
+        self.mpp.setText(f"{mpp:.3f} µm/px" if mpp else "mpp unknown")
+
+    def show_cursor(self, x: float, y: float, mpp: float | None, inside: bool) -> None:
+        if not inside:
+            self.cursor.setText("")
+            return
+        text = f"x {x:,.0f}  y {y:,.0f} px"
+        if mpp:
+            text += f"  ({x * mpp:,.1f}, {y * mpp:,.1f} µm)"
+        self.cursor.setText(text)
+
+    def clear_view(self) -> None:
+        for w in (self.zoom, self.mpp, self.cursor):
+            w.setText("")

@@ -1,0 +1,5 @@
+"""Shared pytest setup."""
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
