@@ -15,7 +15,7 @@ import numpy as np
 from slide_factory import paint, write_pyramid
 
 from pvdesk.errors import RegionReadError
-from pvdesk.slides.base import Source
+from pvdesk.slides.base import PyramidSource
 from pvdesk.taxonomy import CLASS_NAMES
 
 
@@ -49,12 +49,12 @@ class FakeClassifier:
         return FakeOutput(probs, mean.clone() if self.with_embeddings else None)
 
 
-class FlakySource(Source):
-    """Wraps a source; tiles whose index is in ``bad`` raise RegionReadError; reads can be slow."""
+class FlakySource(PyramidSource):
+    """Wraps a pyramid; tiles whose index is in ``bad`` raise RegionReadError; reads can be slow."""
 
     kind = "slide"
 
-    def __init__(self, inner: Source, bad=(), delay: float = 0.0):
+    def __init__(self, inner: PyramidSource, bad=(), delay: float = 0.0):
         super().__init__(inner.path)
         self.inner, self.bad, self.delay = inner, set(bad), delay
         self.closed = False
@@ -62,6 +62,21 @@ class FlakySource(Source):
     @property
     def slide_id(self) -> str:
         return self.inner.slide_id
+
+    @property
+    def native_mpp(self):
+        return self.inner.mpp
+
+    @property
+    def level_dimensions(self):
+        return self.inner.level_dimensions
+
+    @property
+    def level_downsamples(self):
+        return self.inner.level_downsamples
+
+    def read_region(self, location, level, size):
+        return self.inner.read_region(location, level, size)
 
     def thumbnail(self, max_size: int = 1024, progress=None):
         return self.inner.thumbnail(max_size, progress)

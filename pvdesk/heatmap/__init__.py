@@ -9,10 +9,11 @@ the arg-max class map. Qt-free; the GUI calls ``HeatmapGrid.add`` as batches arr
                  size=thumbnail.size)
 """
 
+from pvdesk.heatmap.figure import figure
 from pvdesk.heatmap.grid import ARGMAX, ROLLUP, HeatmapGrid
 from pvdesk.heatmap.render import argmax_layer, colour_layer, fit_to, overlay, render, rollup_layer
 
 __all__ = [
-    "ARGMAX", "ROLLUP", "HeatmapGrid", "argmax_layer", "colour_layer", "fit_to", "overlay",
+    "ARGMAX", "ROLLUP", "HeatmapGrid", "argmax_layer", "colour_layer", "figure", "fit_to", "overlay",
     "render", "rollup_layer",
 ]
