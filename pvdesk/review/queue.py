@@ -6,8 +6,7 @@ class probabilities (1 = uniform) and the top-2 margin (0 = a tie).
 
 from __future__ import annotations
 
-import numpy as np
-
+from pvdesk.review.blobs import from_blob
 from pvdesk.review.types import CONFIRMED, CORRECTED, STATUSES, UNREVIEWED, Counts, TileRecord
 
 SELECT = (
@@ -66,7 +65,7 @@ def record(r, run) -> TileRecord:
     return TileRecord(
         tile_id=r[0], slide_id=r[1], source=r[2], tile_x=r[3], tile_y=r[4], tile_w=r[5],
         tile_h=r[6], mpp=r[7], run_id=r[8], classes=run.classes,
-        probs=tuple(np.frombuffer(r[9], dtype="<f8").tolist()), predicted=r[10],
+        probs=tuple(from_blob(r[9], "d")), predicted=r[10],
         confidence=r[11], entropy=r[12], margin=r[13], status=r[14] or UNREVIEWED,
         label=r[15], reviewer=r[16], reviewed_at=r[17], patch_path=r[18], folder_class=r[19],
         model=run.model)

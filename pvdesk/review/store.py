@@ -20,12 +20,11 @@ import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import numpy as np
-
 from pvdesk.errors import StoreError
 from pvdesk.review import queue as _queue
 from pvdesk.review import schema
 from pvdesk.review.actions import ReviewActions
+from pvdesk.review.blobs import to_blob
 from pvdesk.review.history import ReviewHistory
 from pvdesk.review.types import (
     Counts,
@@ -56,12 +55,6 @@ def default_reviewer() -> str:
     except Exception:  # no passwd entry (containers), no env vars
         name = os.environ.get("USER") or os.environ.get("USERNAME") or ""
     return name or "reviewer"
-
-
-def _blob(values, dtype: str) -> bytes | None:
-    if values is None:
-        return None
-    return np.asarray(values, dtype=dtype).ravel().tobytes()
 
 
 class ReviewStore(ReviewActions, ReviewHistory):
@@ -229,16 +222,21 @@ class ReviewStore(ReviewActions, ReviewHistory):
                     "predicted=excluded.predicted, confidence=excluded.confidence, "
                     "entropy=excluded.entropy, margin=excluded.margin, "
                     "embedding=coalesce(excluded.embedding, embedding)",
-                    (run_id, tid, _blob(row.probs, "<f8"), classes[best], conf, ent, margin,
-                     _blob(row.embedding, "<f4")))
+                    (run_id, tid, to_blob(row.probs, "d"), classes[best], conf, ent, margin,
+                     to_blob(row.embedding, "f")))
                 n += 1
         return n
 
-    def embedding(self, tile_id: int, run_id: int) -> np.ndarray | None:
+    def embedding(self, tile_id: int, run_id: int):
+        """The tile's embedding in a run as a float32 numpy array, or None."""
         with self._lock:
             r = self.con.execute("SELECT embedding FROM predictions WHERE tile_id=? AND run_id=?",
                                  (tile_id, run_id)).fetchone()
-        return None if r is None or r[0] is None else np.frombuffer(r[0], dtype="<f4").copy()
+        if r is None or r[0] is None:
+            return None
+        import numpy as np
+
+        return np.frombuffer(r[0], dtype="<f4").copy()
 
     def find_tile(self, slide_id: str | None = None, source: str | None = None,
                   tile_x=None, tile_y=None, tile_w=None, tile_h=None) -> int | None:
