@@ -56,6 +56,8 @@ def test_errors_exit_2_with_one_line(tmp_path, capsys):
     assert not (tmp_path / "missing.pvdb").exists()
     assert main(["review", "export", path]) == 2
     assert main(["review", "export", path, "--csv", str(tmp_path / "c.csv"), "--run", "9"]) == 2
+    assert main(["review", "export", path, "--csv", str(tmp_path / "no/such/c.csv")]) == 2
+    assert "c.csv" in capsys.readouterr().err
     junk = tmp_path / "junk.csv"
     junk.write_text("nothing,here\n")
     assert main(["review", "import", path, "--csv", str(junk)]) == 2

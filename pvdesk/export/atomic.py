@@ -5,7 +5,8 @@
 
 writes a temporary file in the same folder, flushes and fsyncs it, then ``os.replace``s it
 over ``path`` (and fsyncs the folder where the platform allows). If the block raises, the
-temporary file is removed and ``path`` is left as it was.
+temporary file is removed and ``path`` is left as it was. A file that cannot be created or
+replaced (no such folder, no permission, disk full) raises ExportError naming ``path``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+
+from pvdesk.export import ExportError
 
 
 def _umask() -> int:
@@ -28,16 +31,25 @@ def atomic_write(path, mode: str = "w", encoding: str | None = "utf-8", newline:
         raise ValueError(f"atomic_write mode must be 'w' or 'wb', not {mode!r}")
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise ExportError(f"{path}: cannot write ({exc.strerror or exc})") from exc
     binary = "b" in mode
     try:
         with os.fdopen(fd, mode, encoding=None if binary else encoding,
                        newline=None if binary else newline) as fh:
             yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+            try:
+                fh.flush()
+                os.fsync(fh.fileno())
+            except OSError as exc:
+                raise ExportError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+        try:
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise ExportError(f"{path}: cannot replace ({exc.strerror or exc})") from exc
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
