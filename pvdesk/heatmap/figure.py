@@ -1,11 +1,14 @@
 """A heatmap layer over the slide thumbnail with a legend strip, for PNG files.
 
 Used by ``pvdesk predict``; the GUI draws its own legend. The strip names the model and the
-layer, states what colour and opacity mean, and says UNTRAINED in red when it applies.
+layer, states what colour and opacity mean (a class layer is drawn with full colour at
+``vmax``, by default the layer's largest probability but at least ``MIN_VMAX``, and the
+legend says so), and says UNTRAINED in red when it applies. Text wraps to the image width.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from pvdesk.heatmap.grid import ARGMAX, ROLLUP, HeatmapGrid
@@ -14,21 +17,33 @@ from pvdesk.taxonomy import colour_of, hex_to_rgb
 
 RED = (200, 0, 0)
 INK = (20, 20, 20)
+MIN_VMAX = 0.2  # a class layer never stretches probabilities below this to full colour
 
 
 def _font(size: int):
     try:
         return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow without scalable default font
+    except TypeError:  # Pillow without the scalable default font
         return ImageFont.load_default()
 
 
-def _layer_text(layer: str) -> str:
-    if layer == ARGMAX:
-        return "most probable class per tile (opaque where predicted)"
-    if layer == ROLLUP:
-        return "P(malignant): blue = benign ... red = malignant"
-    return f"P({layer}): opacity proportional to probability, 0 to 1"
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
+    lines, line = [], ""
+    for word in text.split():
+        trial = f"{line} {word}".strip()
+        if line and draw.textlength(trial, font=font) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = trial
+    return lines + ([line] if line else [])
+
+
+def class_vmax(heatmap: HeatmapGrid, layer: str, smooth: float = 0.0) -> tuple[float, float]:
+    """(probability drawn at full colour, largest probability of the layer)."""
+    v = heatmap.values(layer, smooth)
+    top = float(np.nanmax(v)) if np.isfinite(v).any() else 0.0
+    return max(top, MIN_VMAX), top
 
 
 def figure(thumbnail: Image.Image, heatmap: HeatmapGrid, layer: str, model: str,
@@ -36,38 +51,52 @@ def figure(thumbnail: Image.Image, heatmap: HeatmapGrid, layer: str, model: str,
            threshold: float = 0.0) -> Image.Image:
     """``layer`` rendered over ``thumbnail`` with a legend strip below it (RGB)."""
     w, h = thumbnail.size
-    body = overlay(thumbnail, render(heatmap, layer, opacity, threshold, smooth, size=(w, h)))
-    fs = max(12, min(22, w // 45))
-    font, small = _font(fs), _font(max(10, fs - 4))
+    vmax = 1.0
+    if layer == ARGMAX:
+        note = "most probable class per tile"
+    elif layer == ROLLUP:
+        note = "P(malignant), benign + malignant probabilities summed per group"
+    else:
+        vmax, top = class_vmax(heatmap, layer, smooth)
+        note = (f"P({layer}): opacity grows with probability, full colour at P >= {vmax:.2f} "
+                f"(largest on this slide {top:.2f})")
+    body = overlay(thumbnail, render(heatmap, layer, opacity, threshold, smooth, (w, h), vmax))
+    fs = max(11, min(22, w // 40))
+    font, small = _font(fs), _font(max(10, fs - 3))
+    step = int(fs * 1.5)
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    text = [(line, INK, font) for line in _wrap(probe, f"{model} - {layer}", font, w - 12)]
+    text += [(line, INK, small) for line in _wrap(probe, note, small, w - 12)]
+    warn = [] if trained else [(line, RED, font) for line in _wrap(
+        probe, "UNTRAINED MODEL (random weights): not a prediction", font, w - 12)]
     classes = heatmap.classes if layer == ARGMAX else ()
-    per_row = max(1, w // (fs * 12))
+    per_row = max(1, w // (fs * 11))
     legend_rows = -(-len(classes) // per_row) if classes else (1 if layer == ROLLUP else 0)
-    strip = int(fs * 1.6) * (2 + legend_rows) + (int(fs * 1.6) if not trained else 0) + 8
-    out = Image.new("RGB", (w, h + strip), "white")
+    out = Image.new("RGB", (w, h + step * (len(text) + len(warn) + legend_rows) + 8), "white")
     out.paste(body, (0, 0))
     d = ImageDraw.Draw(out)
     y = h + 4
-    d.text((6, y), f"{model}  -  {layer}", fill=INK, font=font)
-    y += int(fs * 1.6)
-    d.text((6, y), _layer_text(layer), fill=INK, font=small)
-    y += int(fs * 1.6)
+    for line, colour, f in text:
+        d.text((6, y), line, fill=colour, font=f)
+        y += step
     if classes:
         col_w = w // per_row
         for i, c in enumerate(classes):
-            x0, y0 = 6 + (i % per_row) * col_w, y + (i // per_row) * int(fs * 1.6)
+            x0, y0 = 6 + (i % per_row) * col_w, y + (i // per_row) * step
             d.rectangle((x0, y0 + 2, x0 + fs, y0 + fs + 2), fill=hex_to_rgb(colour_of(c)))
             d.text((x0 + fs + 6, y0), c.replace("_", " "), fill=INK, font=small)
-        y += legend_rows * int(fs * 1.6)
     elif layer == ROLLUP:
         b, m = (hex_to_rgb(colour_of(g)) for g in ("benign", "malignant"))
-        bar_w = min(w - 140, 300)
+        x0 = 6 + int(probe.textlength("benign ", font=small))
+        bar_w = max(20, min(300, w - x0 - int(probe.textlength(" malignant", font=small)) - 12))
         for i in range(bar_w):
             q = i / max(bar_w - 1, 1)
-            d.line((70 + i, y + 2, 70 + i, y + fs), fill=tuple(
-                round(b[k] * (1 - q) + m[k] * q) for k in range(3)))
+            d.line((x0 + i, y + 2, x0 + i, y + fs),
+                   fill=tuple(round(b[k] * (1 - q) + m[k] * q) for k in range(3)))
         d.text((6, y), "benign", fill=INK, font=small)
-        d.text((76 + bar_w, y), "malignant", fill=INK, font=small)
-        y += int(fs * 1.6)
-    if not trained:
-        d.text((6, y), "UNTRAINED MODEL (random weights): not a prediction", fill=RED, font=font)
+        d.text((x0 + bar_w + 4, y), "malignant", fill=INK, font=small)
+    y += legend_rows * step
+    for line, colour, f in warn:
+        d.text((6, y), line, fill=colour, font=f)
+        y += step
     return out
