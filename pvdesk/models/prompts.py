@@ -1,0 +1,97 @@
+"""Zero-shot prompt sets: editable JSON files, or prompts embedded in a manifest.
+
+A prompt set is ``{"templates": ["an H&E stained image of {}.", ...],
+"classes": {"ductal_carcinoma": ["ductal carcinoma of the breast", ...], ...}}``.
+Each class's texts are every template filled with every phrase (a set with no templates uses
+the phrases as whole sentences). Sets are found by name in the user's prompts folder
+(``<user data>/prompts/NAME.json``, so a user copy overrides) and then resources/prompts/;
+a name ending in .json or holding a slash is a path (relative to the bundle folder).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pvdesk.errors import ModelError
+from pvdesk.paths import resources_dir, user_data_dir
+from pvdesk.taxonomy import normalise_name
+
+if TYPE_CHECKING:
+    from pvdesk.models.bundle import Bundle
+
+
+def prompt_dirs() -> list[Path]:
+    return [user_data_dir() / "prompts", resources_dir() / "prompts"]
+
+
+def list_prompt_sets() -> list[str]:
+    names: list[str] = []
+    for d in prompt_dirs():
+        if d.is_dir():
+            names += [p.stem for p in sorted(d.glob("*.json")) if p.stem not in names]
+    return names
+
+
+def find_prompt_file(spec: str, bundle: Bundle | None = None) -> Path:
+    if spec.endswith(".json") or "/" in spec or "\\" in spec:
+        p = Path(spec).expanduser()
+        if not p.is_absolute() and bundle is not None and bundle.path is not None:
+            p = bundle.path / p
+        if p.is_file():
+            return p
+        raise ModelError(f"{_where(bundle)}: field 'prompts': prompt file {p} not found")
+    for d in prompt_dirs():
+        p = d / f"{spec}.json"
+        if p.is_file():
+            return p
+    raise ModelError(f"{_where(bundle)}: field 'prompts': no prompt set named {spec!r} "
+                     f"(known: {', '.join(list_prompt_sets()) or 'none'})")
+
+
+def _where(bundle: Bundle | None) -> str:
+    return bundle.where if bundle is not None else "prompts"
+
+
+def load_prompt_set(spec, bundle: Bundle | None = None) -> tuple[dict, str]:
+    """(the prompt set object, where it came from)."""
+    if isinstance(spec, dict):
+        return spec, f"{_where(bundle)} (embedded prompts)"
+    path = find_prompt_file(str(spec), bundle)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: cannot read the prompt set ({exc})") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("classes"), dict):
+        raise ModelError(f"{path}: field 'classes': a prompt set needs a 'classes' object "
+                         "mapping class names to phrases")
+    return obj, str(path)
+
+
+def class_texts(bundle: Bundle, spec=None) -> dict[str, list[str]]:
+    """The prompt texts for every class of ``bundle``, in bundle.classes order."""
+    obj, origin = load_prompt_set(bundle.manifest.get("prompts") if spec is None else spec,
+                                  bundle)
+    templates = obj.get("templates") or ["{}"]
+    if not isinstance(templates, list) or not all(isinstance(t, str) and "{}" in t
+                                                  for t in templates):
+        raise ModelError(f"{origin}: field 'templates': must be a list of strings each "
+                         "holding '{}' where the class phrase goes")
+    phrases: dict[str, list[str]] = {}
+    for key, val in obj["classes"].items():
+        try:
+            name = normalise_name(key)
+        except KeyError:
+            raise ModelError(f"{origin}: field 'classes.{key}': unknown class name") from None
+        vals = [val] if isinstance(val, str) else val
+        if not isinstance(vals, list) or not vals or not all(isinstance(v, str) for v in vals):
+            raise ModelError(f"{origin}: field 'classes.{key}': must be a non-empty list of "
+                             "phrases")
+        phrases[name] = vals
+    out = {}
+    for c in bundle.classes:
+        if c not in phrases:
+            raise ModelError(f"{origin}: field 'classes': no prompts for class {c!r}")
+        out[c] = [t.replace("{}", p) for t in templates for p in phrases[c]]
+    return out

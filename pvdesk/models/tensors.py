@@ -1,0 +1,167 @@
+"""Safe checkpoint reading and tensor-shape checks against a bundle's manifest.
+
+Checkpoints are never unpickled: safetensors, or ``torch.load(weights_only=True)`` with no
+fallback. A TorchScript archive (OpenAI's original CLIP files) is read with ``torch.jit.load``,
+whose restricted loader runs no Python code; only its state dict is kept.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pvdesk.errors import ModelError
+
+if TYPE_CHECKING:
+    import torch
+
+    from pvdesk.models.bundle import Bundle
+
+LINEAR_KEYS = ("head.weight", "head.bias")
+MLP_KEYS = ("head.0.weight", "head.0.bias", "head.3.weight", "head.3.bias")
+ZEROSHOT_KEYS = ("zeroshot.class_embeddings", "zeroshot.logit_scale")
+
+
+def _is_torchscript(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return any(n.split("/", 1)[-1].startswith(("constants.pkl", "code/")) for n in names)
+
+
+def _unwrap(obj, path: Path) -> dict:
+    import torch
+
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict) or not obj:
+        raise ModelError(f"{path}: not a weights checkpoint (expected a mapping of tensors)")
+    out = {}
+    for k, v in obj.items():
+        if not isinstance(v, torch.Tensor):
+            continue  # e.g. an epoch counter beside the tensors
+        out[k[7:] if str(k).startswith("module.") else str(k)] = v
+    if not out:
+        raise ModelError(f"{path}: the checkpoint holds no tensors")
+    return out
+
+
+def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
+    """Tensors from a .safetensors, a weights-only torch checkpoint, or a TorchScript archive."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: weights file not found")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path), device="cpu")
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ModelError(f"{path}: not a readable safetensors file ({exc})") from None
+    if _is_torchscript(path):
+        try:
+            sd = torch.jit.load(str(path), map_location="cpu").state_dict()
+        except Exception as exc:
+            raise ModelError(f"{path}: cannot read this TorchScript archive ({exc})") from None
+        for key in ("input_resolution", "context_length", "vocab_size"):
+            sd.pop(key, None)
+        return _unwrap(dict(sd), path)
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError, EOFError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{path}: refused: the checkpoint is not plain weights (it needs "
+                         f"unpickling of arbitrary objects, which pvdesk never does: {first}); "
+                         "save it as .safetensors instead") from None
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path}: cannot read the checkpoint ({exc})") from None
+    return _unwrap(obj, path)
+
+
+def _shape_error(where: str, key: str, problem: str) -> ModelError:
+    return ModelError(f"{where}: tensor '{key}': {problem}")
+
+
+def check_tensors(bundle: Bundle, tensors: dict[str, torch.Tensor], where: str) -> None:
+    """Shape and key checks that need no backbone (the embedding width is checked at load)."""
+    c = len(bundle.classes)
+    kind = bundle.kind
+
+    def need(keys):
+        missing = [k for k in keys if k not in tensors]
+        if missing:
+            raise _shape_error(where, missing[0], f"missing (kind '{kind}' needs "
+                               f"{', '.join(keys)})")
+
+    def rows(key: str, ndim: int):
+        t = tensors[key]
+        if t.ndim != ndim:
+            raise _shape_error(where, key, f"expected {ndim} dimensions, got shape "
+                               f"{tuple(t.shape)}")
+        if t.shape[0] != c and key != "head.0.weight" and key != "head.0.bias":
+            raise ModelError(f"{where}: field 'classes': {c} classes listed but tensor "
+                             f"'{key}' has {t.shape[0]} rows")
+
+    if kind == "clip-linear":
+        need(LINEAR_KEYS)
+        rows("head.weight", 2)
+        rows("head.bias", 1)
+        allowed = set(LINEAR_KEYS)
+    elif kind == "clip-mlp":
+        need(MLP_KEYS)
+        rows("head.3.weight", 2)
+        rows("head.3.bias", 1)
+        w0, b0, w3 = tensors["head.0.weight"], tensors["head.0.bias"], tensors["head.3.weight"]
+        if w0.ndim != 2 or b0.shape != (w0.shape[0],) or w3.shape[1] != w0.shape[0]:
+            raise _shape_error(where, "head.0.weight", f"shapes do not chain: head.0.weight "
+                               f"{tuple(w0.shape)}, head.0.bias {tuple(b0.shape)}, "
+                               f"head.3.weight {tuple(w3.shape)}")
+        allowed = set(MLP_KEYS)
+    elif kind == "clip-zeroshot":
+        allowed = set(ZEROSHOT_KEYS)
+        if "zeroshot.class_embeddings" in tensors:
+            need(ZEROSHOT_KEYS)
+            rows("zeroshot.class_embeddings", 2)
+    else:  # resnet50
+        if "fc.weight" in tensors or "fc.bias" in tensors:
+            need(("fc.weight", "fc.bias"))
+            rows("fc.weight", 2)
+            rows("fc.bias", 1)
+        return  # the rest is checked against the architecture at load
+    if kind == "clip-linear" and tensors["head.bias"].shape != (c,):
+        raise _shape_error(where, "head.bias", f"expected shape ({c},)")
+    for k in tensors:
+        if k not in allowed and not k.startswith("backbone."):
+            raise _shape_error(where, k, f"not used by kind '{kind}' (expected "
+                               f"{', '.join(sorted(allowed))} or backbone.*)")
+    if bundle.backbone.get("source") == "bundle" and not any(
+            k.startswith("backbone.") for k in tensors):
+        raise ModelError(f"{where}: field 'backbone': source 'bundle' but the weights hold no "
+                         "backbone.* tensors")
+
+
+def load_into(module, state: dict, where: str, what: str, strict: bool = True) -> None:
+    """``module.load_state_dict`` with shape/key problems turned into a one-line ModelError."""
+    own = module.state_dict()
+    for k, v in state.items():
+        if k not in own:
+            raise _shape_error(where, k, f"no such parameter in the {what}")
+        if tuple(own[k].shape) != tuple(v.shape):
+            raise _shape_error(where, k, f"shape {tuple(v.shape)} does not match the {what}'s "
+                               f"{tuple(own[k].shape)}")
+    if strict:
+        missing = [k for k in own if k not in state]
+        if missing:
+            raise _shape_error(where, missing[0], f"missing for the {what} "
+                               f"({len(missing)} tensor(s) missing)")
+    module.load_state_dict(state, strict=False)

@@ -1,0 +1,230 @@
+"""Where backbone weights come from: random init, the bundle, a local file, a cache, a download.
+
+Nothing here downloads unless ``fetch`` is called, and ``fetch`` tries once: offline flags
+(HF_HUB_OFFLINE, PVDESK_OFFLINE) or a 3-second connection probe make it fail fast, with a
+message that says what was tried and how to name a local file.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pvdesk.errors import ModelError
+
+if TYPE_CHECKING:
+    from pvdesk.models.bundle import Bundle
+
+WEIGHTS_DIR_ENV = "PVDESK_WEIGHTS_DIR"
+HOW_TO_POINT = ("point pvdesk at a local file: --weights FILE, \"backbone\": {\"path\": FILE} in "
+                f"the manifest, or {WEIGHTS_DIR_ENV}=FOLDER holding it")
+EXTS = (".safetensors", ".pt", ".pth", ".bin")
+
+
+@dataclass
+class WeightsPlan:
+    how: str  # random | bundle | file | cached | download | missing
+    path: Path | None = None
+    detail: str = ""
+    tried: list[str] = field(default_factory=list)
+    url: str = ""  # what a download would fetch (repo or URL)
+    host: str = ""
+
+
+def offline() -> bool:
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+               for v in ("PVDESK_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def network_reachable(host: str, timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _bundle_has_backbone(bundle: Bundle) -> bool:
+    f = bundle.weights_file
+    if f is None:
+        return False
+    from safetensors import safe_open
+
+    with safe_open(str(f), framework="pt") as fh:
+        keys = list(fh.keys())
+    if bundle.kind == "resnet50":
+        return "conv1.weight" in keys and "layer4.2.bn3.weight" in keys
+    return any(k.startswith("backbone.") for k in keys)
+
+
+def _local(path: str | Path, bundle: Bundle) -> Path:
+    p = Path(os.path.expandvars(str(path))).expanduser()
+    if not p.is_absolute() and bundle.path is not None:
+        p = bundle.path / p
+    return p
+
+
+def _weights_dir_candidates(bundle: Bundle, names: list[str]) -> list[Path]:
+    d = os.environ.get(WEIGHTS_DIR_ENV)
+    if not d:
+        return []
+    stems = [bundle.name] + names
+    return [Path(d).expanduser() / (s if s.endswith(EXTS) else s + e)
+            for s in stems for e in ([""] if s.endswith(EXTS) else EXTS)]
+
+
+def _open_clip_cache(model: str, tag: str) -> tuple[list[Path], str, str, list[str]]:
+    """(cache candidates, what a download would fetch, its host, names for the weights dir)."""
+    from open_clip import pretrained as ocp
+
+    cfg = ocp.get_pretrained_cfg(model, tag) or {}
+    if not cfg:
+        raise ModelError(f"open_clip has no pretrained weights '{tag}' for model '{model}' "
+                         f"(known: {', '.join(ocp.list_pretrained_tags_by_model(model)) or 'none'})")
+    cands: list[Path] = []
+    url, host = cfg.get("url", ""), ""
+    hub = cfg.get("hf_hub", "")
+    if hub:
+        repo, fname = os.path.split(hub)
+        names = [fname] if fname else ["open_clip_model.safetensors",
+                                       "open_clip_pytorch_model.bin"]
+        if fname.endswith((".bin", ".pth")):
+            names.insert(0, fname[:-4] + ".safetensors")
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            for n in names:
+                hit = try_to_load_from_cache(repo, n)
+                if isinstance(hit, str):
+                    cands.append(Path(hit))
+        except ImportError:
+            pass
+        what, host = f"hf-hub {repo}", "huggingface.co"
+    if url:
+        cands.append(Path("~/.cache/clip").expanduser() / os.path.basename(url))
+        if not hub:
+            what, host = url, url.split("/")[2]
+    local_names = [f"{model}-{tag}", model] + ([os.path.basename(url)] if url else [])
+    return cands, what, host, local_names
+
+
+def _torchvision_cache(name: str) -> tuple[list[Path], str, str, list[str]]:
+    import torch
+    from torchvision.models import ResNet50_Weights
+
+    try:
+        w = ResNet50_Weights[name]
+    except KeyError:
+        raise ModelError(f"torchvision has no ResNet50 weights {name!r} (known: "
+                         f"{', '.join(ResNet50_Weights.__members__)})") from None
+    fname = os.path.basename(w.url)
+    cand = Path(torch.hub.get_dir()) / "checkpoints" / fname
+    return [cand], w.url, w.url.split("/")[2], [f"resnet50-{name}", fname]
+
+
+def plan(bundle: Bundle, override: str | Path | None = None) -> WeightsPlan:
+    """Decide where the backbone weights come from, looking only at files and caches."""
+    bb = bundle.backbone
+    src = bb.get("source")
+    if override is not None:
+        p = _local(override, bundle)
+        return WeightsPlan("file" if p.is_file() else "missing", p, f"local file {p}",
+                           [f"--weights {p}"])
+    if _bundle_has_backbone(bundle):
+        return WeightsPlan("bundle", bundle.weights_file, "in the bundle (weights.safetensors)")
+    if src == "bundle":
+        return WeightsPlan("missing", None, "the manifest says the backbone is in the bundle, "
+                           "but weights.safetensors has none", ["weights.safetensors"])
+    if src == "file" or bb.get("path"):
+        p = _local(bb["path"], bundle)
+        ok = p.is_file()
+        return WeightsPlan("file" if ok else "missing", p, f"local file {p}"
+                           + ("" if ok else " (not found)"), [f"backbone.path {p}"])
+    if bb.get("init") == "random" or (src == "torchvision" and not bb.get("weights")) or (
+            src == "open_clip" and not bb.get("pretrained")):
+        return WeightsPlan("random", None, f"random weights (seed {bb.get('seed', 0)}), built "
+                           "here; no download")
+    if src == "open_clip":
+        cands, what, host, names = _open_clip_cache(bb["model"], bb["pretrained"])
+    elif src == "torchvision":
+        cands, what, host, names = _torchvision_cache(bb["weights"])
+    else:  # hf-hub
+        cands, what, host, names = _hf_hub_cache(bb["id"])
+    cands = _weights_dir_candidates(bundle, names) + cands
+    for c in cands:
+        if c.is_file():
+            return WeightsPlan("cached", c, f"cached at {c}")
+    tried = [str(c) for c in cands] or ["the download caches"]
+    return WeightsPlan("download", None, f"not downloaded yet ({what})", tried, what, host)
+
+
+def _hf_hub_cache(repo: str) -> tuple[list[Path], str, str, list[str]]:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return [], f"hf-hub {repo}", "huggingface.co", []
+    cands = []
+    cfg = try_to_load_from_cache(repo, "open_clip_config.json")
+    if isinstance(cfg, str):
+        for n in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin"):
+            hit = try_to_load_from_cache(repo, n)
+            if isinstance(hit, str):
+                cands.append(Path(hit))
+    return cands, f"hf-hub {repo}", "huggingface.co", [repo.replace("/", "--")]
+
+
+def weights_status(bundle: Bundle) -> tuple[bool, str]:
+    """(available here?, explanation) for the bundle's backbone and head. Never downloads."""
+    from pvdesk.models.manifest import WEIGHTS_NAME
+
+    if bundle.kind in ("clip-linear", "clip-mlp") and bundle.weights_file is None:
+        return False, f"the head weights ({WEIGHTS_NAME}) are missing from the bundle"
+    try:
+        p = plan(bundle)
+    except ModelError as exc:
+        return False, str(exc)
+    if p.how == "download":
+        return False, (f"{p.detail}; downloaded on first use when online, or "
+                       + HOW_TO_POINT)
+    if p.how == "missing":
+        return False, f"{p.detail}; " + HOW_TO_POINT
+    return True, p.detail
+
+
+def fetch(bundle: Bundle, p: WeightsPlan) -> Path | None:
+    """Download what ``plan`` could not find, once and quickly failing. Returns a file path,
+    or None for hf-hub/open_clip downloads that live in their own cache (then re-plan)."""
+    tried = "; ".join(p.tried)
+    if p.how == "missing":
+        raise ModelError(f"{bundle.name}: cannot get the backbone weights: {p.detail} "
+                         f"(tried {tried}); {HOW_TO_POINT}")
+    why = None
+    if offline():
+        why = "offline mode is set (HF_HUB_OFFLINE / PVDESK_OFFLINE)"
+    elif p.host and not network_reachable(p.host):
+        why = f"{p.host} cannot be reached (no network?)"
+    if why:
+        raise ModelError(f"{bundle.name}: cannot get the backbone weights ({p.url}): {why}; "
+                         f"tried {tried}; download them elsewhere and {HOW_TO_POINT}")
+    bb = bundle.backbone
+    try:
+        if bb["source"] == "open_clip":
+            from open_clip import pretrained as ocp
+
+            return Path(ocp.download_pretrained(ocp.get_pretrained_cfg(bb["model"],
+                                                                      bb["pretrained"])))
+        if bb["source"] == "torchvision":
+            import torch
+
+            dst = Path(p.tried[-1])
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(p.url, str(dst), progress=True)
+            return dst
+        return None  # hf-hub: open_clip fetches into the HF cache itself
+    except Exception as exc:  # network and HTTP errors of several libraries
+        raise ModelError(f"{bundle.name}: downloading {p.url} failed ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}); {HOW_TO_POINT}"
+                         ) from None
