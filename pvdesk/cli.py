@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "pvdesk.commands.info",
     "pvdesk.commands.tiles",
     "pvdesk.commands.review",
+    "pvdesk.commands.models",
     "pvdesk.commands.predict",
     "pvdesk.commands.demo",
 )

@@ -1,0 +1,58 @@
+"""`pvdesk models [--dir DIR]`: every model bundle found, its classes, weights and training."""
+
+from __future__ import annotations
+
+import json
+
+from pvdesk.taxonomy import CLASS_NAMES
+
+
+def register(sub) -> None:
+    p = sub.add_parser("models", help="list the model bundles found (built-in and user folders)",
+                       description="List every model bundle: built-ins, the user's models folder "
+                       "and --dir folders, with kind, classes, whether its weights are "
+                       "available here and whether it is trained.")
+    p.add_argument("--dir", action="append", default=[], metavar="DIR",
+                   help="also look in this folder (a bundle, or a folder of bundles); repeatable")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=run)
+
+
+def classes_text(classes: list[str], width: int = 60) -> str:
+    if list(classes) == list(CLASS_NAMES):
+        return "8: all subtypes (adenosis ... papillary_carcinoma)"
+    text = f"{len(classes)}: " + ", ".join(classes)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def run(args) -> int:
+    from pvdesk.models import find_bundles
+    from pvdesk.models.registry import builtin_models_dir
+    from pvdesk.paths import user_models_dir
+
+    errors: list[str] = []
+    bundles = find_bundles(args.dir, errors=errors)
+    rows = []
+    for b in bundles:
+        ok, why = b.weights_status()
+        rows.append({"name": b.name, "version": b.version, "kind": b.kind, "classes": b.classes,
+                     "weights_available": ok, "weights": why, "trained": b.trained,
+                     "builtin": b.builtin, "tile_um": b.tile_um, "input_size": b.input_size,
+                     "path": str(b.path) if b.path else None})
+    if args.json:
+        print(json.dumps({"bundles": rows, "errors": errors}, indent=2))
+        return 0
+    if not rows:
+        print("no model bundles found")
+    for r in rows:
+        print(f"{r['name']} {r['version']}  [{r['kind']}]  "
+              f"{'trained' if r['trained'] else 'UNTRAINED (demo, random weights)'}"
+              f"{'  (built-in)' if r['builtin'] else ''}")
+        print(f"    classes: {classes_text(r['classes'])}")
+        print(f"    weights here: {'yes' if r['weights_available'] else 'no'} - {r['weights']}")
+        print(f"    tile: {r['tile_um']:g} um at {r['input_size']} px; folder: {r['path']}")
+    print(f"\nsearched: {builtin_models_dir()}, {user_models_dir()}"
+          + "".join(f", {d}" for d in args.dir))
+    for e in errors:
+        print(f"skipped: {e}")
+    return 0
