@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 CLASS_COLOUR = "class colour"
-COLORMAPS = (CLASS_COLOUR, "turbo", "viridis", "inferno")
+COLORMAPS = (CLASS_COLOUR, "viridis", "inferno", "turbo")  # turbo's dark red end hides in eosin
 
 
 @lru_cache(maxsize=8)

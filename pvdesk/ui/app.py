@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+import threading
 
 DEMO_BUNDLES = ("demo-clip-rn50", "demo-resnet50")
 
@@ -39,6 +41,30 @@ def start_demo(window, bundles=DEMO_BUNDLES) -> None:
     window.opener.opened.connect(go)
 
 
+_prewarm: threading.Thread | None = None
+
+
+def prewarm_ml() -> threading.Thread:
+    """Import torch and the model libraries in a background thread once the window is up.
+
+    Loading libtorch's shared libraries holds the GIL for a few hundred milliseconds that no
+    thread can avoid; doing it while the user is still opening a slide keeps those pauses
+    out of the first run (when the user pans and watches the heatmap arrive).
+    """
+    global _prewarm
+    if _prewarm is None:
+        def work():
+            for name in ("torch", "torchvision", "open_clip"):
+                try:
+                    importlib.import_module(name)
+                except Exception:
+                    pass
+
+        _prewarm = threading.Thread(target=work, name="pvdesk-prewarm", daemon=True)
+        _prewarm.start()
+    return _prewarm
+
+
 def make_window(path: str | None = None, demo: bool = False):
     from pvdesk.paths import sample_slide
     from pvdesk.ui.main_window import MainWindow
@@ -57,4 +83,10 @@ def run_app(argv: list[str] | None = None, demo: bool = False) -> int:
     app = get_app()
     window = make_window(args.path, demo=demo)
     window.show()
-    return int(app.exec())
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(300, prewarm_ml)
+    code = int(app.exec())
+    if _prewarm is not None:
+        _prewarm.join(timeout=30)
+    return code

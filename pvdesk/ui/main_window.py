@@ -67,6 +67,9 @@ class MainWindow(QMainWindow):
         self.overlay_dock = self._dock("Heatmap", self.overlay.panel, "heatmap")
         self.status = StatusBar()
         self.setStatusBar(self.status)
+        self.resizeDocks([self.nav_dock, self.meta_dock, self.overlay_dock], [200, 170, 430],
+                         Qt.Orientation.Vertical)
+        self.resizeDocks([self.nav_dock], [320], Qt.Orientation.Horizontal)
 
         self.opener = SlideOpener(self)
         self.opener.opened.connect(self._on_opened)

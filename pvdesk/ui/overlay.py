@@ -8,6 +8,7 @@ the size of the slide's thumbnail, so edges follow the tissue mask; updates are 
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, QRectF, QTimer, Signal
+from PySide6.QtGui import QColor, QPen
 
 from pvdesk.colormaps import CLASS_COLOUR, colormap_layer
 from pvdesk.heatmap import ARGMAX, ROLLUP, HeatmapGrid, fit_to, render
@@ -31,6 +32,7 @@ class HeatmapLayer:
     def __init__(self):
         self.image = None  # QImage (ARGB32)
         self.visible = True
+        self.hover_rect: tuple[float, float, float, float] | None = None  # level-0 x, y, w, h
 
     def paint(self, painter, vp) -> None:
         if self.image is None or not self.visible:
@@ -38,6 +40,14 @@ class HeatmapLayer:
         sx, sy = vp.to_screen(0, 0)
         painter.drawImage(QRectF(sx, sy, vp.slide_w * vp.scale, vp.slide_h * vp.scale),
                           self.image)
+        if self.hover_rect is not None:
+            x, y, w, h = self.hover_rect
+            hx, hy = vp.to_screen(x, y)
+            r = QRectF(hx, hy, w * vp.scale, h * vp.scale)
+            painter.setPen(QPen(QColor(0, 0, 0, 200), 3))
+            painter.drawRect(r)
+            painter.setPen(QPen(QColor(255, 255, 255, 230), 1))
+            painter.drawRect(r)
 
 
 def _qimage_rgba(img):
@@ -46,7 +56,7 @@ def _qimage_rgba(img):
     img = img.convert("RGBA")
     q = QImage(img.tobytes(), img.width, img.height, img.width * 4,
                QImage.Format.Format_RGBA8888)
-    return q.copy()
+    return q.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
 
 
 class OverlayController(QObject):
@@ -108,6 +118,10 @@ class OverlayController(QObject):
     def finish(self, state: str) -> None:
         self.state = state
         self.render_now()
+        if self.heatmaps:
+            verb = "Finished" if state == "done" else "Stopped"
+            self.panel.hover.setText(f"{verb}: {self.summary()}. Hover a tile to see its "
+                                     "probabilities.")
 
     def summary(self) -> str:
         if not self.heatmaps:
@@ -174,6 +188,13 @@ class OverlayController(QObject):
         if hm is None:
             return
         probs = hm.at(x, y) if inside else None
+        rect = None
+        if probs is not None:
+            r, c = hm.cell_of(x, y)
+            rect = (c * hm.stride, r * hm.stride, hm.stride, hm.stride)
+        if rect != self.layer.hover_rect:
+            self.layer.hover_rect = rect
+            self.view.update()
         if probs is None:
             self.panel.hover.setText("Under the cursor: no classified tile.")
             self.view.setToolTip("")
@@ -182,7 +203,7 @@ class OverlayController(QObject):
         name = self.panel.params["model"]
         warn = "" if self.bundles[name].trained else " <b>(UNTRAINED)</b>"
         lines = [f"{_label(c)}: {v:.2f}" for c, v in ranked]
-        self.panel.hover.setText(f"Tile at ({x:,.0f}, {y:,.0f}) px, {name}{warn}<br>"
+        self.panel.hover.setText(f"Tile at x {x:.0f}, y {y:.0f} px — {name}{warn}<br>"
                                  + "<br>".join(lines))
         self.view.setToolTip("\n".join(lines[:4]))
 

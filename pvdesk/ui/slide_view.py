@@ -220,10 +220,16 @@ class SlideView(QWidget):
             p.end()
             return
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-        p.fillRect(self._screen_rect(0, 0, vp.slide_w, vp.slide_h), Qt.GlobalColor.white)
-        if self._thumb is not None:
-            p.drawImage(self._screen_rect(0, 0, vp.slide_w, vp.slide_h), self._thumb)
-        self._paint_tiles(p, vp)
+        target = [(k, self.loader.cached(k)) for k in vp.tiles()]
+        if not all(img is not None for _, img in target):
+            # Something is still loading: the thumbnail, then coarser cached tiles, beneath.
+            p.fillRect(self._screen_rect(0, 0, vp.slide_w, vp.slide_h), Qt.GlobalColor.white)
+            if self._thumb is not None:
+                p.drawImage(self._screen_rect(0, 0, vp.slide_w, vp.slide_h), self._thumb)
+            self._paint_coarser(p, vp)
+        for key, img in target:
+            if img is not None:
+                p.drawImage(self._screen_rect(*key.rect(vp.slide_w, vp.slide_h)), img)
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         for layer in self._layers:
             layer.paint(p, vp)
@@ -234,11 +240,10 @@ class SlideView(QWidget):
         sx, sy = self.vp.to_screen(x, y)
         return QRectF(sx, sy, w * self.vp.scale, h * self.vp.scale)
 
-    def _paint_tiles(self, p: QPainter, vp: Viewport) -> None:
+    def _paint_coarser(self, p: QPainter, vp: Viewport) -> None:
         target = vp.ds
-        coarsest = min(target * 8, max_display_ds(vp.slide_w, vp.slide_h))
-        ds = coarsest
-        while ds >= target:
+        ds = min(target * 8, max_display_ds(vp.slide_w, vp.slide_h))
+        while ds > target:
             for key in vp.tiles(ds):
                 img = self.loader.cached(key)
                 if img is not None:

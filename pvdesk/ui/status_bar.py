@@ -65,9 +65,9 @@ class StatusBar(QStatusBar):
         self.cursor = QLabel()
         self.cursor.setMinimumWidth(260)
         self.run = RunProgress()
-        for w in (self.cursor, self.zoom, self.mpp):
-            self.addWidget(w)
-        self.addPermanentWidget(self.run)
+        # Permanent widgets stay visible while a message shows on the left.
+        for w in (self.run, self.cursor, self.zoom, self.mpp):
+            self.addPermanentWidget(w)
 
     def show_view(self, zoom_text: str, mpp: float | None) -> None:
         self.zoom.setText(f"Zoom {zoom_text}" if zoom_text else "")

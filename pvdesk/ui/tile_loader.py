@@ -21,11 +21,12 @@ from pvdesk.viewport import TileKey, read_plan
 
 
 def pil_to_qimage(img: Image.Image) -> QImage:
-    """A QImage that owns its pixels (safe to pass between threads)."""
+    """A QImage that owns its pixels (safe to pass between threads), in the raster
+    engine's native RGB32 format so painting it needs no conversion."""
     img = img.convert("RGB")
     data = img.tobytes()
     q = QImage(data, img.width, img.height, img.width * 3, QImage.Format.Format_RGB888)
-    return q.copy()
+    return q.convertToFormat(QImage.Format.Format_RGB32)
 
 
 class HandlePool:

@@ -9,6 +9,8 @@ running QThread.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from dataclasses import dataclass, field
 
@@ -52,6 +54,16 @@ def describe_failure(exc: BaseException) -> str:
     return f"The run failed: {type(exc).__name__}: {exc}"
 
 
+def lower_thread_priority(niceness: int = 10) -> None:
+    """Make the calling thread (and the threads it starts: torch's pool, tile readers)
+    yield the CPU to the GUI thread. Linux sets niceness per thread; elsewhere a no-op."""
+    if sys.platform.startswith("linux") and hasattr(os, "setpriority"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+        except OSError:
+            pass
+
+
 class InferenceWorker(QObject):
     status = Signal(str)
     started = Signal(object)  # RunInfo
@@ -71,6 +83,7 @@ class InferenceWorker(QObject):
 
     @Slot()
     def run(self) -> None:
+        lower_thread_priority()
         state = "failed"
         try:
             state = self._run()
