@@ -1,0 +1,103 @@
+"""A review export (clip_predictions.csv, DESIGN.md schema) as a dataset.
+
+Each row is a tile of a slide (source + level-0 tile_x/y/w/h, re-read from the slide by
+coordinates) or a patch image (source = the image, coordinates empty). The label is the
+reviewer's: a corrected row wins over a confirmed one for the same tile (several runs can
+list one tile), and a confirmed row without a review_label takes the prediction it
+confirmed. Left out unless asked (``include_unreviewed``: then the prediction is the label,
+a pseudo-label): unreviewed rows. Always left out, and counted: rows labelled uncertain or
+non_tissue (they are not classes a bundle can have). The patient is the source slide, so a
+split never puts tiles of one slide in two splits.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pvdesk.export.csv import read_predictions_csv
+from pvdesk.slides import parse_breakhis_name
+from pvdesk.taxonomy import NON_TISSUE, UNCERTAIN, normalise_name
+from training.data.samples import Dataset, Sample
+from training.errors import DataError
+
+RANK = {"corrected": 2, "confirmed": 1, "unreviewed": 0}
+
+
+def is_review_csv(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            head = fh.readline()
+    except OSError:
+        return False
+    return head.startswith("source,tile_x,tile_y")
+
+
+def _resolve(source: str, folder: Path) -> Path:
+    p = Path(os.path.expanduser(source))
+    if p.is_absolute():
+        return p
+    for base in (folder, Path.cwd()):
+        if (base / p).exists():
+            return (base / p).resolve()
+    return (folder / p).resolve()
+
+
+def load_review_csv(path: str | Path, include_unreviewed: bool = False) -> Dataset:
+    path = Path(path).expanduser()
+    table = read_predictions_csv(path)  # raises ExportError (a PvdeskError) naming the file
+    folder = path.parent.resolve()
+    best: dict[tuple, tuple[int, Sample]] = {}
+    skipped = {"unreviewed": 0, UNCERTAIN: 0, NON_TISSUE: 0}
+    missing: set[str] = set()
+    for i, row in enumerate(table.rows, start=2):
+        status = (row.get("review_status") or "unreviewed").strip().lower()
+        if status not in RANK:
+            raise DataError(f"{path}: line {i}: unknown review_status {status!r}")
+        if status == "unreviewed" and not include_unreviewed:
+            skipped["unreviewed"] += 1
+            continue
+        raw = (row.get("review_label") or "").strip() if status != "unreviewed" else ""
+        raw = raw or (row.get("predicted") or "").strip()
+        if raw.lower() in (UNCERTAIN, NON_TISSUE):
+            skipped[raw.lower()] += 1
+            continue
+        try:
+            label = normalise_name(raw)
+        except KeyError:
+            raise DataError(f"{path}: line {i}: unknown label {raw!r}") from None
+        src = _resolve(row["source"] or "", folder)
+        if not src.exists():
+            missing.add(str(src))
+            continue
+        coords = [row.get(k) for k in ("tile_x", "tile_y", "tile_w", "tile_h")]
+        if any(c is None for c in coords) and any(c is not None for c in coords):
+            raise DataError(f"{path}: line {i}: partial tile coordinates")
+        region = None if coords[0] is None else tuple(int(c) for c in coords)
+        if region is not None and (region[2] <= 0 or region[3] <= 0):
+            raise DataError(f"{path}: line {i}: tile_w and tile_h must be positive")
+        bh = parse_breakhis_name(src.stem) if region is None else None
+        patient = f"slide:{src}" if region is not None else (bh.patient if bh else None)
+        s = Sample(str(src), label, patient, bh.magnification if bh else None, None, region,
+                   row.get("mpp"))
+        key = (s.path, region)
+        rank = RANK[status]
+        if key not in best or rank > best[key][0]:
+            best[key] = (rank, s)
+    samples = [s for _, s in best.values()]
+    if missing:
+        first = sorted(missing)[0]
+        raise DataError(f"{path}: {len(missing)} source file(s) not found, e.g. {first} (move "
+                        "the slides back or edit the source column)")
+    if not samples:
+        raise DataError(f"{path}: no usable rows ({skipped['unreviewed']} unreviewed, "
+                        f"{skipped[UNCERTAIN]} uncertain, {skipped[NON_TISSUE]} non-tissue; "
+                        "review some tiles, or pass --include-unreviewed)")
+    ds = Dataset(samples, str(path.resolve()), "review-csv")
+    left = ", ".join(f"{n} {k}" for k, n in skipped.items() if n)
+    if left:
+        ds.notes.append(f"{path.name}: left out {left} row(s)")
+    if include_unreviewed:
+        ds.warnings.append(f"{path.name}: unreviewed rows are labelled by the model's own "
+                           "prediction (pseudo-labels)")
+    return ds

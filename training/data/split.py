@@ -1,0 +1,208 @@
+"""Patient-disjoint, class-stratified train/val/test splits, and the split manifest CSV.
+
+Splitting works on groups: the patient when it is known (BreakHis names, the slide of a
+review tile), else each image on its own (and a warning says that patient-disjointness
+cannot be checked). Each group goes wholly to one split, so no patient is in two splits.
+
+Per class (a group's class is its most frequent label), groups are shuffled with the seed
+and dealt so that each split's image count approaches its target fraction; with three or
+more groups every split gets at least one. A class with fewer than three groups cannot be
+in every split: a loud warning says so (the groups go to train first, then test), or, with
+``strict``, the split is refused.
+
+The manifest is a CSV, one row per image, no copies of the images::
+
+    path, x, y, w, h, mpp, label, patient, magnification, split
+
+``path`` is relative to the manifest's folder when the image lies under it, else absolute;
+x/y/w/h (level-0 px) and mpp are empty for patch images.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+from collections import Counter, defaultdict
+from dataclasses import replace
+from pathlib import Path
+
+from pvdesk.export.atomic import atomic_write
+from training.data.samples import SPLITS, Dataset, Sample
+from training.errors import DataError
+
+COLUMNS = ("path", "x", "y", "w", "h", "mpp", "label", "patient", "magnification", "split")
+DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
+
+
+def _group_key(s: Sample, unit: str) -> str:
+    if unit == "patient" and s.patient:
+        return f"patient:{s.patient}"
+    return f"image:{s.key}"
+
+
+def _deal(groups: list[tuple[str, int]], fractions, rng: random.Random) -> dict[str, str]:
+    """{group: split} for one class's groups (name, image count)."""
+    rng.shuffle(groups)
+    out: dict[str, str] = {}
+    n = len(groups)
+    if n < 3:  # train first, then test; no val
+        for (g, _), split in zip(groups, ("train", "test"), strict=False):
+            out[g] = split
+        return out
+    total = sum(c for _, c in groups)
+    have = dict.fromkeys(SPLITS, 0)
+    order = sorted(range(n), key=lambda i: -groups[i][1])  # big groups first (stable: shuffled)
+    # one group to each of val and test first (the smallest ones), the rest by deficit
+    for split, i in zip(("test", "val"), order[::-1][:2], strict=True):
+        out[groups[i][0]] = split
+        have[split] += groups[i][1]
+    for i in order:
+        g, c = groups[i]
+        if g in out:
+            continue
+        deficits = {s: f * total - have[s] for s, f in zip(SPLITS, fractions, strict=True)}
+        split = max(SPLITS, key=lambda s: (deficits[s], s == "train"))
+        out[g] = split
+        have[split] += c
+    if "train" not in out.values():  # keep at least one group to learn from
+        biggest = groups[order[0]][0]
+        out[biggest] = "train"
+    return out
+
+
+def split_dataset(ds: Dataset, fractions=DEFAULT_FRACTIONS, seed: int = 0,
+                  strict: bool = False, unit: str = "patient") -> Dataset:
+    """A copy of ``ds`` with every sample's split set (existing splits are replaced)."""
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or sum(fractions) <= 0:
+        raise DataError(f"split fractions {fractions}: need three non-negative numbers")
+    total = float(sum(fractions))
+    fractions = tuple(f / total for f in fractions)
+    groups: dict[str, list[Sample]] = defaultdict(list)
+    for s in ds.samples:
+        groups[_group_key(s, unit)].append(s)
+    by_class: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for g, members in groups.items():
+        label = Counter(m.label for m in members).most_common(1)[0][0]
+        by_class[label].append((g, len(members)))
+    out = ds.with_samples([])
+    if unit == "patient" and not ds.patients_known:
+        unknown = sum(1 for s in ds.samples if not s.patient)
+        out.warnings.append(f"{ds.origin}: {unknown} image(s) have no known patient; each is "
+                            "split on its own, so the same patient may be in train and test")
+    elif unit == "image":
+        out.warnings.append(f"{ds.origin}: splitting by image (--split-unit image): images of "
+                            "one patient or slide can be in train and test, so test scores "
+                            "are optimistic")
+    rng = random.Random(seed)
+    assign: dict[str, str] = {}
+    short = []
+    for label in ds.classes:
+        cls_groups = sorted(by_class[label])
+        if len(cls_groups) < 3:
+            short.append(f"{label} ({len(cls_groups)})")
+        assign.update(_deal(cls_groups, fractions, rng))
+    if short:
+        what = "patients" if unit == "patient" and ds.patients_known else "groups"
+        msg = (f"{ds.origin}: too few {what} to put every class in train, val and test: "
+               f"{', '.join(short)}; those classes are missing from val (and from test "
+               "with one)")
+        if strict:
+            raise DataError(msg + "; refused (--strict)")
+        out.warnings.append("WARNING: " + msg)
+    out.samples = [replace(s, split=assign[_group_key(s, unit)]) for s in ds.samples]
+    out.notes.append(f"split by {unit} (seed {seed}, fractions "
+                     f"{'/'.join(f'{f:.2f}' for f in fractions)})")
+    return out
+
+
+def check_disjoint(ds: Dataset) -> list[str]:
+    """Patients found in more than one split (empty when the split is patient-disjoint)."""
+    where: dict[str, set[str]] = defaultdict(set)
+    for s in ds.samples:
+        if s.patient and s.split:
+            where[s.patient].add(s.split)
+    return sorted(p for p, splits in where.items() if len(splits) > 1)
+
+
+def _cell(v) -> str:
+    return "" if v is None else str(v)
+
+
+def write_manifest(path: str | Path, ds: Dataset) -> Path:
+    """Write the split manifest CSV atomically; paths relative to its folder where possible."""
+    path = Path(path).expanduser()
+    folder = path.parent.resolve()
+    if not folder.is_dir():
+        raise DataError(f"{path}: the folder {path.parent} does not exist")
+    with atomic_write(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(COLUMNS)
+        for s in ds.samples:
+            p = Path(s.path)
+            try:
+                shown = p.relative_to(folder).as_posix()
+            except ValueError:
+                shown = str(p)
+            x, y, ww, hh = s.region if s.region else (None,) * 4
+            w.writerow([shown, _cell(x), _cell(y), _cell(ww), _cell(hh), _cell(s.mpp), s.label,
+                        _cell(s.patient), _cell(s.magnification), _cell(s.split)])
+    return path
+
+
+def _int(path, line, col, v):
+    if v == "":
+        return None
+    try:
+        return int(v)
+    except ValueError:
+        raise DataError(f"{path}: line {line}: {col} is not an integer ({v[:30]!r})") from None
+
+
+def read_manifest(path: str | Path) -> Dataset:
+    """Read a split manifest written by :func:`write_manifest` (or by hand)."""
+    from pvdesk.taxonomy import normalise_name
+
+    path = Path(path).expanduser()
+    folder = path.parent.resolve()
+    try:
+        fh = open(path, encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    samples = []
+    with fh:
+        r = csv.DictReader(fh)
+        if not r.fieldnames or not {"path", "label"} <= set(r.fieldnames):
+            raise DataError(f"{path}: not a split manifest (needs columns {', '.join(COLUMNS)})")
+        for row in r:
+            line = r.line_num
+            raw = (row.get("path") or "").strip()
+            if not raw:
+                raise DataError(f"{path}: line {line}: empty path")
+            p = Path(os.path.expanduser(raw))
+            p = p if p.is_absolute() else folder / p
+            try:
+                label = normalise_name(row.get("label") or "")
+            except KeyError:
+                raise DataError(f"{path}: line {line}: unknown class {row.get('label')!r}") from None
+            split = (row.get("split") or "").strip() or None
+            if split not in (None, *SPLITS):
+                raise DataError(f"{path}: line {line}: split {split!r} is not train, val or test")
+            region = tuple(_int(path, line, c, (row.get(c) or "").strip()) for c in "xywh")
+            if any(v is None for v in region) and any(v is not None for v in region):
+                raise DataError(f"{path}: line {line}: x, y, w, h must all be given or all empty")
+            mpp = (row.get("mpp") or "").strip()
+            try:
+                mpp_v = float(mpp) if mpp else None
+            except ValueError:
+                raise DataError(f"{path}: line {line}: mpp is not a number ({mpp!r})") from None
+            samples.append(Sample(str(p), label, (row.get("patient") or "").strip() or None,
+                                  _int(path, line, "magnification",
+                                       (row.get("magnification") or "").strip()),
+                                  split, None if region[0] is None else region, mpp_v))
+    if not samples:
+        raise DataError(f"{path}: the manifest lists no images")
+    missing = [s.path for s in samples if not Path(s.path).is_file()]
+    if missing:
+        raise DataError(f"{path}: {len(missing)} listed file(s) do not exist, e.g. {missing[0]}")
+    return Dataset(samples, str(path.resolve()), "manifest")

@@ -1,0 +1,100 @@
+"""Trained bundles: the manifest (with provenance) and the folder layout.
+
+A bundle written here holds, beside pvdesk's manifest.json and weights.safetensors:
+``split.csv`` (the exact images of each split), ``report.md``, ``metrics.json``,
+``confusion.png`` and ``curves.png`` (when the head has epochs). Provenance in the manifest:
+data (where the data came from), data_hash (sha256 of the split manifest rows), counts,
+metrics (the summary of the held-out evaluation), date, config (every option, the seed
+included), backbone_start (what training started from), software versions.
+The manifest is written last, so a folder with manifest.json is a complete bundle.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+from pathlib import Path
+
+from pvdesk import __version__ as pvdesk_version
+from pvdesk.export.atomic import atomic_write
+from pvdesk.models import Bundle, write_bundle
+from pvdesk.models.manifest import MANIFEST_NAME, read_manifest, validate_manifest
+from training.errors import TrainingError
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace(
+        "+00:00", "Z")
+
+
+def resolved_backbone(base: Bundle) -> dict:
+    """The base bundle's backbone field with a relative weights path made absolute."""
+    bb = dict(base.backbone)
+    if bb.get("path") and base.path is not None and not Path(bb["path"]).is_absolute():
+        bb["path"] = str((base.path / bb["path"]).resolve())
+    return bb
+
+
+def software() -> dict:
+    import sklearn
+    import torch
+
+    return {"pvdesk": pvdesk_version, "torch": torch.__version__,
+            "scikit-learn": sklearn.__version__, "python": platform.python_version()}
+
+
+def make_manifest(name: str, kind: str, classes: list[str], backbone: dict, input_size: int,
+                  mean, std, tile_um: float, provenance: dict, description: str,
+                  head: dict | None = None) -> dict:
+    m = {"schema_version": 1, "name": name, "version": "1", "kind": kind,
+         "description": description, "classes": list(classes), "backbone": backbone,
+         "input_size": int(input_size), "mean": list(mean), "std": list(std),
+         "tile_um": float(tile_um), "trained": True, "provenance": provenance}
+    if head:
+        m["head"] = head
+    return m
+
+
+def prepare_out(out: Path, overwrite: bool) -> None:
+    """Refuse to replace a finished bundle unless asked; never leave a stale manifest."""
+    manifest = out / MANIFEST_NAME
+    if manifest.exists():
+        if not overwrite:
+            raise TrainingError(f"{out}: a bundle is already here (manifest.json); pass "
+                                "--overwrite to replace it, or choose another --out")
+        manifest.unlink()  # the folder stops being a bundle until the new one is complete
+    if out.exists() and not out.is_dir():
+        raise TrainingError(f"{out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def save_bundle(out: Path, manifest: dict, tensors: dict) -> Bundle:
+    return write_bundle(out, manifest, tensors)
+
+
+def record_evaluation(bundle: Bundle, key: str, summary: dict, own_test: bool) -> bool:
+    """Write an evaluation's summary into a (user) bundle's manifest provenance.
+
+    ``provenance.evaluations[key]`` always; ``provenance.metrics`` too when it is the bundle's
+    own held-out split. Returns False (and changes nothing) for built-in or read-only bundles.
+    """
+    if bundle.path is None or bundle.builtin:
+        return False
+    path = bundle.path / MANIFEST_NAME
+    try:
+        m = read_manifest(path)
+        prov = dict(m.get("provenance") or {})
+        evals = dict(prov.get("evaluations") or {})
+        evals[key] = {**summary, "date": now_iso()}
+        prov["evaluations"] = evals
+        if own_test:
+            prov["metrics"] = summary
+        m["provenance"] = prov
+        validate_manifest(m, path)
+        import json
+
+        with atomic_write(path) as fh:
+            fh.write(json.dumps(m, indent=2) + "\n")
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,163 @@
+"""The ``train`` verb: data -> split -> head or fine-tuning -> evaluation -> bundle."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+from pathlib import Path
+
+from pvdesk.export.atomic import atomic_write
+from pvdesk.models import pick_device
+from training.data import (
+    check_disjoint,
+    data_hash,
+    load_dataset,
+    split_dataset,
+    write_manifest,
+)
+from training.data.samples import label_indices
+from training.errors import DataError, TrainingError
+from training.export import (
+    make_manifest,
+    now_iso,
+    prepare_out,
+    save_bundle,
+    software,
+)
+from training.metrics import compute_metrics, summary
+from training.report import write_report
+
+SPLIT_NAME = "split.csv"
+HEADS = ("clip-linear", "clip-mlp", "resnet50")
+
+
+def train_precision(device: str, precision: str) -> str:
+    """Training's "auto": fp32 on the CPU (exact embeddings), autocast on a GPU."""
+    return ("fp32" if device == "cpu" else "auto") if precision == "auto" else precision
+
+
+def prepare_data(args, reporter):
+    """The dataset with splits, its classes (those in train) and the samples per split."""
+    ds = load_dataset(args.data, args.task, args.magnification, args.include_unreviewed)
+    if ds.has_splits:
+        unsplit = [s for s in ds.samples if not s.split]
+        if unsplit:
+            reporter.warning(f"{ds.origin}: {len(unsplit)} image(s) have no split and are "
+                             "left out")
+            ds = ds.with_samples([s for s in ds.samples if s.split])
+        leaked = check_disjoint(ds)
+        if leaked:
+            msg = (f"{ds.origin}: {len(leaked)} patient(s) are in more than one split "
+                   f"(e.g. {leaked[0]}): test scores will be optimistic")
+            if args.strict:
+                raise DataError(msg + "; refused (--strict)")
+            ds.warnings.append("WARNING: " + msg)
+    else:
+        ds = split_dataset(ds, args.fractions, args.seed, args.strict, args.split_unit)
+    for w in ds.warnings:
+        reporter.warning(w)
+    for n in ds.notes:
+        reporter.note(n)
+    train = ds.split("train")
+    classes = [c for c in ds.classes if any(s.label == c for s in train)]
+    if len(classes) < 2:
+        raise DataError(f"{ds.origin}: the training split has {len(classes)} class(es); at "
+                        "least 2 are needed")
+    dropped = [s for s in ds.samples if s.label not in classes]
+    if dropped:
+        gone = sorted({s.label for s in dropped})
+        reporter.warning(f"class(es) {', '.join(gone)} have no training images: their "
+                         f"{len(dropped)} val/test image(s) are left out")
+        ds = ds.with_samples([s for s in ds.samples if s.label in classes])
+    parts = {name: ds.split(name) for name in ("train", "val", "test")}
+    return ds, classes, parts
+
+
+
+def _tile_um(args, ds, default: float) -> float:
+    if args.tile_um:
+        return args.tile_um
+    sizes = [s.region[2] * s.mpp for s in ds.samples if s.region and s.mpp]
+    return round(statistics.median(sizes), 2) if sizes else default
+
+
+def config_of(args) -> dict:
+    skip = {"func", "progress", "verb", "fresh", "overwrite", "stop_after"}
+    return {k: v for k, v in sorted(vars(args).items()) if k not in skip}
+
+
+def run_train(args, reporter) -> int:
+    if args.head not in HEADS:
+        raise TrainingError(f"--head {args.head}: expected one of {', '.join(HEADS)}")
+    out = Path(args.out).expanduser().resolve()
+    name = args.name or out.name
+    device = pick_device(args.device)
+    precision = train_precision(device, args.precision)
+    ds, classes, parts = prepare_data(args, reporter)
+    reporter.start("train", head=args.head, backbone=args.backbone, out=str(out),
+                   classes=classes, counts=ds.counts(), epochs=args.epochs, seed=args.seed,
+                   device=device)
+    from training.checkpoint import Checkpoints
+
+    prepare_out(out, args.overwrite)
+    if args.fresh:
+        Checkpoints(out).remove()
+    write_manifest(out / SPLIT_NAME, ds)
+    held = "test" if parts["test"] else ("val" if parts["val"] else None)
+    if held == "val":
+        reporter.warning("no test images: the report is on the validation split, which also "
+                         "chose the model (optimistic)")
+    elif held is None:
+        reporter.warning("no validation or test images: the bundle is exported without a "
+                         "held-out evaluation")
+    data_h = data_hash(ds.samples)
+    config = config_of(args)
+    config.update(device=device, precision=precision, classes=classes)
+    if args.head == "resnet50":
+        from training.train_resnet import train_resnet
+
+        res = train_resnet(args, reporter, ds, classes, parts, out, device, precision, data_h)
+    else:
+        from training.train_heads import train_head
+
+        res = train_head(args, reporter, classes, parts, device, precision)
+    config.update(res["config"])
+    metrics, summ, history = None, None, res.get("history")
+    if held:
+        reporter.stage("report", None)
+        test = parts[held]
+        metrics = compute_metrics(label_indices(test, classes), res["probs"], classes,
+                                  [s.patient for s in test], args.bootstrap, args.seed)
+        summ = summary(metrics, held)
+        ctx = {"bundle": name, "kind": args.head, "backbone": res["described"],
+               "data": ds.origin, "split": f"{held} ({len(test)} images)",
+               "data hash": data_h[:16], "date": now_iso()}
+        write_report(out, metrics, f"{name}: {held} split", ctx, history)
+    prov = {"data": ds.origin, "data_kind": ds.kind, "data_hash": data_h,
+            "split_manifest": SPLIT_NAME, "counts": ds.counts(),
+            "eval_split": held, "eval_hash": data_hash(parts[held]) if held else None,
+            "metrics": summ or {}, "date": now_iso(), "config": config,
+            "backbone_start": res["described"], "best_epoch": res.get("best_epoch"),
+            "software": software()}
+    manifest = make_manifest(
+        name, args.head, classes, res["backbone"], res["input_size"], res["mean"], res["std"],
+        _tile_um(args, ds, res["tile_um"]), prov,
+        f"{args.head} trained by pvdesk-train on {Path(ds.origin).name} ({len(ds)} images, "
+        f"{len(classes)} classes) from {res['described']}", res.get("head"))
+    if history:
+        with atomic_write(out / "history.json") as fh:
+            json.dump(history, fh, indent=1)
+    save_bundle(out, manifest, res["tensors"])
+    Checkpoints(out).remove()
+    reporter.info(f"{out}: bundle {name} ({args.head}, {len(classes)} classes)"
+                  + (f"; {held} accuracy {summ['accuracy']:.4f}, macro-F1 "
+                     f"{summ['macro_f1']:.4f}" if summ else ""))
+    reporter.done(str(out), summ)
+    return 0
+
+
+def config_hash(args, classes, data_h, described) -> str:
+    cfg = {k: v for k, v in config_of(args).items() if k not in ("epochs", "workers", "out")}
+    cfg.update(classes=classes, data=data_h, start=described)
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()
