@@ -42,6 +42,7 @@ class MainWindow(QMainWindow):
         self.source = None  # the Source the user opened
         self.opened: Opened | None = None
         self._closing = False
+        self._last_progress = None
 
         self.loader = TileLoader(self.settings.tile_cache_mb, threads=2, parent=self)
         self.view = SlideView(self.loader)
@@ -119,6 +120,7 @@ class MainWindow(QMainWindow):
         r, run = self.runs, self.status.run
         r.status.connect(run.set_status)
         r.progress.connect(run.set_progress)
+        r.progress.connect(lambda p: setattr(self, "_last_progress", p))
         r.started.connect(self.overlay.begin)
         r.batch.connect(self.overlay.add_batch)
         r.failed.connect(self._on_run_failed)
@@ -238,6 +240,7 @@ class MainWindow(QMainWindow):
         if self.source is None or self.runs.running:
             return False
         self.overlay.clear()
+        self._last_progress = None
         self.status.run.start(f"Starting {', '.join(request.bundles)}…")
         self.actions_["cancel_run"].setEnabled(True)
         self.runs.start(request, self.source)
@@ -256,8 +259,10 @@ class MainWindow(QMainWindow):
         self.actions_["cancel_run"].setEnabled(False)
         self.overlay.finish(state)
         if state in ("done", "cancelled"):
+            last = self._last_progress
+            bad = f"; {last.unreadable} tiles could not be read" if last and last.unreadable else ""
             self.status.showMessage(f"Run {'finished' if state == 'done' else 'cancelled'}"
-                                    f": {self.overlay.summary()}", 10000)
+                                    f": {self.overlay.summary()}{bad}", 15000)
 
     # settings and closing ------------------------------------------------------------
     def edit_settings(self) -> None:

@@ -8,10 +8,14 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QPushButton,
     QSpinBox,
     QVBoxLayout,
 )
@@ -67,6 +71,14 @@ class RunDialog(QDialog):
         self.batch = QSpinBox()
         self.batch.setRange(1, 512)
         self.batch.setValue(16)
+        self.weights = QLineEdit()
+        self.weights.setPlaceholderText("optional: a local backbone weights file "
+                                        "(for bundles whose weights are not here)")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_weights)
+        weights_row = QHBoxLayout()
+        weights_row.addWidget(self.weights, 1)
+        weights_row.addWidget(browse)
         self.note = QLabel()
         self.note.setWordWrap(True)
 
@@ -74,6 +86,7 @@ class RunDialog(QDialog):
         form.addRow("Device", self.device)
         form.addRow("Tile side", self.tile_um)
         form.addRow("Batch size", self.batch)
+        form.addRow("Backbone weights file", weights_row)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                         | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Run")
@@ -127,8 +140,15 @@ class RunDialog(QDialog):
         self.note.setText(" ".join(notes))
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(bool(chosen))
 
+    def _browse_weights(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Backbone weights", "", "Weights (*.safetensors *.pt *.pth *.bin);;All (*)")
+        if path:
+            self.weights.setText(path)
+
     def request(self) -> RunRequest:
         return RunRequest(bundles=self.checked(), device=self.device.currentText(),
                           tile_um=self.tile_um.value(),
                           model_folders=list(self.settings.model_folders),
-                          batch_size=self.batch.value())
+                          batch_size=self.batch.value(),
+                          weights=self.weights.text().strip() or None)

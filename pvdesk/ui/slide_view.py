@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
@@ -31,6 +31,7 @@ class SlideView(QWidget):
     view_changed = Signal()
     cursor_moved = Signal(float, float)  # level-0 px
     cursor_left = Signal()
+    clicked = Signal(float, float, object)  # level-0 px, Qt.KeyboardModifiers (click, not drag)
 
     def __init__(self, loader: TileLoader | None = None, parent=None):
         super().__init__(parent)
@@ -44,6 +45,7 @@ class SlideView(QWidget):
         self._thumb: QImage | None = None
         self._layers: list = []
         self._drag: QPointF | None = None
+        self._press: QPointF | None = None
         self._held: set = set()
         self._pan_timer = QTimer(self, interval=16)
         self._pan_timer.timeout.connect(self._pan_tick)
@@ -142,6 +144,7 @@ class SlideView(QWidget):
     def mousePressEvent(self, event) -> None:
         if event.button() == Qt.MouseButton.LeftButton and self.vp:
             self._drag = event.position()
+            self._press = event.position()
             self.setCursor(Qt.CursorShape.ClosedHandCursor)
         super().mousePressEvent(event)
 
@@ -157,8 +160,12 @@ class SlideView(QWidget):
 
     def mouseReleaseEvent(self, event) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
+            press, self._press = self._press, None
             self._drag = None
             self.unsetCursor()
+            pos = event.position()
+            if press is not None and self.vp and (pos - press).manhattanLength() < 4:
+                self.clicked.emit(*self.vp.to_slide(pos.x(), pos.y()), event.modifiers())
         super().mouseReleaseEvent(event)
 
     def mouseDoubleClickEvent(self, event) -> None:
@@ -221,15 +228,15 @@ class SlideView(QWidget):
             return
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         target = [(k, self.loader.cached(k)) for k in vp.tiles()]
+        p.fillRect(self._screen_rect(0, 0, vp.slide_w, vp.slide_h), Qt.GlobalColor.white)
         if not all(img is not None for _, img in target):
             # Something is still loading: the thumbnail, then coarser cached tiles, beneath.
-            p.fillRect(self._screen_rect(0, 0, vp.slide_w, vp.slide_h), Qt.GlobalColor.white)
             if self._thumb is not None:
                 p.drawImage(self._screen_rect(0, 0, vp.slide_w, vp.slide_h), self._thumb)
             self._paint_coarser(p, vp)
         for key, img in target:
             if img is not None:
-                p.drawImage(self._screen_rect(*key.rect(vp.slide_w, vp.slide_h)), img)
+                p.drawImage(self._snapped_rect(*key.rect(vp.slide_w, vp.slide_h)), img)
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         for layer in self._layers:
             layer.paint(p, vp)
@@ -240,6 +247,14 @@ class SlideView(QWidget):
         sx, sy = self.vp.to_screen(x, y)
         return QRectF(sx, sy, w * self.vp.scale, h * self.vp.scale)
 
+    def _snapped_rect(self, x: float, y: float, w: float, h: float) -> QRect:
+        """Screen rect with edges rounded from level-0 edges, so neighbours share them
+        exactly (no hairline gaps between tiles)."""
+        x0, y0 = self.vp.to_screen(x, y)
+        x1, y1 = self.vp.to_screen(x + w, y + h)
+        left, top = round(x0), round(y0)
+        return QRect(left, top, max(1, round(x1) - left), max(1, round(y1) - top))
+
     def _paint_coarser(self, p: QPainter, vp: Viewport) -> None:
         target = vp.ds
         ds = min(target * 8, max_display_ds(vp.slide_w, vp.slide_h))
@@ -247,8 +262,7 @@ class SlideView(QWidget):
             for key in vp.tiles(ds):
                 img = self.loader.cached(key)
                 if img is not None:
-                    x, y, w, h = key.rect(vp.slide_w, vp.slide_h)
-                    p.drawImage(self._screen_rect(x, y, w, h), img)
+                    p.drawImage(self._snapped_rect(*key.rect(vp.slide_w, vp.slide_h)), img)
             ds //= 2
 
     def _paint_scale_bar(self, p: QPainter, vp: Viewport) -> None:

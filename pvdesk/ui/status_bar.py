@@ -63,7 +63,9 @@ class StatusBar(QStatusBar):
         self.zoom = QLabel()
         self.mpp = QLabel()
         self.cursor = QLabel()
-        self.cursor.setMinimumWidth(260)
+        self.cursor.setMinimumWidth(300)
+        self.zoom.setMinimumWidth(90)
+        self.mpp.setMinimumWidth(100)
         self.run = RunProgress()
         # Permanent widgets stay visible while a message shows on the left.
         for w in (self.run, self.cursor, self.zoom, self.mpp):

@@ -28,6 +28,7 @@ class RunRequest:
     batch_size: int = 16
     workers: int = 2
     min_tissue: float = 0.25
+    weights: str | None = None  # a local backbone weights file for bundles lacking theirs
 
 
 @dataclass
@@ -47,7 +48,11 @@ class RunInfo:
 def describe_failure(exc: BaseException) -> str:
     """One clear line for an error that stopped a run."""
     if isinstance(exc, PvdeskError):
-        return str(exc)
+        text = str(exc)
+        if "weights" in text and "--weights" in text:
+            text += (" — in the app: Analysis ▸ Run model… ▸ Backbone weights file, or add "
+                     "the folder under File ▸ Settings ▸ Model folders.")
+        return text
     if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
         return ("Out of memory while running the model: try a smaller batch, the CPU, or "
                 "close other programs.")
@@ -105,7 +110,8 @@ class InferenceWorker(QObject):
             if self.cancel_event.is_set():
                 return "cancelled"
             self.status.emit(f"Loading {b.name} on {device}…")
-            classifiers[b.name] = b.load(device)
+            use_file = req.weights if req.weights and not b.weights_status()[0] else None
+            classifiers[b.name] = b.load(device, weights=use_file)
         if self.cancel_event.is_set():
             return "cancelled"
         self.status.emit("Finding tissue…")
