@@ -63,11 +63,17 @@ def _open_clip_model(bundle: Bundle, p: WeightsPlan):
         from open_clip.pretrained import get_pretrained_cfg
 
         quick = bool((get_pretrained_cfg(name, bb["pretrained"]) or {}).get("quick_gelu"))
+    cfg = open_clip.get_model_config(name) or {}
+    native = (cfg.get("vision_cfg") or {}).get("image_size")
+    # A bundle may run the tower at another size (its positional embedding is then that size:
+    # fine for random or bundle weights; pretrained weights must match it).
+    force = bundle.input_size if native and native != bundle.input_size else None
     with seeded(bb.get("seed", 0)), _quiet_open_clip():
-        model = open_clip.create_model(name, pretrained=None, force_quick_gelu=bool(quick))
+        model = open_clip.create_model(name, pretrained=None, force_quick_gelu=bool(quick),
+                                       force_image_size=force)
     if p.how == "random":
         calibrate_batchnorm(model.visual, bb.get("seed", 0), size=bundle.input_size,
-                            n=2, output=False)
+                            n=1, output=False)
     path = None
     if p.how in ("file", "cached"):
         path = p.path
