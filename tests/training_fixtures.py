@@ -39,3 +39,38 @@ def colour_dataset(root: Path, classes: int = 4, patients: int = 4, per_patient:
                 name = f"SOB_{g}_{s.code}-14-{100 * (k + 1) + p}-{[40, 100][i % 2]}-{i + 1:03d}.png"
                 Image.fromarray(arr).save(d / name)
     return root
+
+
+def colour_slide(path: Path, classes: int = 2, tile: int = 64, per_class: int = 4,
+                 seed: int = 0) -> tuple[Path, list[tuple[int, int, int, int, str]]]:
+    """A pyramidal TIFF with one row of ``per_class`` coloured tiles per class.
+
+    Returns the path and the tiles as (x, y, w, h, class) in level-0 pixels.
+    """
+    from slide_factory import write_pyramid
+
+    rng = np.random.default_rng(seed)
+    w, h = tile * per_class, tile * classes
+    img = np.full((h, w, 3), 240, np.uint8)
+    tiles = []
+    for k in range(classes):
+        for i in range(per_class):
+            x, y = i * tile, k * tile
+            img[y:y + tile, x:x + tile] = colour_image(COLOURS[k], tile, rng)
+            tiles.append((x, y, tile, tile, SUBTYPES[k].name))
+    write_pyramid(path, img, levels=2, mpp=0.5)
+    return path, tiles
+
+
+def review_rows(slide: Path, tiles, status: str = "confirmed") -> list[dict]:
+    """Rows for pvdesk.export.csv.write_rows_csv: each tile reviewed with its true class."""
+    from pvdesk.taxonomy import CLASS_NAMES
+
+    rows = []
+    for x, y, w, h, label in tiles:
+        probs = [1.0 / len(CLASS_NAMES)] * len(CLASS_NAMES)
+        rows.append({"source": str(slide), "tile_x": x, "tile_y": y, "tile_w": w, "tile_h": h,
+                     "mpp": 0.5, "model": "demo-clip-rn50@1", "probs": probs,
+                     "review_status": status, "review_label": label, "reviewer": "tester",
+                     "reviewed_at": "2026-11-27T12:00:00Z"})
+    return rows

@@ -3,8 +3,8 @@
 Layout (inside the output folder, hidden until the bundle is written)::
 
     .checkpoint/state.json            epoch done, best epoch, history, config hash, ...
-    .checkpoint/epoch-NNN.safetensors  model (model.*), optimizer (opt.*) and RNG tensors
-    .checkpoint/best-NNN.safetensors   the model at the best epoch so far
+    .checkpoint/epoch-NNN.safetensors  model (model.*) and optimizer (opt.*) tensors of the
+                                       last epoch, and of the best epoch so far when older
 
 Each file is written to a temporary name and renamed; state.json is written last and
 names the files it belongs to, so an interruption at any moment leaves the previous
@@ -84,22 +84,26 @@ class Checkpoints:
             raise TrainingError(f"{self.state_file}: cannot read the checkpoint state ({exc}); "
                                 "pass --fresh to start over") from None
 
-    def save(self, state: dict, last: dict, best: dict | None) -> None:
-        """Write the epoch's tensors (and the best model when it changed), then state.json."""
+    def save(self, state: dict, tensors: dict, improved: bool) -> dict:
+        """Write the epoch's tensors, then state.json; returns the state written.
+
+        The best epoch's model is read from its epoch file (``model.*`` tensors), so an
+        improving epoch costs one file, and the best epoch's file is kept until a better one.
+        """
         self.folder.mkdir(parents=True, exist_ok=True)
         epoch = state["epoch"]
         state = dict(state)
         state["last_file"] = f"epoch-{epoch:03d}.safetensors"
-        _save(last, self.folder / state["last_file"])
-        if best is not None:
-            state["best_file"] = f"best-{epoch:03d}.safetensors"
-            _save(best, self.folder / state["best_file"])
+        _save(tensors, self.folder / state["last_file"])
+        if improved:
+            state["best_file"] = state["last_file"]
         with atomic_write(self.state_file) as fh:
             json.dump(state, fh, indent=1)
         keep = {state["last_file"], state.get("best_file"), STATE}
         for f in self.folder.iterdir():
             if f.name not in keep and not f.name.startswith("."):
                 f.unlink(missing_ok=True)
+        return state
 
     def load(self, name: str) -> dict:
         from safetensors.torch import load_file

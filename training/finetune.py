@@ -169,11 +169,11 @@ def finetune(train, ytr, val, yval, classes, start, cfg: FinetuneConfig, out, de
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
-            tot += float(loss) * len(y)
+            tot += float(loss.detach()) * len(y)
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
             if reporter:
-                reporter.step(i, steps, epoch=epoch, loss=float(loss))
+                reporter.step(i, steps, epoch=epoch, loss=float(loss.detach()))
         sched.step()
         rec = {"epoch": epoch, "train_loss": tot / seen, "train_acc": correct / seen,
                "lr": opt.param_groups[0]["lr"]}
@@ -195,8 +195,7 @@ def finetune(train, ytr, val, yval, classes, start, cfg: FinetuneConfig, out, de
         state["scheduler"] = sched.state_dict()
         state["scaler"] = scaler.state_dict() if scaler.is_enabled() else None
         model_t = {f"model.{k}": v for k, v in model.state_dict().items()}
-        ck.save(state, {**model_t, **opt_t}, model_t if improved else None)
-        state = ck.read_state()
+        state = ck.save(state, {**model_t, **opt_t}, improved)
         if reporter:
             spent = time.monotonic() - started
             per = spent / (epoch - done_before)
