@@ -23,7 +23,7 @@ from pvdesk.errors import PvdeskError
 from pvdesk.export.atomic import atomic_write
 from pvdesk.export.csv import write_rows_csv
 from pvdesk.heatmap import ARGMAX, ROLLUP, HeatmapGrid, figure
-from pvdesk.inference import InferenceEngine, tile_source, to_tile_predictions
+from pvdesk.inference import InferenceEngine, tile_source
 from pvdesk.predict.summary import ModelTally, summary_text
 from pvdesk.review.types import model_label
 from pvdesk.taxonomy import CLASS_NAMES, GROUPS, group_of
@@ -101,7 +101,8 @@ def predict_source(source, models: list[LoadedModel], out: Path, *, tile_um: flo
     heatmaps = {m.label: HeatmapGrid(grid, m.bundle.classes, size=source.dimensions)
                 for m in models} if is_slide else {}
     tallies = {m.label: ModelTally(m.label, m.bundle.classes, m.bundle.trained) for m in models}
-    runs = _store_runs(store, source, models, grid, device, batch_size) if store else {}
+    recorder = _recorder(store, source, models, grid, device, batch_size) if store else None
+    runs = dict(recorder.runs) if recorder else {}
     errors: list[str] = []
     engine = InferenceEngine(source, grid, {m.label: m.classifier for m in models},
                              batch_size=batch_size, workers=workers, progress=progress,
@@ -115,9 +116,8 @@ def predict_source(source, models: list[LoadedModel], out: Path, *, tile_um: flo
                 tallies[m.label].add(batch.probs[m.label])
                 if m.label in heatmaps:
                     heatmaps[m.label].add(batch.tiles, batch.probs[m.label])
-                if store:
-                    store.add_predictions(runs[m.label], source.slide_id,
-                                          to_tile_predictions(batch, m.label, source_path, mpp))
+            if recorder:
+                recorder.add(batch)
             yield from _rows(batch, models, source_path, mpp)
         if engine.cancelled:  # raised inside the atomic write: no partial CSV is left
             raise PvdeskError(f"{source.path}: prediction cancelled after {engine.done} tiles")
@@ -141,14 +141,15 @@ def predict_source(source, models: list[LoadedModel], out: Path, *, tile_um: flo
     return info
 
 
-def _store_runs(store, source, models, grid, device, batch_size) -> dict[str, int]:
-    store.add_slide(source.slide_id, str(Path(source.path).resolve()), source.properties())
-    settings = {"grid": grid.describe(), "tile_um": grid.tile_um, "stride": grid.stride,
-                "side": grid.side, "level": grid.level, "batch": batch_size}
-    return {m.label: store.add_run(
-        m.bundle.name, m.bundle.version, m.bundle.manifest_hash, list(m.bundle.classes), device,
-        {**settings, "precision": getattr(m.classifier, "effective_precision", None)},
-        trained=m.bundle.trained) for m in models}
+def _recorder(store, source, models, grid, device, batch_size):
+    """Record the slide and one store run per model (the app records its runs the same way)."""
+    from pvdesk.review.project import RunRecorder
+
+    rec = RunRecorder(store, source)
+    rec.begin({m.label: m.bundle for m in models}, grid, device, {"batch": batch_size},
+              {m.label: {"precision": getattr(m.classifier, "effective_precision", None)}
+               for m in models})
+    return rec
 
 
 def _write_heatmaps(source, models, heatmaps, folder: Path, size: int) -> None:

@@ -43,3 +43,10 @@ class ReviewHistory:
             r = self.con.execute("SELECT label, comment, reviewer, at FROM diagnoses "
                                  "WHERE slide_id=?", (slide_id,)).fetchone()
         return tuple(r) if r else (None, None, None, None)
+
+    def batch_tiles(self, batch_id: int) -> list[int]:
+        """The tiles an action (one audit batch) touched, in the order it touched them."""
+        with self._lock:
+            rows = self.con.execute("SELECT tile_id FROM audit WHERE batch_id=? AND tile_id IS "
+                                    "NOT NULL ORDER BY audit_id", (batch_id,)).fetchall()
+        return list(dict.fromkeys(r[0] for r in rows))

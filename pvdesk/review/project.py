@@ -1,0 +1,176 @@
+"""Which review store a slide uses, recording model runs into it, and reading them back.
+
+- :func:`default_store_path` — one ``.pvdb`` per slide under the user's data folder
+  (``stores/<slide_id>.pvdb``), unless the user chose a project file that holds many slides.
+- :class:`RunRecorder` — records a run (slide, one store run per model, predictions as
+  batches finish). ``pvdesk predict --store`` and the desktop app both use it.
+- :func:`restore_run` — a stored run of a slide as a tile grid plus one batch, so a viewer
+  shows the heatmap of an earlier run without running the model again.
+- :class:`BackgroundWriter` — a thread that applies store writes in order, so a GUI thread
+  never waits on a large transaction.
+
+Qt-free; numpy and the inference package are imported only where needed.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from pvdesk.paths import user_data_dir
+
+STORE_SUFFIX = ".pvdb"
+
+
+def stores_dir() -> Path:
+    return user_data_dir() / "stores"
+
+
+def default_store_path(slide_id: str) -> Path:
+    """``<user data>/stores/<slide_id>.pvdb``: the store a slide uses by default."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(slide_id)).strip("._") or "slide"
+    return stores_dir() / f"{safe}{STORE_SUFFIX}"
+
+
+def run_settings(grid, **extra) -> dict:
+    """What a store run records about the tile grid (and any extra settings)."""
+    return {"grid": grid.describe(), "tile_um": grid.tile_um, "stride": grid.stride,
+            "side": grid.side, "level": grid.level, "out_size": grid.out_size, **extra}
+
+
+class RunRecorder:
+    """Records one inference pass over ``source`` into ``store``.
+
+    ``begin(bundles, grid, device)`` adds the slide and one store run per model
+    (``bundles`` maps the engine's classifier key to its Bundle) and returns
+    {key: run_id}; ``add(batch)`` stores a BatchResult's readable tiles for every model,
+    one transaction per model.
+    """
+
+    def __init__(self, store, source):
+        self.store = store
+        self.source = source
+        self.slide_id = source.slide_id
+        self.source_path = str(Path(source.path).resolve())
+        self.mpp = source.mpp
+        self.runs: dict[str, int] = {}
+
+    def begin(self, bundles: Mapping[str, object], grid, device: str, settings: dict | None = None,
+              per_model: Mapping[str, dict] | None = None) -> dict[str, int]:
+        self.store.add_slide(self.slide_id, self.source_path, self.source.properties())
+        common = run_settings(grid, **(settings or {}))
+        for key, b in bundles.items():
+            extra = dict((per_model or {}).get(key, {}))
+            self.runs[key] = self.store.add_run(
+                b.name, b.version, b.manifest_hash, list(b.classes), device,
+                {**common, **extra}, trained=b.trained)
+        return dict(self.runs)
+
+    def add(self, batch) -> int:
+        from pvdesk.inference.results import to_tile_predictions
+
+        n = 0
+        for key, run_id in self.runs.items():
+            if key in batch.probs:
+                n += self.store.add_predictions(
+                    run_id, self.slide_id,
+                    to_tile_predictions(batch, key, self.source_path, self.mpp))
+        return n
+
+
+def slide_runs(store, slide_id: str) -> list:
+    """The store's runs that hold predictions for ``slide_id``, oldest first."""
+    with store._lock:
+        ids = {r[0] for r in store.con.execute(
+            "SELECT DISTINCT p.run_id FROM predictions p JOIN tiles t USING(tile_id) "
+            "WHERE t.slide_id=?", (slide_id,))}
+    return [r for r in store.runs() if r.run_id in ids]
+
+
+def latest_runs_by_model(store, slide_id: str) -> list:
+    """The newest run of each model (bundle name) on a slide, newest first."""
+    seen: dict[str, object] = {}
+    for r in reversed(slide_runs(store, slide_id)):
+        seen.setdefault(r.bundle_name, r)
+    return list(seen.values())
+
+
+def restore_run(store, run_id: int, slide_id: str):
+    """(TileGrid, BatchResult) of a stored slide run: the tiles with coordinates and their
+    probabilities keyed by the run's bundle name. None for a patch folder run or an
+    unknown run (no tiles with coordinates)."""
+    import numpy as np
+
+    from pvdesk.inference.results import BatchResult
+    from pvdesk.slides.base import Tile
+    from pvdesk.tiling import TileGrid
+
+    run = store.run(run_id)
+    recs = [r for r in store.tiles(slide_id=slide_id, run_id=run_id) if r.tile_x is not None]
+    if not recs:
+        return None
+    side = int(run.settings.get("side") or recs[0].tile_w)
+    stride = int(run.settings.get("stride") or side)
+    tiles = [Tile(index=i, x=r.tile_x, y=r.tile_y, w=r.tile_w, h=r.tile_h)
+             for i, r in enumerate(recs)]
+    grid = TileGrid(tiles, out_size=int(run.settings.get("out_size") or 224), side=side,
+                    stride=stride, level=int(run.settings.get("level") or 0),
+                    tile_um=run.settings.get("tile_um"), mpp=recs[0].mpp,
+                    total_positions=len(tiles))
+    probs = np.array([r.probs for r in recs], dtype=np.float32)
+    return grid, BatchResult(tiles, {run.bundle_name: probs}, {run.bundle_name: None})
+
+
+class BackgroundWriter:
+    """One daemon thread applying submitted callables in order.
+
+    ``submit(fn, *args, done=callback)`` queues ``fn(*args)``; ``done(result, error)`` is
+    called on the writer thread afterwards. ``flush()`` waits until everything submitted
+    so far is applied; ``close()`` flushes and stops the thread. Errors never kill it.
+    """
+
+    def __init__(self, name: str = "pvdesk-store-writer"):
+        self._q: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._closed = False
+        self._thread.start()
+
+    def submit(self, fn: Callable, *args, done: Callable | None = None) -> bool:
+        if self._closed:
+            return False
+        self._q.put((fn, args, done))
+        return True
+
+    def _loop(self) -> None:
+        while True:
+            item = self._q.get()
+            try:
+                if item is None:
+                    return
+                fn, args, done = item
+                result, error = None, None
+                try:
+                    result = fn(*args)
+                except Exception as exc:  # reported through ``done``
+                    error = exc
+                if done is not None:
+                    try:
+                        done(result, error)
+                    except Exception:
+                        pass
+            finally:
+                self._q.task_done()
+
+    def flush(self) -> None:
+        if self._thread.is_alive():
+            self._q.join()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._q.put(None)
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()

@@ -1,0 +1,257 @@
+"""A review session over one slide (or patch folder) and one model run: the queue, the
+current tile, a multi-selection, and reviewer actions that go straight to the store.
+
+The GUI is a thin layer over this: it maps keys to :func:`key_command` tokens, calls
+:meth:`ReviewSession.command`, and redraws from ``entries``, ``current`` and ``selection``.
+After an action the session advances to the next unreviewed tile of the queue.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from pvdesk.review.types import CONFIRMED, CORRECTED, UNREVIEWED, Counts, TileRecord
+from pvdesk.taxonomy import label_for_key
+
+NEXT, PREV, CONFIRM = "next", "prev", "confirm"
+
+
+def key_command(token: str) -> tuple[str, str | None] | None:
+    """What a review key does: ("correct", label), ("confirm", None), ("next"/"prev", None).
+
+    ``token`` is the key's text ("1".."8", "0", "u") or a name: "enter", "space", "j", "k",
+    "down", "right", "up", "left". None for other keys."""
+    t = token.lower()
+    if t in ("enter", "return", "space", " "):
+        return CONFIRM, None
+    if t in ("j", "down", "right"):
+        return NEXT, None
+    if t in ("k", "up", "left"):
+        return PREV, None
+    label = label_for_key(t) if len(t) == 1 else None
+    return ("correct", label) if label else None
+
+
+def _matches(rec: TileRecord, status: str | None) -> bool:
+    if status is None:
+        return True
+    if status == "reviewed":
+        return rec.status in (CONFIRMED, CORRECTED)
+    return rec.status == status
+
+
+class ReviewSession:
+    """Queue and actions for ``slide_id`` in ``run_id`` (default: the slide's latest run)."""
+
+    def __init__(self, store, slide_id: str, run_id: int | None = None):
+        self.store = store
+        self.slide_id = slide_id
+        self.run_id = run_id if run_id is not None else store.latest_run(slide_id)
+        self.predicted: str | None = None
+        self.status: str | None = None
+        self.disagree = False
+        self.order = "entropy"
+        self.entries: list[TileRecord] = []
+        self.index = -1  # position of ``current`` in entries, -1 when outside the queue
+        self.current: TileRecord | None = None
+        self.selection: set[int] = set()
+        self.all: dict[int, TileRecord] = {}  # every tile of the run on this slide
+        self.reload()
+
+    # -- loading -----------------------------------------------------------------------
+    def reload(self) -> None:
+        """Re-read the run's tiles and the queue (a run grew, or another run was chosen)."""
+        keep = self.current.tile_id if self.current else None
+        self.all = ({r.tile_id: r for r in self.store.tiles(self.slide_id, self.run_id)}
+                    if self.run_id is not None else {})
+        self.refresh(keep)
+
+    def set_run(self, run_id: int | None) -> None:
+        self.run_id = run_id
+        self.current, self.index = None, -1
+        self.selection.clear()
+        self.reload()
+
+    def set_filters(self, predicted=..., status=..., disagree=..., order=...) -> None:
+        if predicted is not ...:
+            self.predicted = predicted
+        if status is not ...:
+            self.status = status
+        if disagree is not ...:
+            self.disagree = bool(disagree)
+        if order is not ...:
+            self.order = order
+        self.refresh(self.current.tile_id if self.current else None)
+
+    def refresh(self, keep: int | None = None) -> None:
+        """Re-read the queue with the filters; keep tile ``keep`` current when it is listed."""
+        if self.run_id is None:
+            self.entries = []
+        else:
+            self.entries = self.store.queue(self.run_id, self.slide_id, order=self.order,
+                                            predicted=self.predicted, status=self.status,
+                                            disagree=self.disagree)
+        self.index = -1
+        if keep is not None:
+            self.goto_tile(keep)
+        elif self.current is not None:
+            self.current = self.all.get(self.current.tile_id)
+
+    # -- navigation ----------------------------------------------------------------------
+    def position(self, tile_id: int) -> int:
+        for i, e in enumerate(self.entries):
+            if e.tile_id == tile_id:
+                return i
+        return -1
+
+    def goto(self, i: int) -> TileRecord | None:
+        if not self.entries:
+            self.index = -1
+            return self.current
+        self.index = max(0, min(len(self.entries) - 1, i))
+        self.current = self.entries[self.index]
+        return self.current
+
+    def goto_tile(self, tile_id: int) -> TileRecord | None:
+        """Make a tile current (also one the filters hide, e.g. clicked in the view)."""
+        self.index = self.position(tile_id)
+        self.current = self.entries[self.index] if self.index >= 0 else self.all.get(tile_id)
+        return self.current
+
+    def next(self) -> TileRecord | None:
+        return self.goto(self.index + 1 if self.index >= 0 else 0)
+
+    def prev(self) -> TileRecord | None:
+        return self.goto(self.index - 1 if self.index >= 0 else 0)
+
+    def first(self) -> TileRecord | None:
+        """The first unreviewed entry (or the first entry)."""
+        for i, e in enumerate(self.entries):
+            if e.status == UNREVIEWED:
+                return self.goto(i)
+        return self.goto(0)
+
+    # -- selection ---------------------------------------------------------------------------
+    def targets(self) -> list[int]:
+        """What an action applies to: the multi-selection, else the current tile."""
+        if self.selection:
+            return sorted(self.selection)
+        return [self.current.tile_id] if self.current else []
+
+    def toggle(self, tile_ids) -> None:
+        for t in tile_ids:
+            self.selection.symmetric_difference_update({t})
+
+    def tile_at(self, x: float, y: float) -> TileRecord | None:
+        """The tile under a level-0 point (the one whose centre is nearest when tiles overlap)."""
+        best, dist = None, None
+        for r in self.all.values():
+            if r.tile_x is None or not (r.tile_x <= x < r.tile_x + r.tile_w
+                                        and r.tile_y <= y < r.tile_y + r.tile_h):
+                continue
+            d = (x - r.tile_x - r.tile_w / 2) ** 2 + (y - r.tile_y - r.tile_h / 2) ** 2
+            if dist is None or d < dist:
+                best, dist = r, d
+        return best
+
+    def tiles_in(self, x0: float, y0: float, x1: float, y1: float) -> list[int]:
+        """Tiles whose centre lies in the level-0 rectangle (corners in any order)."""
+        x0, x1 = sorted((x0, x1))
+        y0, y1 = sorted((y0, y1))
+        return [r.tile_id for r in self.all.values() if r.tile_x is not None
+                and x0 <= r.tile_x + r.tile_w / 2 <= x1 and y0 <= r.tile_y + r.tile_h / 2 <= y1]
+
+    # -- actions --------------------------------------------------------------------------
+    def command(self, token: str) -> str | None:
+        """Apply a review key; returns what it did ("confirm", "correct", "next", "prev")."""
+        cmd = key_command(token)
+        if cmd is None:
+            return None
+        what, label = cmd
+        if what == NEXT:
+            self.next()
+        elif what == PREV:
+            self.prev()
+        elif what == CONFIRM:
+            if self.confirm() is None:
+                return None
+        elif self.correct(label) is None:
+            return None
+        return what
+
+    def confirm(self, tile_ids=None) -> int | None:
+        ids = list(tile_ids) if tile_ids is not None else self.targets()
+        if not ids or self.run_id is None:
+            return None
+        batch = self.store.confirm_many(ids, self.run_id)
+        self._after_action(ids)
+        return batch
+
+    def correct(self, label: str, tile_ids=None) -> int | None:
+        ids = list(tile_ids) if tile_ids is not None else self.targets()
+        if not ids or self.run_id is None:
+            return None
+        batch = self.store.correct_many(ids, label, self.run_id)
+        self._after_action(ids)
+        return batch
+
+    def undo(self) -> list[int]:
+        return self._replay(self.store.undo())
+
+    def redo(self) -> list[int]:
+        return self._replay(self.store.redo())
+
+    def _replay(self, batch: int | None) -> list[int]:
+        if batch is None:
+            return []
+        ids = self.store.batch_tiles(batch)
+        self._update(ids)
+        self.refresh(ids[0] if ids else None)
+        return ids
+
+    def _update(self, ids) -> None:
+        """Re-read the decisions of ``ids`` into ``all`` and ``entries``."""
+        for tid in ids:
+            d = self.store.decision(tid)
+            rec = self.all.get(tid)
+            if rec is not None:
+                self.all[tid] = dataclasses.replace(rec, status=d.status, label=d.label,
+                                                    reviewer=d.reviewer, reviewed_at=d.reviewed_at)
+        self.entries = [self.all.get(e.tile_id, e) for e in self.entries]
+        if self.current is not None:
+            self.current = self.all.get(self.current.tile_id, self.current)
+
+    def _after_action(self, ids) -> None:
+        """Update the acted-on tiles in place, drop those the status filter now hides, and
+        move to the next unreviewed tile after the current one."""
+        acted = set(ids)
+        following = [e.tile_id for e in self.entries[self.index + 1:]] if self.index >= 0 else \
+            [e.tile_id for e in self.entries]
+        self._update(ids)
+        self.entries = [e for e in self.entries if _matches(e, self.status)]
+        self.selection.clear()
+        listed = {e.tile_id: e for e in self.entries}
+        candidates = [t for t in following if t in listed and t not in acted]
+        target = next((t for t in candidates if listed[t].status == UNREVIEWED),
+                      candidates[0] if candidates else None)
+        if target is not None:
+            self.goto_tile(target)
+        else:
+            self.goto_tile(self.current.tile_id) if self.current else self.goto(0)
+
+    # -- reading ---------------------------------------------------------------------------
+    def counts(self) -> Counts:
+        if self.run_id is None:
+            return Counts(0, 0, 0)
+        return self.store.counts(self.run_id, self.slide_id)
+
+    def reviewed(self) -> list[TileRecord]:
+        """Reviewed tiles with coordinates (the view outlines them in their label's colour)."""
+        return [r for r in self.all.values() if r.status != UNREVIEWED and r.tile_x is not None]
+
+    def status_text(self) -> str:
+        c = self.counts()
+        where = Path(self.store.path)
+        corrected = f" · {c.corrected} corrected" if c.corrected else ""
+        return f"{c.reviewed}/{c.total} reviewed{corrected} · stored in {where.name}"

@@ -1,0 +1,103 @@
+"""The review session (core): queue order, keys, advancing, bulk, undo/redo, recorder."""
+
+from __future__ import annotations
+
+from review_support import fake_source, grid_tiles, record_fake_run
+
+from pvdesk.review import ReviewStore
+from pvdesk.review.project import (
+    BackgroundWriter,
+    default_store_path,
+    latest_runs_by_model,
+    restore_run,
+)
+from pvdesk.review.session import ReviewSession, key_command
+
+
+def make(tmp_path, n_cols=4, n_rows=3):
+    store = ReviewStore(tmp_path / "s.pvdb", reviewer="tester")
+    src = fake_source(tmp_path / "slide.tif")
+    record_fake_run(store, src, grid_tiles(n_cols, n_rows, 100), side=100)
+    return store, ReviewSession(store, src.slide_id)
+
+
+def test_keys_map_to_commands():
+    assert key_command("1") == ("correct", "adenosis")
+    assert key_command("8") == ("correct", "papillary_carcinoma")
+    assert key_command("0") == ("correct", "non_tissue")
+    assert key_command("U") == ("correct", "uncertain")
+    assert key_command("enter") == key_command("space") == ("confirm", None)
+    assert key_command("j") == key_command("down") == ("next", None)
+    assert key_command("K") == key_command("left") == ("prev", None)
+    assert key_command("x") is None and key_command("9") is None
+
+
+def test_queue_actions_advance_undo_redo(tmp_path):
+    store, s = make(tmp_path)
+    assert len(s.entries) == 12 and s.counts().total == 12
+    ent = [e.entropy for e in s.entries]
+    assert ent == sorted(ent, reverse=True)  # most uncertain first
+    first = s.first()
+    assert s.command("enter") == "confirm"
+    assert store.decision(first.tile_id).status == "confirmed"
+    second = s.current
+    assert second.tile_id == s.entries[1].tile_id  # advanced
+    label = "ductal_carcinoma" if second.predicted != "ductal_carcinoma" else "adenosis"
+    s.correct(label)
+    assert store.decision(second.tile_id).label == label
+    assert s.counts() == (2, 12, 1 if label != second.predicted else 0)
+    assert s.undo() == [second.tile_id] and s.current.tile_id == second.tile_id
+    assert store.decision(second.tile_id).status == "unreviewed"
+    assert s.redo() == [second.tile_id]
+    assert store.decision(second.tile_id).label == label
+    # bulk: select three, correct together, one undo reverts all three
+    ids = [e.tile_id for e in s.entries[4:7]]
+    s.toggle(ids)
+    s.command("0")
+    assert all(store.decision(t).label == "non_tissue" for t in ids) and not s.selection
+    assert sorted(s.undo()) == sorted(ids)
+    assert all(store.decision(t).status == "unreviewed" for t in ids)
+    store.close()
+
+
+def test_filters_and_spatial_lookup(tmp_path):
+    store, s = make(tmp_path)
+    s.set_filters(status="unreviewed")
+    s.first()
+    t = s.current.tile_id
+    s.command("space")
+    assert t not in [e.tile_id for e in s.entries] and len(s.entries) == 11
+    assert s.current.status == "unreviewed"
+    s.set_filters(status="reviewed")
+    assert [e.tile_id for e in s.entries] == [t]
+    s.set_filters(status=None, predicted=s.all[t].predicted)
+    assert all(e.predicted == s.all[t].predicted for e in s.entries)
+    assert s.tile_at(150, 250).tile_x == 100 and s.tile_at(150, 250).tile_y == 200
+    assert s.tile_at(5000, 5000) is None
+    assert len(s.tiles_in(0, 0, 210, 110)) == 2
+    assert [r.tile_id for r in s.reviewed()] == [t]
+    assert s.status_text().startswith("1/12 reviewed · stored in s.pvdb")
+    store.close()
+
+
+def test_restore_and_paths(tmp_path, monkeypatch):
+    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+    assert default_store_path("ab/c d") == tmp_path / "home" / "stores" / "ab_c_d.pvdb"
+    store, s = make(tmp_path)
+    (run,) = latest_runs_by_model(store, "slide-1")
+    grid, batch = restore_run(store, run.run_id, "slide-1")
+    assert len(grid.tiles) == 12 and grid.side == grid.stride == 100
+    assert batch.probs["fake-model"].shape == (12, 8)
+    store.close()
+
+
+def test_background_writer_orders_and_reports(tmp_path):
+    w = BackgroundWriter()
+    out, errs = [], []
+    for i in range(5):
+        w.submit(out.append, i)
+    w.submit(lambda: 1 / 0, done=lambda r, e: errs.append(e))
+    w.flush()
+    assert out == [0, 1, 2, 3, 4] and isinstance(errs[0], ZeroDivisionError)
+    w.close()
+    assert not w.submit(out.append, 9)
