@@ -21,7 +21,8 @@ def tiles(n: int = 4, size: int = 64, seed: int = 0) -> torch.Tensor:
 
 def manifest(name: str, kind: str, classes=CLASS_NAMES, backbone=None, **extra) -> dict:
     m = {"schema_version": 1, "name": name, "version": "1", "kind": kind,
-         "backbone": dict(backbone or RN50_RANDOM), "classes": list(classes),
+         "backbone": backbone if isinstance(backbone, str) else dict(backbone or RN50_RANDOM),
+         "classes": list(classes),
          "input_size": 64, "trained": False,
          "provenance": {"data": "tests", "metrics": {}, "date": "", "config": {}}}
     m.update(extra)

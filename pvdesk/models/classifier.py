@@ -114,7 +114,8 @@ class TileClassifier:
         ResNet50: the whole state dict. CLIP kinds: the head, plus ``backbone.*`` when
         ``include_backbone`` (default: only when the manifest says the backbone is the bundle).
         """
-        return self.net.export_tensors(include_backbone)
+        out = self.net.export_tensors(include_backbone)
+        return {k: v.contiguous() for k, v in out.items()}  # channels_last -> plain layout
 
     def __repr__(self) -> str:
         return (f"TileClassifier({self.bundle.name!r}, device={self.device!r}, "

@@ -58,6 +58,13 @@ def _open_clip_model(bundle: Bundle, p: WeightsPlan):
     if name not in open_clip.list_models():
         raise ModelError(f"{bundle.where}: field 'backbone.model': open_clip has no model "
                          f"{name!r}")
+    # Weights first: a missing, refused or undownloadable file fails before any model is built.
+    path = None
+    if p.how in ("file", "cached"):
+        path = p.path
+    elif p.how in ("download", "missing"):
+        path = fetch(bundle, p)  # fails fast (offline, unreachable) or raises for "missing"
+    state = load_checkpoint(path) if path is not None else None
     quick = bb.get("quick_gelu")
     if quick is None and bb.get("pretrained"):
         from open_clip.pretrained import get_pretrained_cfg
@@ -74,16 +81,10 @@ def _open_clip_model(bundle: Bundle, p: WeightsPlan):
     if p.how == "random":
         calibrate_batchnorm(model.visual, bb.get("seed", 0), size=bundle.input_size,
                             n=1, output=False)
-    path = None
-    if p.how in ("file", "cached"):
-        path = p.path
-    elif p.how in ("download", "missing"):
-        path = fetch(bundle, p)  # fails fast (offline, unreachable) or raises for "missing"
-    if path is not None:
+    if state is not None:
         from open_clip.convert import convert_state_dict
 
-        sd = convert_state_dict(model, load_checkpoint(path))
-        load_into(model, sd, str(path), f"open_clip {name}")
+        load_into(model, convert_state_dict(model, state), str(path), f"open_clip {name}")
     return model, name
 
 

@@ -35,6 +35,13 @@ def build_resnet_net(bundle: Bundle, override=None):
     tensors = bundle_tensors(bundle)
     where = str(bundle.path / WEIGHTS_NAME) if bundle.path else bundle.where
     p = plan(bundle, override)
+    # Weights first: a missing, refused or undownloadable file fails before any model is built.
+    path = None
+    if p.how in ("file", "cached"):
+        path = p.path
+    elif p.how in ("download", "missing"):
+        path = fetch(bundle, p)
+    state = load_checkpoint(path) if path is not None else None
     # Random init (the demo): zero-initialised residual branches (torchvision's option) and
     # calibrated BatchNorm statistics keep the random network well conditioned, so outputs
     # vary from tile to tile and bf16 stays close to fp32 (a plain random ResNet50 saturates).
@@ -42,19 +49,15 @@ def build_resnet_net(bundle: Bundle, override=None):
         model = resnet50(weights=None, num_classes=len(bundle.classes),
                          zero_init_residual=p.how == "random")
     if p.how == "random":
-        calibrate_linear(model.fc, calibrate_batchnorm(model, bundle.backbone.get("seed", 0)))
+        calibrate_linear(model.fc, calibrate_batchnorm(model, bundle.backbone.get("seed", 0),
+                                                        size=64, n=4))
     head_loaded = False
     if p.how == "bundle":
         load_into(model, tensors, where, "ResNet50")
         head_loaded = True
     else:
-        path = None
-        if p.how in ("file", "cached"):
-            path = p.path
-        elif p.how in ("download", "missing"):
-            path = fetch(bundle, p)
-        if path is not None:
-            sd = _backbone_state(model, load_checkpoint(path), str(path))
+        if state is not None:
+            sd = _backbone_state(model, state, str(path))
             load_into(model, sd, str(path), "ResNet50", strict=False)
             head_loaded = "fc.weight" in sd
         if tensors:
