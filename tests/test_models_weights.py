@@ -79,15 +79,15 @@ def test_plain_checkpoints_load(tmp_path):
 def test_offline_error_is_quick_and_says_how_to_fix():
     b = resolve_bundle("clip-rn50-zeroshot")
     ok, why = b.weights_status()
-    assert not ok and "--weights FILE" in why and "PVDESK_WEIGHTS_DIR" in why
+    assert not ok and "PVDESK_WEIGHTS_DIR=FOLDER holding clip-rn50-zeroshot.safetensors" in why
     t0 = time.monotonic()
     with pytest.raises(ModelError) as err:
         b.load()
     assert time.monotonic() - t0 < 5
     msg = str(err.value)
     assert "\n" not in msg
-    for part in ("clip-rn50-zeroshot", "offline", "tried", "--weights FILE",
-                 "PVDESK_WEIGHTS_DIR", "resnet50_clip.openai"):
+    for part in ("clip-rn50-zeroshot", "offline", "tried", "Hugging Face cache",
+                 "RN50.pt", "PVDESK_WEIGHTS_DIR", "resnet50_clip.openai", "backbone"):
         assert part in msg
 
 
@@ -96,7 +96,7 @@ def test_unreachable_network_fails_fast_without_download(monkeypatch):
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.delenv("PVDESK_OFFLINE", raising=False)
     t0 = time.monotonic()
-    with pytest.raises(ModelError, match="cannot be reached.*--weights FILE"):
+    with pytest.raises(ModelError, match="cannot be reached.*PVDESK_WEIGHTS_DIR"):
         resolve_bundle("clip-vitl14-zeroshot").load()
     assert time.monotonic() - t0 < 5
 

@@ -19,8 +19,16 @@ if TYPE_CHECKING:
     from pvdesk.models.bundle import Bundle
 
 WEIGHTS_DIR_ENV = "PVDESK_WEIGHTS_DIR"
-HOW_TO_POINT = ("point pvdesk at a local file: --weights FILE, \"backbone\": {\"path\": FILE} in "
-                f"the manifest, or {WEIGHTS_DIR_ENV}=FOLDER holding it")
+HOW_TO_POINT = (f"point pvdesk at a local copy: {WEIGHTS_DIR_ENV}=FOLDER holding it, or "
+                "\"backbone\": {\"path\": FILE} in a copy of the bundle's manifest (API: "
+                "Bundle.load(weights=FILE))")
+
+
+def how_to(p: WeightsPlan) -> str:
+    if not p.names:
+        return HOW_TO_POINT
+    return HOW_TO_POINT.replace("holding it", f"holding {p.names[0]}.safetensors (or .pt/.pth/"
+                                              f".bin, or {p.names[-1]})")
 EXTS = (".safetensors", ".pt", ".pth", ".bin")
 
 
@@ -32,6 +40,8 @@ class WeightsPlan:
     tried: list[str] = field(default_factory=list)
     url: str = ""  # what a download would fetch (repo or URL)
     host: str = ""
+    names: list[str] = field(default_factory=list)  # file names looked for in the weights dir
+    dest: Path | None = None  # where a direct download goes
 
 
 def offline() -> bool:
@@ -153,12 +163,16 @@ def plan(bundle: Bundle, override: str | Path | None = None) -> WeightsPlan:
         cands, what, host, names = _torchvision_cache(bb["weights"])
     else:  # hf-hub
         cands, what, host, names = _hf_hub_cache(bb["id"])
-    cands = _weights_dir_candidates(bundle, names) + cands
-    for c in cands:
+    local = _weights_dir_candidates(bundle, names)
+    for c in local + cands:
         if c.is_file():
             return WeightsPlan("cached", c, f"cached at {c}")
-    tried = [str(c) for c in cands] or ["the download caches"]
-    return WeightsPlan("download", None, f"not downloaded yet ({what})", tried, what, host)
+    tried = ([f"{WEIGHTS_DIR_ENV} {os.environ[WEIGHTS_DIR_ENV]}"] if local else [])
+    if what.startswith("hf-hub "):
+        tried.append(f"the Hugging Face cache for {what[7:]}")
+    tried += [str(c) for c in cands if "huggingface" not in str(c)]
+    return WeightsPlan("download", None, f"not downloaded yet ({what})", tried, what, host,
+                       [bundle.name] + names, cands[-1] if cands else None)
 
 
 def _hf_hub_cache(repo: str) -> tuple[list[Path], str, str, list[str]]:
@@ -187,10 +201,9 @@ def weights_status(bundle: Bundle) -> tuple[bool, str]:
     except ModelError as exc:
         return False, str(exc)
     if p.how == "download":
-        return False, (f"{p.detail}; downloaded on first use when online, or "
-                       + HOW_TO_POINT)
+        return False, f"{p.detail}; downloaded on first use when online, or " + how_to(p)
     if p.how == "missing":
-        return False, f"{p.detail}; " + HOW_TO_POINT
+        return False, f"{p.detail}; " + how_to(p)
     return True, p.detail
 
 
@@ -200,7 +213,7 @@ def fetch(bundle: Bundle, p: WeightsPlan) -> Path | None:
     tried = "; ".join(p.tried)
     if p.how == "missing":
         raise ModelError(f"{bundle.name}: cannot get the backbone weights: {p.detail} "
-                         f"(tried {tried}); {HOW_TO_POINT}")
+                         f"(tried {tried}); {how_to(p)}")
     why = None
     if offline():
         why = "offline mode is set (HF_HUB_OFFLINE / PVDESK_OFFLINE)"
@@ -208,7 +221,7 @@ def fetch(bundle: Bundle, p: WeightsPlan) -> Path | None:
         why = f"{p.host} cannot be reached (no network?)"
     if why:
         raise ModelError(f"{bundle.name}: cannot get the backbone weights ({p.url}): {why}; "
-                         f"tried {tried}; download them elsewhere and {HOW_TO_POINT}")
+                         f"tried {tried}; download them elsewhere and {how_to(p)}")
     bb = bundle.backbone
     try:
         if bb["source"] == "open_clip":
@@ -219,12 +232,12 @@ def fetch(bundle: Bundle, p: WeightsPlan) -> Path | None:
         if bb["source"] == "torchvision":
             import torch
 
-            dst = Path(p.tried[-1])
+            dst = p.dest
             dst.parent.mkdir(parents=True, exist_ok=True)
             torch.hub.download_url_to_file(p.url, str(dst), progress=True)
             return dst
         return None  # hf-hub: open_clip fetches into the HF cache itself
     except Exception as exc:  # network and HTTP errors of several libraries
         raise ModelError(f"{bundle.name}: downloading {p.url} failed ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else ''}); {HOW_TO_POINT}"
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}); {how_to(p)}"
                          ) from None
