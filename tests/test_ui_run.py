@@ -133,6 +133,9 @@ def test_cancel_mid_run(qtbot, window, errors):
     w.start_run(RunRequest(["demo-resnet50"], device="cpu", batch_size=2))
     qtbot.waitUntil(lambda: bool(w.overlay.heatmaps) and next(
         iter(w.overlay.heatmaps.values())).tiles_added > 0, timeout=60000)
+    # the overlay is painted while the run goes on, not only at the end
+    qtbot.waitUntil(lambda: w.overlay.layer.image is not None, timeout=5000)
+    assert w.runs.running
     w.status.run.cancel.click()
     qtbot.waitUntil(lambda: bool(states), timeout=30000)
     assert states == ["cancelled"] and not errors

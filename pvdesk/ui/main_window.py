@@ -217,9 +217,12 @@ class MainWindow(QMainWindow):
 
     def _show_banner(self, untrained: list[str]) -> None:
         if untrained:
+            one = len(untrained) == 1
             self.banner.setText(
-                f"UNTRAINED MODEL: {', '.join(untrained)} has random weights. Its heatmap is "
-                "meaningless; it only demonstrates the workflow. Research use only.")
+                f"UNTRAINED MODEL{'' if one else 'S'}: {', '.join(untrained)} "
+                f"{'has' if one else 'have'} random weights. "
+                f"{'Its heatmap is' if one else 'Their heatmaps are'} meaningless and only "
+                "demonstrate the workflow. Research use only.")
         self.banner.setVisible(bool(untrained))
 
     # runs ----------------------------------------------------------------------------

@@ -65,6 +65,10 @@ def build_menus(window) -> dict[str, QAction]:
     analysis.addAction(acts["cancel_run"])
     window.analysis_menu = analysis
 
+    from pvdesk.ui.training_menu import install_training_menu  # Training ▸ Retrain, metrics
+
+    install_training_menu(window, acts=acts)
+
     help_menu = bar.addMenu("&Help")
     acts["about"] = _action(window, "&About pvdesk…")
     help_menu.addAction(acts["about"])

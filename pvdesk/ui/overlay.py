@@ -203,7 +203,8 @@ class OverlayController(QObject):
         name = self.panel.params["model"]
         warn = "" if self.bundles[name].trained else " <b>(UNTRAINED)</b>"
         lines = [f"{_label(c)}: {v:.2f}" for c, v in ranked]
-        self.panel.hover.setText(f"Tile at x {x:.0f}, y {y:.0f} px — {name}{warn}<br>"
+        tx, ty = rect[0], rect[1]
+        self.panel.hover.setText(f"Tile at x {tx}, y {ty} (level-0 px) — {name}{warn}<br>"
                                  + "<br>".join(lines))
         self.view.setToolTip("\n".join(lines[:4]))
 

@@ -1,0 +1,202 @@
+"""The review dock: mode switch, counts, filters, the queue, label keys, slide diagnosis.
+
+Widgets only; ``ReviewController`` connects them to a ``ReviewSession``.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pvdesk.review.actions import DIAGNOSIS_LABELS
+from pvdesk.taxonomy import GROUPS, NON_TISSUE, SUBTYPES, UNCERTAIN
+from pvdesk.ui.review_layer import label_colour
+from pvdesk.ui.review_queue import QueueModel, class_text
+
+STATUS_FILTERS = (("All statuses", None), ("Unreviewed", "unreviewed"), ("Reviewed", "reviewed"),
+                  ("Confirmed", "confirmed"), ("Corrected", "corrected"))
+ORDERS = (("Most uncertain first (entropy)", "entropy"), ("Smallest top-2 margin", "margin"),
+          ("Grid / folder order", "tile"))
+KEY_LABELS = tuple(s.name for s in SUBTYPES) + (NON_TISSUE, UNCERTAIN)
+HINT_OFF = ("<b>Review mode is off.</b> Press <b>R</b> (or the button) to review from the "
+            "keyboard; arrow keys pan the slide until then.")
+HINT_ON = ("<b>Keys:</b> 1–8 subtype · 0 non-tissue · U uncertain · Enter/Space confirm · "
+           "J/K or arrows next/previous · Shift/Ctrl-click or -drag select many · Esc clear · "
+           "Ctrl+Z / Ctrl+Shift+Z undo/redo")
+
+
+class ReviewDock(QWidget):
+    label_clicked = Signal(str)  # a review label (same as its key)
+    confirm_clicked = Signal()
+    diagnosis_changed = Signal(object, str)  # label or None, comment
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.mode = QPushButton("Review mode (R)")
+        self.mode.setCheckable(True)
+        self.counts = QLabel("No predictions yet: run a model (Analysis ▸ Run model…).")
+        self.counts.setWordWrap(True)
+        self.counts.setStyleSheet("font-weight: bold;")
+        self.hint = QLabel(HINT_OFF)
+        self.hint.setWordWrap(True)
+        self.hint.setTextFormat(Qt.TextFormat.RichText)
+
+        self.run = QComboBox()
+        self.klass = QComboBox()
+        self.klass.addItem("All predicted classes", None)
+        for s in SUBTYPES:
+            self.klass.addItem(class_text(s.name), s.name)
+        for g in GROUPS:
+            self.klass.addItem(g.capitalize(), g)
+        self.status = QComboBox()
+        for text, value in STATUS_FILTERS:
+            self.status.addItem(text, value)
+        self.order = QComboBox()
+        for text, value in ORDERS:
+            self.order.addItem(text, value)
+        self.disagree = QCheckBox("Only where folder class ≠ prediction")
+        self.disagree.setEnabled(False)
+        filters = QFormLayout()
+        filters.addRow("Model run", self.run)
+        filters.addRow("Predicted", self.klass)
+        filters.addRow("Status", self.status)
+        filters.addRow("Order", self.order)
+        filters.addRow("", self.disagree)
+
+        self.model = QueueModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.setAlternatingRowColors(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.table.setMinimumHeight(160)
+
+        self.selection = QLabel("")
+        self.selection.setWordWrap(True)
+        keys = QGridLayout()
+        keys.setSpacing(3)
+        self.key_buttons: dict[str, QPushButton] = {}
+        for i, name in enumerate(KEY_LABELS):
+            b = QPushButton(class_text(name))
+            colour = label_colour(name).name()
+            b.setStyleSheet(f"QPushButton {{ text-align: left; padding: 3px 6px; "
+                            f"border-left: 8px solid {colour}; }}")
+            b.setToolTip(f"Label the tile(s) {class_text(name)[2:]} (key {class_text(name)[0]})")
+            b.clicked.connect(lambda _=False, n=name: self.label_clicked.emit(n))
+            keys.addWidget(b, i // 2, i % 2)
+            self.key_buttons[name] = b
+        self.confirm = QPushButton("✓ Confirm prediction (Enter / Space)")
+        self.confirm.clicked.connect(self.confirm_clicked)
+        self.undo = QPushButton("Undo (Ctrl+Z)")
+        self.redo = QPushButton("Redo (Ctrl+Shift+Z)")
+        undo_row = QHBoxLayout()
+        undo_row.addWidget(self.undo)
+        undo_row.addWidget(self.redo)
+
+        diag = QGroupBox("Slide diagnosis")
+        self.diagnosis = QComboBox()
+        self.diagnosis.addItem("— not set —", None)
+        for name in ("benign", "malignant", *(s.name for s in SUBTYPES), UNCERTAIN):
+            if name in DIAGNOSIS_LABELS:
+                self.diagnosis.addItem(name.capitalize() if name in GROUPS
+                                       else class_text(name)[2:], name)
+        self.comment = QPlainTextEdit()
+        self.comment.setPlaceholderText("Comment (stored with the diagnosis)")
+        self.comment.setFixedHeight(54)
+        self.diag_note = QLabel("")
+        self.diag_note.setWordWrap(True)
+        form = QVBoxLayout(diag)
+        form.addWidget(self.diagnosis)
+        form.addWidget(self.comment)
+        form.addWidget(self.diag_note)
+        self._diag_timer = QTimer(self, singleShot=True, interval=800)
+        self._diag_timer.timeout.connect(self._emit_diagnosis)
+        self._loading = False
+        self.diagnosis.currentIndexChanged.connect(self._emit_diagnosis)
+        self.comment.textChanged.connect(self._comment_edited)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.mode)
+        layout.addWidget(self.counts)
+        layout.addWidget(self.hint)
+        layout.addLayout(filters)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.selection)
+        layout.addWidget(self.confirm)
+        layout.addLayout(keys)
+        layout.addLayout(undo_row)
+        layout.addWidget(diag)
+        self.set_mode(False)
+
+    # -- state from the controller -----------------------------------------------------
+    def set_mode(self, on: bool) -> None:
+        self.mode.blockSignals(True)
+        self.mode.setChecked(on)
+        self.mode.blockSignals(False)
+        self.mode.setText("Review mode: ON (R to leave)" if on else "Review mode (R)")
+        self.mode.setStyleSheet("QPushButton { background: #2e7d32; color: white; "
+                                "font-weight: bold; padding: 4px; }" if on else "")
+        self.hint.setText(HINT_ON if on else HINT_OFF)
+
+    def set_runs(self, runs, current: int | None) -> None:
+        self.run.blockSignals(True)
+        self.run.clear()
+        for r in runs:
+            flag = "" if r.trained else " (UNTRAINED)"
+            self.run.addItem(f"{r.bundle_name}{flag} · run {r.run_id}", r.run_id)
+        i = self.run.findData(current)
+        self.run.setCurrentIndex(max(0, i))
+        self.run.blockSignals(False)
+
+    def filters(self) -> dict:
+        return {"predicted": self.klass.currentData(), "status": self.status.currentData(),
+                "order": self.order.currentData(),
+                "disagree": self.disagree.isChecked() and self.disagree.isEnabled()}
+
+    def show_selection(self, n: int) -> None:
+        self.selection.setText(
+            f"<b>{n} tiles selected</b>: Enter confirms them all, 1–8 / 0 / U label them "
+            "all (Esc clears)." if n > 1 else "")
+
+    def show_diagnosis(self, label, comment, reviewer, at) -> None:
+        self._loading = True
+        self.diagnosis.setCurrentIndex(max(0, self.diagnosis.findData(label)))
+        if self.comment.toPlainText() != (comment or ""):
+            self.comment.setPlainText(comment or "")
+        self._loading = False
+        self.diag_note.setText(f"Stored: {reviewer}, {at}" if at else "")
+
+    def _comment_edited(self) -> None:
+        if not self._loading:
+            self._diag_timer.start()
+
+    def _emit_diagnosis(self, *_) -> None:
+        if not self._loading:
+            self._diag_timer.stop()
+            self.diagnosis_changed.emit(self.diagnosis.currentData(),
+                                        self.comment.toPlainText().strip())
+
+    def flush_diagnosis(self) -> None:
+        if self._diag_timer.isActive():
+            self._emit_diagnosis()

@@ -1,0 +1,144 @@
+"""What review mode draws on the slide view, and how tiles are picked with the mouse.
+
+``ReviewLayer`` (a SlideView layer): reviewed tiles outlined in their label's colour (with
+the label's key and code once tiles are large enough to read), the multi-selection tinted
+cyan, the current tile ringed in yellow, and the rubber band while it is dragged.
+
+``TilePicker`` (an event filter on the view, active in review mode): Shift- or Ctrl-click
+toggles a tile in the selection; Shift- or Ctrl-drag draws a rubber band that adds the
+tiles inside it. A plain drag still pans.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPen
+
+from pvdesk.taxonomy import REVIEW_EXTRA_LABELS, colour_of, subtype
+
+CURRENT = QColor("#ffeb3b")
+SELECTED = QColor(0, 200, 255)
+HALO = QColor(0, 0, 0, 190)
+MIN_TEXT_PX = 44  # tiles at least this wide on screen carry their label's key and code
+
+
+def short_label(name: str) -> str:
+    """"5 DC" for a subtype, "0 non-tissue" / "U uncertain" for the review-only labels."""
+    if name in REVIEW_EXTRA_LABELS:
+        text, key, _ = REVIEW_EXTRA_LABELS[name]
+        return f"{key} {text.split(' /')[0].lower()}"
+    try:
+        s = subtype(name)
+        return f"{s.key} {s.code}"
+    except KeyError:
+        return name
+
+
+def label_colour(name: str | None) -> QColor:
+    try:
+        return QColor(colour_of(name)) if name else QColor("#cccccc")
+    except KeyError:
+        return QColor("#cccccc")
+
+
+class ReviewLayer:
+    def __init__(self):
+        self.reviewed: list = []  # TileRecords with a decision (coordinates known)
+        self.current = None  # TileRecord
+        self.selected: list = []  # TileRecords
+        self.band: QRectF | None = None  # screen rect while a rubber band is dragged
+        self.visible = True
+
+    def _rect(self, vp, r) -> QRectF:
+        x, y = vp.to_screen(r.tile_x, r.tile_y)
+        return QRectF(x, y, r.tile_w * vp.scale, r.tile_h * vp.scale)
+
+    def paint(self, p, vp) -> None:
+        if not self.visible:
+            return
+        view = QRectF(0, 0, vp.view_w, vp.view_h)
+        font = QFont(p.font())
+        font.setBold(True)
+        p.setFont(font)
+        for r in self.reviewed:
+            rect = self._rect(vp, r)
+            if not rect.intersects(view):
+                continue
+            colour = label_colour(r.label)
+            inner = rect.adjusted(2, 2, -2, -2) if rect.width() > 12 else rect
+            p.setPen(QPen(HALO, 5 if rect.width() > 12 else 3))
+            p.drawRect(inner)
+            p.setPen(QPen(colour, 3 if rect.width() > 12 else 1.5))
+            p.drawRect(inner)
+            if rect.width() >= MIN_TEXT_PX:
+                self._tag(p, inner, short_label(r.label or ""), colour)
+        for r in self.selected:
+            if r.tile_x is None:
+                continue
+            rect = self._rect(vp, r)
+            p.fillRect(rect, QColor(SELECTED.red(), SELECTED.green(), SELECTED.blue(), 70))
+            p.setPen(QPen(SELECTED, 2, Qt.PenStyle.DashLine))
+            p.drawRect(rect)
+        cur = self.current
+        if cur is not None and cur.tile_x is not None:
+            rect = self._rect(vp, cur).adjusted(-3, -3, 3, 3)
+            p.setPen(QPen(HALO, 7))
+            p.drawRect(rect)
+            p.setPen(QPen(CURRENT, 4))
+            p.drawRect(rect)
+        if self.band is not None:
+            p.fillRect(self.band, QColor(SELECTED.red(), SELECTED.green(), SELECTED.blue(), 40))
+            p.setPen(QPen(SELECTED, 1.5, Qt.PenStyle.DashLine))
+            p.drawRect(self.band)
+
+    @staticmethod
+    def _tag(p, rect: QRectF, text: str, colour: QColor) -> None:
+        fm = p.fontMetrics()
+        w, h = fm.horizontalAdvance(text) + 8, fm.height() + 2
+        box = QRectF(rect.left() + 2, rect.top() + 2, min(w, rect.width() - 4), h)
+        p.fillRect(box, QColor(0, 0, 0, 170))
+        p.setPen(colour.lighter(130))
+        p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+
+
+class TilePicker(QObject):
+    """Modifier-click and rubber-band selection on the slide view."""
+
+    toggled = Signal(float, float)  # level-0 point: toggle the tile there
+    banded = Signal(float, float, float, float)  # level-0 corners: add the tiles inside
+
+    MODS = Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.ControlModifier
+
+    def __init__(self, view, layer: ReviewLayer, parent=None):
+        super().__init__(parent)
+        self.view, self.layer = view, layer
+        self.active = False
+        self._start: QPointF | None = None
+        view.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        if not self.active or obj is not self.view or self.view.vp is None:
+            return False
+        t = event.type()
+        if t == QEvent.Type.MouseButtonPress and event.button() == Qt.MouseButton.LeftButton \
+                and event.modifiers() & self.MODS:
+            self._start = event.position()
+            return True
+        if self._start is None:
+            return False
+        if t == QEvent.Type.MouseMove:
+            self.layer.band = QRectF(self._start, event.position()).normalized()
+            self.view.update()
+            return True
+        if t == QEvent.Type.MouseButtonRelease and event.button() == Qt.MouseButton.LeftButton:
+            start, end = self._start, event.position()
+            self._start, self.layer.band = None, None
+            vp = self.view.vp
+            if (end - start).manhattanLength() < 4:
+                self.toggled.emit(*vp.to_slide(end.x(), end.y()))
+            else:
+                self.banded.emit(*vp.to_slide(start.x(), start.y()),
+                                 *vp.to_slide(end.x(), end.y()))
+            self.view.update()
+            return True
+        return False

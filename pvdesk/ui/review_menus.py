@@ -1,0 +1,70 @@
+"""Review, Edit and File additions to the main window's menus (part 2 of the app).
+
+The review keys themselves are routed by ``ReviewController`` (only in review mode, never
+into a text field); the menu lists them after a tab so they are discoverable, and
+choosing an entry does the same as the key.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMenu
+
+from pvdesk.taxonomy import NON_TISSUE, SUBTYPES, UNCERTAIN
+from pvdesk.ui.review_queue import class_text
+
+
+def _act(window, text: str, shortcut=None, checkable=False, tip="") -> QAction:
+    a = QAction(text, window)
+    if shortcut:
+        keys = shortcut if isinstance(shortcut, (list, tuple)) else [shortcut]
+        a.setShortcuts([QKeySequence(k) for k in keys])
+    a.setCheckable(checkable)
+    if tip:
+        a.setStatusTip(tip)
+    return a
+
+
+def build_review_menus(window, command) -> dict[str, QAction]:
+    """Add the actions; ``command(token)`` runs a review key (see pvdesk.review.session)."""
+    acts: dict[str, QAction] = {}
+    bar = window.menuBar()
+    file_menu = window.file_menu
+    before = window.actions_["label_image"]
+    acts["export"] = _act(window, "&Export predictions…", "Ctrl+E",
+                          tip="CSV (and GeoJSON for QuPath) with the reviewer's decisions")
+    acts["project"] = _act(window, "Open or new review &project…",
+                           tip="Keep the reviews of many slides in one .pvdb file")
+    acts["per_slide"] = _act(window, "Use one review store per slide", checkable=True)
+    acts["per_slide"].setChecked(True)
+    for name in ("export", "project", "per_slide"):
+        file_menu.insertAction(before, acts[name])
+    file_menu.insertSeparator(before)
+
+    edit = QMenu("&Edit", bar)
+    bar.insertMenu(window.view_menu.menuAction(), edit)
+    acts["undo"] = _act(window, "&Undo review action", QKeySequence.StandardKey.Undo)
+    acts["redo"] = _act(window, "&Redo review action", ["Ctrl+Shift+Z", "Ctrl+Y"])
+    edit.addAction(acts["undo"])
+    edit.addAction(acts["redo"])
+
+    review = QMenu("&Review", bar)
+    bar.insertMenu(window.help_menu.menuAction(), review)
+    acts["mode"] = _act(window, "Review &mode", "R", checkable=True,
+                        tip="Route the review keys (1–8, 0, U, Enter, J/K, arrows) to the queue")
+    review.addAction(acts["mode"])
+    review.addSeparator()
+    keyed = [("Confirm the prediction", "Enter", "enter"), ("Next tile", "J / ↓", "j"),
+             ("Previous tile", "K / ↑", "k")]
+    keyed += [(f"Label as {class_text(s.name)[2:]}", s.key, s.key) for s in SUBTYPES]
+    keyed += [(f"Label as {class_text(n)[2:]}", class_text(n)[0], class_text(n)[0].lower())
+              for n in (NON_TISSUE, UNCERTAIN)]
+    for text, key, token in keyed:
+        a = QAction(f"{text}\t{key}", window)
+        a.triggered.connect(lambda _=False, t=token: command(t))
+        review.addAction(a)
+    review.addSeparator()
+    acts["clear_selection"] = QAction("Clear the selection\tEsc", window)
+    review.addAction(acts["clear_selection"])
+    window.review_menu = review
+    return acts

@@ -1,0 +1,114 @@
+"""The review queue as a table model over ``ReviewSession.entries`` (virtualised by the view)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor, QFont
+
+from pvdesk.review.types import CORRECTED, UNREVIEWED
+from pvdesk.taxonomy import REVIEW_EXTRA_LABELS, subtype
+
+COLUMNS = ("#", "Predicted", "Conf.", "Review", "Where")
+
+
+def class_text(name: str | None) -> str:
+    """"5 Ductal carcinoma": the key first, as on the legend."""
+    if not name:
+        return ""
+    if name in REVIEW_EXTRA_LABELS:
+        text, key, _ = REVIEW_EXTRA_LABELS[name]
+        return f"{key} {text}"
+    try:
+        s = subtype(name)
+        return f"{s.key} {s.label}"
+    except KeyError:
+        return name.capitalize()
+
+
+def where_text(rec) -> str:
+    if rec.tile_x is None:
+        return Path(rec.source).name
+    return f"x {rec.tile_x}, y {rec.tile_y}"
+
+
+class QueueModel(QAbstractTableModel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.entries: list = []
+
+    def set_entries(self, entries: list) -> None:
+        self.beginResetModel()
+        self.entries = list(entries)
+        self.endResetModel()
+
+    def update_entries(self, entries: list) -> None:
+        """Same rows, new decisions: repaint without resetting the view's scroll position."""
+        if len(entries) != len(self.entries) or any(
+                a.tile_id != b.tile_id for a, b in zip(entries, self.entries, strict=True)):
+            self.set_entries(entries)
+            return
+        self.entries = list(entries)
+        if entries:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(entries) - 1,
+                                                               len(COLUMNS) - 1))
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.entries)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        rec, col = self.entries[index.row()], index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == 0:
+                return str(index.row() + 1)
+            if col == 1:
+                return class_text(rec.predicted)
+            if col == 2:
+                return f"{rec.confidence:.2f}"
+            if col == 3:
+                if rec.status == UNREVIEWED:
+                    return "–"
+                mark = "✓" if rec.status != CORRECTED else "✎"
+                return f"{mark} {class_text(rec.label)}"
+            return where_text(rec)
+        if role == Qt.ItemDataRole.DecorationRole and col in (1, 3):
+            name = rec.predicted if col == 1 else (rec.label if rec.status != UNREVIEWED else None)
+            return _swatch(name) if name else None
+        if role == Qt.ItemDataRole.FontRole and col == 3 and rec.status == CORRECTED:
+            f = QFont()
+            f.setBold(True)
+            return f
+        if role == Qt.ItemDataRole.ForegroundRole and col == 3 and rec.status == UNREVIEWED:
+            return QBrush(QColor("#888888"))
+        if role == Qt.ItemDataRole.ToolTipRole:
+            probs = sorted(zip(rec.classes, rec.probs, strict=True), key=lambda kv: -kv[1])[:3]
+            top = ", ".join(f"{class_text(c)} {p:.2f}" for c, p in probs)
+            extra = f"\nfolder class: {class_text(rec.folder_class)}" if rec.folder_class else ""
+            return f"{rec.source}\n{top}\nentropy {rec.entropy:.2f}{extra}"
+        return None
+
+
+_SWATCHES: dict[str, object] = {}
+
+
+def _swatch(name: str):
+    from PySide6.QtGui import QPixmap
+
+    from pvdesk.ui.review_layer import label_colour
+
+    if name not in _SWATCHES:
+        pm = QPixmap(12, 12)
+        pm.fill(label_colour(name))
+        _SWATCHES[name] = pm
+    return _SWATCHES[name]
