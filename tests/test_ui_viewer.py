@@ -226,3 +226,33 @@ def test_tile_cache_is_bounded():
         cache.put(i, QImage(256, 256, QImage.Format.Format_RGB32))
     assert len(cache) == 3 and cache.bytes <= cache.max_bytes
     assert 9 in cache and 0 not in cache
+
+
+def test_pyramid_levels_are_used_and_coarse_shows_while_fine_loads(qtbot, window, tmp_path):
+    from slide_factory import paint, write_pyramid
+
+    path = write_pyramid(tmp_path / "pyr.tiff",
+                         paint(4096, 3072, [(500, 400, 3000, 2600)]), levels=3, mpp=0.5)
+    open_and_wait(qtbot, window, path)
+    src = window.view.source
+    assert src.level_count == 3
+    settle(qtbot, window)
+    view, loader = window.view, window.loader
+    fit_keys = view.vp.tiles()
+    assert view.vp.ds >= 4 and all(loader.cached(k) is not None for k in fit_keys)
+    assert src.best_level_for_downsample(view.vp.ds) >= 1  # zoomed out reads a coarse level
+    view.set_scale(1.0)
+    view.center_on(1700, 1500)
+    fine = view.vp.tiles()
+    assert all(k.ds == 1 for k in fine)
+    settle(qtbot, window)
+    loader.cache.clear()
+    shot = view.grab().toImage()  # nothing fine is cached yet: the thumbnail stands in
+    c = shot.pixelColor(shot.width() // 2, shot.height() // 2)
+    assert c.red() > c.green() + 40  # tissue pink from the thumbnail, not the grey background
+    settle(qtbot, window)
+    assert all(loader.cached(k) is not None for k in fine)
+    img = loader.cached(fine[0])
+    colour = img.pixelColor(img.width() // 2, img.height() // 2)
+    assert colour.red() > colour.green() + 40  # tissue pink, read at full resolution
+    assert window.status.zoom.text() == "Zoom 100%"  # no objective power in this file

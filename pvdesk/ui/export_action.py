@@ -94,8 +94,9 @@ class Exporter(QObject):
     finished = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, window=None):
         super().__init__(parent)
+        self.window_ = window  # parent of the summary message
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
         self._signals = _Signals(self)
@@ -112,12 +113,12 @@ class Exporter(QObject):
 
     def _on_done(self, info: dict) -> None:
         if not self.quiet:
-            QMessageBox.information(self.parent(), "Export predictions", summary_text(info))
+            QMessageBox.information(self.window_, "Export predictions", summary_text(info))
         self.finished.emit(info)
 
     def _on_failed(self, message: str) -> None:
         if not self.quiet:
-            QMessageBox.warning(self.parent(), "Export predictions", message)
+            QMessageBox.warning(self.window_, "Export predictions", message)
         self.failed.emit(message)
 
     def shutdown(self) -> None:

@@ -49,7 +49,7 @@ class Settings:
                 setattr(s, f.name, value)
             elif isinstance(default, float) and isinstance(value, int):
                 setattr(s, f.name, float(value))
-        s.tile_cache_mb = max(16, min(8192, int(s.tile_cache_mb)))
+        s.tile_cache_mb = max(64, min(8192, int(s.tile_cache_mb)))
         if s.default_device not in DEVICES:
             s.default_device = "auto"
         s.overlay_opacity = max(0.0, min(1.0, s.overlay_opacity))

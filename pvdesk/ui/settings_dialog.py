@@ -39,7 +39,7 @@ class SettingsDialog(QDialog):
         self.reviewer = QLineEdit(settings.reviewer)
         self.reviewer.setPlaceholderText("your name or initials (recorded with each review)")
         self.cache = QSpinBox()
-        self.cache.setRange(16, 8192)
+        self.cache.setRange(64, 8192)
         self.cache.setSuffix(" MB")
         self.cache.setValue(settings.tile_cache_mb)
 

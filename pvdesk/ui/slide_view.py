@@ -230,7 +230,9 @@ class SlideView(QWidget):
         target = [(k, self.loader.cached(k)) for k in vp.tiles()]
         p.fillRect(self._screen_rect(0, 0, vp.slide_w, vp.slide_h), Qt.GlobalColor.white)
         if not all(img is not None for _, img in target):
-            # Something is still loading: the thumbnail, then coarser cached tiles, beneath.
+            # Something is still loading (or was evicted): ask again, and meanwhile paint
+            # the thumbnail, then coarser cached tiles, beneath.
+            self.loader.request([k for k, _ in target])
             if self._thumb is not None:
                 p.drawImage(self._screen_rect(0, 0, vp.slide_w, vp.slide_h), self._thumb)
             self._paint_coarser(p, vp)

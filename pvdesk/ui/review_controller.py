@@ -1,0 +1,435 @@
+"""Review mode, patch-folder mode and export, wired into the main window.
+
+Thin glue over the core (``pvdesk.review.session`` / ``pvdesk.review.project``): every store
+write that can be large (opening, recording a run's batches) runs on one background writer
+thread; reviewer actions are single small transactions. Keys reach the review session only
+in review mode (R) and never while a text field has focus; otherwise the arrows pan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
+    QFileDialog,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QTextEdit,
+    QWidget,
+)
+
+from pvdesk.review.project import BackgroundWriter, RunRecorder, default_store_path
+from pvdesk.review.session import ReviewSession
+from pvdesk.ui.export_action import ExportDialog, Exporter
+from pvdesk.ui.patch_grid import GridItem, PatchGrid
+from pvdesk.ui.review_dock import ReviewDock
+from pvdesk.ui.review_layer import ReviewLayer, TilePicker
+from pvdesk.ui.review_sync import ReviewSync
+from pvdesk.ui.review_menus import build_review_menus
+
+TEXT_INPUTS = (QLineEdit, QPlainTextEdit, QTextEdit, QAbstractSpinBox)
+KEY_TOKENS = {Qt.Key.Key_Return: "enter", Qt.Key.Key_Enter: "enter", Qt.Key.Key_Space: "space",
+              Qt.Key.Key_Up: "up", Qt.Key.Key_Down: "down", Qt.Key.Key_Left: "left",
+              Qt.Key.Key_Right: "right"}
+BLOCKING_MODS = (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
+                 | Qt.KeyboardModifier.MetaModifier)
+
+
+@dataclass(eq=False)
+class SlideContext:
+    """The open slide or folder and its store (filled in on the writer thread)."""
+
+    source: object
+    folder: bool
+    project: Path | None
+    reviewer: str
+    slide_id: str | None = None
+    store: object = None
+    recorder: RunRecorder | None = None
+
+    def store_path(self) -> Path:
+        return self.project or default_store_path(self.slide_id)
+
+    def ensure_store(self, create: bool):
+        from pvdesk.review.store import ReviewStore
+
+        if self.slide_id is None:
+            self.slide_id = self.source.slide_id
+        path = self.store_path()
+        if self.store is None and (create or path.exists()):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.store = ReviewStore(path, reviewer=self.reviewer)
+        return self.store
+
+
+def _open_job(ctx: SlideContext):
+    """Writer thread: the slide's store (when one exists) and its newest run to show."""
+    from pvdesk.review.project import latest_runs_by_model, restore_run
+
+    store = ctx.ensure_store(create=ctx.project is not None)
+    if store is None:
+        return None
+    runs = latest_runs_by_model(store, ctx.slide_id)
+    if not runs or ctx.folder:
+        return runs, None
+    return runs, (runs[0], restore_run(store, runs[0].run_id, ctx.slide_id))
+
+
+def _begin_job(ctx: SlideContext, bundles, grid, device) -> dict:
+    ctx.ensure_store(create=True)
+    ctx.recorder = RunRecorder(ctx.store, ctx.source)
+    return ctx.recorder.begin(bundles, grid, device, {"app": "pvdesk"})
+
+
+class ReviewController(QObject):
+    _done = Signal(object, object, object)  # (continuation, ctx), result, error
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.w = window
+        self.writer = BackgroundWriter()
+        self.ctx: SlideContext | None = None
+        self.run_ctx: SlideContext | None = None
+        self.session: ReviewSession | None = None
+        self.project: Path | None = None
+        self.mode = False
+        self.dock = ReviewDock()
+        self.dock_widget = window._dock("Review", self.dock, "review")
+        window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.dock_widget)
+        window.resizeDocks([self.dock_widget], [380], Qt.Orientation.Horizontal)
+        self.layer = ReviewLayer()
+        window.view.add_layer(self.layer)
+        self.picker = TilePicker(window.view, self.layer, self)
+        self.grid = PatchGrid()
+        window.stack.addWidget(self.grid)
+        self.store_label = QLabel()
+        window.status.addPermanentWidget(self.store_label)
+        self.exporter = Exporter(self, window)
+        self.sync = ReviewSync(self)
+        self._reload_timer = QTimer(self, singleShot=True, interval=700)
+        self._reload_timer.timeout.connect(self._reload)
+        self.acts = build_review_menus(window, self.command)
+        self.w.view_menu.addAction(self.dock_widget.toggleViewAction())
+        self._wire()
+        QApplication.instance().installEventFilter(self)
+
+    def _wire(self) -> None:
+        w, a, d = self.w, self.acts, self.dock
+        self._done.connect(self._on_done)
+        w.opener.opened.connect(self.on_opened)
+        w.runs.started.connect(self.on_run_started)
+        w.runs.batch.connect(self.on_batch)
+        w.runs.finished.connect(self.on_run_finished)
+        w.view.clicked.connect(self.on_view_clicked)
+        self.picker.toggled.connect(self.on_toggle_at)
+        self.picker.banded.connect(self.on_band)
+        a["mode"].toggled.connect(self.set_mode)
+        d.mode.toggled.connect(self.set_mode)
+        a["undo"].triggered.connect(lambda: self.act("undo"))
+        a["redo"].triggered.connect(lambda: self.act("redo"))
+        d.undo.clicked.connect(lambda: self.act("undo"))
+        d.redo.clicked.connect(lambda: self.act("redo"))
+        a["clear_selection"].triggered.connect(self.clear_selection)
+        a["export"].triggered.connect(self.choose_export)
+        a["project"].triggered.connect(self.choose_project)
+        a["per_slide"].triggered.connect(lambda on: self.use_project(None) if on else None)
+        d.label_clicked.connect(lambda name: self.act("correct", name))
+        d.confirm_clicked.connect(lambda: self.act("confirm"))
+        d.diagnosis_changed.connect(self.on_diagnosis)
+        for combo in (d.klass, d.status, d.order):
+            combo.currentIndexChanged.connect(self.on_filters)
+        d.disagree.toggled.connect(self.on_filters)
+        d.run.currentIndexChanged.connect(self.on_run_chosen)
+
+    # -- background continuations -----------------------------------------------------------
+    def _submit(self, fn, *args, then=None, ctx=None) -> None:
+        done = None
+        if then is not None:
+            def done(result, error, then=then, ctx=ctx):
+                self._done.emit((then, ctx), result, error)
+        self.writer.submit(fn, *args, done=done)
+
+    def _on_done(self, tag, result, error) -> None:
+        then, ctx = tag
+        then(ctx, result, error)
+
+    # -- opening ----------------------------------------------------------------------------
+    def on_opened(self, opened) -> None:
+        self.dock.flush_diagnosis()
+        old = self.ctx
+        if old is not None and old is not self.run_ctx and old.store is not None:
+            self._submit(old.store.close)
+        folder = getattr(opened.source, "kind", "") == "folder"
+        self.ctx = SlideContext(opened.source, folder, self.project, self._reviewer())
+        self.session = None
+        self.sync.clear()
+        self.dock.disagree.setEnabled(folder)
+        if folder:
+            self.grid.patches.set_items([GridItem(str(p.path), p.label)
+                                         for p in opened.source.patches])
+            self.w.stack.setCurrentWidget(self.grid)
+        else:
+            self.w.stack.setCurrentWidget(self.w.view)
+        self._submit(_open_job, self.ctx, then=self._on_store_opened, ctx=self.ctx)
+
+    def _reviewer(self) -> str:
+        from pvdesk.review.store import default_reviewer
+
+        return (self.w.settings.reviewer or "").strip() or default_reviewer()
+
+    def _on_store_opened(self, ctx, result, error) -> None:
+        if ctx is not self.ctx:
+            return
+        if error is not None:
+            self.w.status.showMessage(f"Review store not opened: {error}", 10000)
+            return
+        if ctx.store is not None:
+            self.dock.show_diagnosis(*ctx.store.diagnosis(ctx.slide_id))
+        if not result or not result[0]:
+            self.sync.refresh()
+            return
+        runs, restored = result
+        self.session = ReviewSession(ctx.store, ctx.slide_id, runs[0].run_id)
+        if restored is not None and restored[1] is not None:
+            self._show_stored_heatmap(*restored)
+        self.sync.refresh(center=False)
+        c = self.session.counts()
+        self.w.status.showMessage(
+            f"Reopened the review of this slide: {runs[0].bundle_name}, {c.reviewed}/{c.total} "
+            f"tiles reviewed ({ctx.store_path()})", 10000)
+
+    def _show_stored_heatmap(self, run, restored) -> None:
+        from pvdesk.ui.worker import RunInfo
+
+        grid, batch = restored
+        stub = SimpleNamespace(name=run.bundle_name, classes=run.classes, trained=run.trained)
+        size = tuple(self.w.view.source.dimensions) if self.w.view.source else (0, 0)
+        self.w.overlay.begin(RunInfo([stub], grid, run.device, size))
+        self.w.overlay.add_batch(batch)
+        self.w.overlay.finish("done")
+
+    # -- runs -------------------------------------------------------------------------------
+    def on_run_started(self, info) -> None:
+        ctx = self.ctx
+        if ctx is None or ctx.source is not self.w.source:
+            return
+        self.run_ctx = ctx
+        bundles = {b.name: b for b in info.bundles}
+        self._submit(_begin_job, ctx, bundles, info.grid, info.device,
+                     then=self._on_run_begun, ctx=ctx)
+
+    def _on_run_begun(self, ctx, runs, error) -> None:
+        if error is not None:
+            self.w.status.showMessage(f"Predictions are NOT being stored: {error}", 15000)
+            return
+        if ctx is self.ctx and runs:
+            self.session = ReviewSession(ctx.store, ctx.slide_id, next(iter(runs.values())))
+            self.sync.refresh(center=False)
+
+    def on_batch(self, batch) -> None:
+        ctx = self.run_ctx
+        if ctx is not None:
+            self._submit(lambda: ctx.recorder and ctx.recorder.add(batch),
+                         then=self._on_written, ctx=ctx)
+
+    def _on_written(self, ctx, result, error) -> None:
+        if error is not None:
+            self.w.status.showMessage(f"Predictions not stored: {error}", 10000)
+        if ctx is self.ctx and not self._reload_timer.isActive():
+            self._reload_timer.start()
+
+    def on_run_finished(self, state: str) -> None:
+        ctx, self.run_ctx = self.run_ctx, None
+        if ctx is None:
+            return
+        self._submit(lambda: None, then=self._on_run_written, ctx=ctx)
+
+    def _on_run_written(self, ctx, result, error) -> None:
+        if ctx is not self.ctx:
+            if ctx.store is not None:
+                self._submit(ctx.store.close)
+            return
+        self._reload_timer.stop()
+        self._reload()
+        if self.session is not None:
+            self.w.status.showMessage(f"Predictions stored: {self.session.status_text()}. "
+                                      "Press R to review.", 15000)
+
+    def _reload(self) -> None:
+        if self.session is not None:
+            self.session.reload()
+            self.sync.refresh(center=False)
+
+    # -- review -----------------------------------------------------------------------------
+    def set_mode(self, on: bool) -> None:
+        self.mode = bool(on)
+        self.picker.active = self.mode
+        self.acts["mode"].setChecked(self.mode)
+        self.dock.set_mode(self.mode)
+        if not self.mode:
+            return
+        self.dock_widget.show()
+        self.dock_widget.raise_()
+        target = self.grid if self.ctx and self.ctx.folder else self.w.view
+        target.setFocus()
+        if self.session is None:
+            self.w.status.showMessage("Nothing to review yet: run a model on this slide "
+                                      "(Analysis ▸ Run model…).", 8000)
+            return
+        if self.session.current is None:
+            self.session.first()
+        self.sync.refresh(center=True)
+
+    def command(self, token: str) -> bool:
+        """A review key (see pvdesk.review.session.key_command)."""
+        if self.session is None:
+            self.w.status.showMessage("Nothing to review yet: run a model first.", 5000)
+            return False
+        try:
+            what = self.session.command(token)
+        except Exception as exc:  # a store error must never take the window down
+            self.w.status.showMessage(f"Not stored: {exc}", 10000)
+            return True
+        if what is not None:
+            self.sync.refresh(center=True)
+        return what is not None
+
+    def act(self, what: str, label: str | None = None) -> None:
+        s = self.session
+        if s is None:
+            return
+        if what == "confirm":
+            s.confirm()
+        elif what == "correct":
+            s.correct(label)
+        elif what == "undo":
+            s.undo()
+        elif what == "redo":
+            s.redo()
+        self.sync.refresh(center=True)
+
+    def clear_selection(self) -> None:
+        if self.session is not None:
+            self.session.selection.clear()
+            self.sync.refresh(center=False)
+
+    def on_view_clicked(self, x: float, y: float, modifiers) -> None:
+        s = self.session
+        if not self.mode or s is None:
+            return
+        rec = s.tile_at(x, y)
+        if rec is not None:
+            s.selection.clear()
+            s.goto_tile(rec.tile_id)
+            self.sync.refresh(center=False)
+
+    def on_toggle_at(self, x: float, y: float) -> None:
+        s = self.session
+        rec = s.tile_at(x, y) if s else None
+        if rec is not None:
+            if not s.selection and s.current is not None and s.current.tile_id != rec.tile_id:
+                s.selection.add(s.current.tile_id)
+            s.toggle([rec.tile_id])
+            self.sync.refresh(center=False)
+
+    def on_band(self, x0, y0, x1, y1) -> None:
+        if self.session is not None:
+            self.session.selection.update(self.session.tiles_in(x0, y0, x1, y1))
+            self.sync.refresh(center=False)
+
+    def on_filters(self, *_) -> None:
+        if self.session is not None:
+            self.session.set_filters(**self.dock.filters())
+            if self.session.current is None or self.session.index < 0:
+                self.session.first()
+            self.sync.refresh(center=False)
+
+    def on_run_chosen(self, *_) -> None:
+        run_id = self.dock.run.currentData()
+        if self.session is not None and run_id is not None and run_id != self.session.run_id:
+            self.session.set_run(run_id)
+            self.session.set_filters(**self.dock.filters())
+            self.sync.refresh(center=False)
+
+    def on_diagnosis(self, label, comment: str) -> None:
+        ctx = self.ctx
+        if ctx is None or ctx.slide_id is None:
+            return
+        try:
+            store = ctx.ensure_store(create=True)
+            if not any(s["slide_id"] == ctx.slide_id for s in store.slides()):
+                store.add_slide(ctx.slide_id, str(Path(ctx.source.path).resolve()),
+                                ctx.source.properties())
+            store.set_diagnosis(ctx.slide_id, label, comment)
+        except Exception as exc:
+            self.w.status.showMessage(f"Diagnosis not stored: {exc}", 10000)
+            return
+        self.dock.show_diagnosis(*store.diagnosis(ctx.slide_id))
+        self.sync.refresh_status()
+
+    # -- keys -------------------------------------------------------------------------------
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() != QEvent.Type.KeyPress or not self.mode:
+            return False
+        if not isinstance(obj, QWidget) or obj.window() is not self.w:
+            return False
+        focus = QApplication.focusWidget()
+        if (focus is not None and obj is not focus) or isinstance(focus, TEXT_INPUTS):
+            return False
+        if event.modifiers() & BLOCKING_MODS:
+            return False
+        if event.key() == Qt.Key.Key_Escape:
+            self.clear_selection()
+            return True
+        token = KEY_TOKENS.get(event.key()) or event.text()
+        return bool(token) and self.command(token)
+
+    # -- project, export, closing ---------------------------------------------------------------
+    def choose_project(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self.w, "Open or create a review project", str(self.project or Path.home()),
+            "Review stores (*.pvdb)", options=QFileDialog.Option.DontConfirmOverwrite)
+        if path:
+            self.use_project(Path(path).with_suffix(".pvdb"))
+
+    def use_project(self, path: Path | None) -> None:
+        """Review into one project file (None: one store per slide); reopens the slide."""
+        self.project = Path(path) if path else None
+        self.acts["per_slide"].setChecked(self.project is None)
+        if self.w.opened is not None:
+            self.on_opened(self.w.opened)
+
+    def choose_export(self) -> None:
+        ctx, s = self.ctx, self.session
+        if ctx is None or ctx.store is None or s is None:
+            self.w.status.showMessage("Nothing to export yet: run a model first.", 6000)
+            return
+        src = Path(ctx.source.path)
+        default = (src if src.is_dir() else src.parent) / "clip_predictions.csv"
+        dlg = ExportDialog(default, self.w)
+        if dlg.exec():
+            self.export_to(*dlg.targets())
+
+    def export_to(self, csv_path, geojson_path=None) -> bool:
+        s = self.session
+        if s is None or self.exporter.busy:
+            return False
+        self.writer.flush()
+        self.exporter.start(s.store, csv_path, geojson_path, run_id=s.run_id)
+        return True
+
+    def shutdown(self) -> None:
+        QApplication.instance().removeEventFilter(self)
+        self.dock.flush_diagnosis()
+        self.exporter.shutdown()
+        self.grid.shutdown()
+        self.writer.close()
+        for ctx in {self.ctx, self.run_ctx} - {None}:
+            if ctx.store is not None:
+                ctx.store.close()
