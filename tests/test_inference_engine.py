@@ -112,3 +112,27 @@ def test_an_unexpected_reader_error_reaches_the_caller(slide):
 
     with pytest.raises(ZeroDivisionError):
         InferenceEngine(Broken(src), grid, {"m": FakeClassifier()}).run_all()
+
+
+def test_read_ahead_is_bounded_while_the_consumer_waits(slide):
+    import time
+
+    src, grid = slide
+    reads = []
+
+    class Counting(FlakySource):
+        def read_tile(self, tile, g):
+            reads.append(tile.index)
+            return super().read_tile(tile, g)
+
+        def clone(self):
+            return Counting(self.inner.clone())
+
+    engine = InferenceEngine(Counting(src), grid, {"m": FakeClassifier()}, batch_size=4,
+                             workers=2, prefetch=1)
+    it = engine.run()
+    next(it)  # hold the first batch and stop consuming
+    time.sleep(0.3)
+    assert len(grid) > 20 and len(reads) <= (2 + 1 + 1) * 4  # slots + the batch held
+    it.close()
+    assert engine.reader_threads == []

@@ -12,7 +12,7 @@ For demo-resnet50 and demo-clip-rn50 (the real architectures, random weights), i
 - end-to-end: InferenceEngine over tiles of the large synthetic slide (>= 40,000 px square,
   JPEG tiles; built with make_large_slide.py unless --slide names one), reading with
   ``--workers`` threads, and its ratio to optimised model-only;
-- with --vit: a random-weight CLIP ViT-L/14 optimised model-only.
+- with --vit: a random-weight CLIP ViT-L/14 optimised model-only (one batch of --vit-tiles).
 Prints numbers; asserts nothing (targets are in the issue, not here).
 """
 
@@ -58,22 +58,30 @@ def naive_copy(clf):
     return clf
 
 
-def model_rate(clf, x, batch: int) -> tuple[float, object]:
-    """(tiles/s over ``x`` after one warm-up batch, concatenated probabilities)."""
+def model_rate(clf, x, batch: int, repeats: int = 2) -> tuple[float, object]:
+    """(best tiles/s of ``repeats`` passes over ``x`` after a warm-up, the probabilities).
+
+    Best-of-N because the machine may be shared: the fastest pass is the least disturbed."""
     import torch
 
     clf.predict(x[:batch])
-    clf.predict(x[:batch])
-    t = time.perf_counter()
-    out = [clf.predict(x[i:i + batch]).probs for i in range(0, len(x), batch)]
-    return len(x) / (time.perf_counter() - t), torch.cat(out)
+    best, out = 0.0, None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = [clf.predict(x[i:i + batch]).probs for i in range(0, len(x), batch)]
+        best = max(best, len(x) / (time.perf_counter() - t))
+    return best, torch.cat(out)
 
 
-def e2e_rate(src, grid, classifiers: dict, batch: int, workers: int) -> float:
-    engine = InferenceEngine(src, grid, classifiers, batch_size=batch, workers=workers)
-    t = time.perf_counter()
-    n = sum(len(b) for b in engine.run())
-    return n / (time.perf_counter() - t)
+def e2e_rate(src, grid, classifiers: dict, batch: int, workers: int, repeats: int = 2) -> float:
+    """Best tiles/s of ``repeats`` engine runs over ``grid`` (reading included)."""
+    best = 0.0
+    for _ in range(repeats):
+        engine = InferenceEngine(src, grid, classifiers, batch_size=batch, workers=workers)
+        t = time.perf_counter()
+        n = sum(len(b) for b in engine.run())
+        best = max(best, n / (time.perf_counter() - t))
+    return best
 
 
 def subset_grid(grid: TileGrid, n: int) -> TileGrid:
@@ -100,7 +108,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeats", type=int, default=2, help="passes per measurement (best)")
     ap.add_argument("--vit", action="store_true", help="also ViT-L/14 optimised (slow on CPU)")
+    ap.add_argument("--vit-tiles", type=int, default=16, help="tiles in the ViT-L/14 batch")
     args = ap.parse_args()
     import torch
 
@@ -121,23 +131,31 @@ def main() -> None:
     for name in ("demo-resnet50", "demo-clip-rn50"):
         b = resolve_bundle(name)
         fp32 = naive_copy(b.load(device, precision="fp32"))
-        naive, p32 = model_rate(fp32, x, args.batch)
+        naive, p32 = model_rate(fp32, x, args.batch, args.repeats)
         del fp32
         opt = b.load(device, precision="auto")
-        fast, pa = model_rate(opt, x, args.batch)
+        fast, pa = model_rate(opt, x, args.batch, args.repeats)
         diff = (pa - p32).abs().max().item()
-        e2e = e2e_rate(src, sub, {name: opt}, args.batch, args.workers)
+        agree = (pa.argmax(1) == p32.argmax(1)).float().mean().item()
+        e2e = e2e_rate(src, sub, {name: opt}, args.batch, args.workers, args.repeats)
         optimised[name] = opt
         print(f"{name}: naive fp32 {naive:.1f} tiles/s | optimised ({opt.effective_precision}) "
-              f"{fast:.1f} tiles/s = {fast / naive:.2f}x | max |dp| {diff:.4f} | end-to-end "
+              f"{fast:.1f} tiles/s = {fast / naive:.2f}x | max |dp| {diff:.4f}, arg-max agrees "
+              f"{agree:.1%} | end-to-end "
               f"{e2e:.1f} tiles/s = {e2e / fast:.2f}x model-only")
-    both = e2e_rate(src, sub, optimised, args.batch, args.workers)
+    both = e2e_rate(src, sub, optimised, args.batch, args.workers, 1)
     print(f"both models in one pass, end-to-end: {both:.1f} tiles/s")
     if args.vit:
+        t = time.perf_counter()
         vit = vit_bundle().load(device, precision="auto")
-        n = min(len(x), args.batch * 2)
-        rate, _ = model_rate(vit, x[:n], args.batch)
-        print(f"CLIP ViT-L/14 (random): optimised ({vit.effective_precision}) {rate:.1f} tiles/s")
+        built = time.perf_counter() - t
+        n = min(len(x), args.vit_tiles)
+        vit.predict(x[:2])  # warm-up
+        t = time.perf_counter()
+        vit.predict(x[:n])
+        rate = n / (time.perf_counter() - t)
+        print(f"CLIP ViT-L/14 (random): optimised ({vit.effective_precision}) {rate:.2f} tiles/s "
+              f"(one batch of {n}; built in {built:.0f} s)")
     src.close()
     tmp.cleanup()
 
