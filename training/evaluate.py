@@ -89,7 +89,7 @@ def run_evaluate(args, reporter) -> int:
         reporter.warning(f"{bundle.label} is untrained (random weights): its scores are "
                          "meaningless")
     clf = bundle.load(device, precision)
-    probs = bundle_probs(clf, samples, reporter, args.batch_size, args.workers)
+    probs = bundle_probs(clf, samples, reporter, args.batch_size or 32, args.workers)
     reporter.stage("report", None)
     metrics = compute_metrics(label_indices(samples, bundle.classes), probs, bundle.classes,
                               [s.patient for s in samples], args.bootstrap, args.seed)

@@ -137,7 +137,7 @@ def train_mlp(Xtr, ytr, Xval, yval, n_classes: int, cfg: MlpConfig, seed: int = 
             opt.zero_grad()
             loss.backward()
             opt.step()
-            tot += float(loss) * len(idx)
+            tot += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == yt[idx]).sum())
         sched.step()
         rec = {"epoch": epoch, "train_loss": tot / n, "train_acc": correct / n,
