@@ -21,6 +21,7 @@ from pvdesk.ui.metadata_panel import MetadataPanel
 from pvdesk.ui.navigator import Navigator
 from pvdesk.ui.opener import Opened, SlideOpener
 from pvdesk.ui.overlay import OverlayController
+from pvdesk.ui.review_controller import ReviewController
 from pvdesk.ui.settings import Settings
 from pvdesk.ui.slide_view import SlideView
 from pvdesk.ui.status_bar import StatusBar
@@ -88,6 +89,8 @@ class MainWindow(QMainWindow):
         self.loader.read_failed.connect(lambda msg: self.status.showMessage(msg, 8000))
         self.overlay.untrained_changed.connect(self._show_banner)
         self.overlay.visible_changed.connect(self.actions_["heatmap"].setChecked)
+        # Part 2: review mode, patch-folder grid, File ▸ Export (pvdesk/ui/review_controller.py)
+        self.review = ReviewController(self)
 
     def _dock(self, title: str, widget: QWidget, name: str) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -287,6 +290,7 @@ class MainWindow(QMainWindow):
         self._closing = True
         self.runs.shutdown()
         self.opener.shutdown()
+        self.review.shutdown()
         self.loader.shutdown()
         self._save_settings()
         if self.source is not None:

@@ -30,8 +30,8 @@ from pvdesk.ui.export_action import ExportDialog, Exporter
 from pvdesk.ui.patch_grid import GridItem, PatchGrid
 from pvdesk.ui.review_dock import ReviewDock
 from pvdesk.ui.review_layer import ReviewLayer, TilePicker
-from pvdesk.ui.review_sync import ReviewSync
 from pvdesk.ui.review_menus import build_review_menus
+from pvdesk.ui.review_sync import ReviewSync
 
 TEXT_INPUTS = (QLineEdit, QPlainTextEdit, QTextEdit, QAbstractSpinBox)
 KEY_TOKENS = {Qt.Key.Key_Return: "enter", Qt.Key.Key_Enter: "enter", Qt.Key.Key_Space: "space",
@@ -102,7 +102,8 @@ class ReviewController(QObject):
         self.dock = ReviewDock()
         self.dock_widget = window._dock("Review", self.dock, "review")
         window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.dock_widget)
-        window.resizeDocks([self.dock_widget], [380], Qt.Orientation.Horizontal)
+        window.resizeDocks([self.dock_widget], [390], Qt.Orientation.Horizontal)
+        self.dock_widget.hide()  # shown once there is something to review
         self.layer = ReviewLayer()
         window.view.add_layer(self.layer)
         self.picker = TilePicker(window.view, self.layer, self)
@@ -147,6 +148,11 @@ class ReviewController(QObject):
         d.disagree.toggled.connect(self.on_filters)
         d.run.currentIndexChanged.connect(self.on_run_chosen)
 
+    @property
+    def store(self):
+        """The open slide's review store (None until it has one)."""
+        return self.ctx.store if self.ctx is not None else None
+
     # -- background continuations -----------------------------------------------------------
     def _submit(self, fn, *args, then=None, ctx=None) -> None:
         done = None
@@ -171,6 +177,7 @@ class ReviewController(QObject):
         self.sync.clear()
         self.dock.disagree.setEnabled(folder)
         if folder:
+            self.dock_widget.show()
             self.grid.patches.set_items([GridItem(str(p.path), p.label)
                                          for p in opened.source.patches])
             self.w.stack.setCurrentWidget(self.grid)
@@ -196,6 +203,7 @@ class ReviewController(QObject):
             return
         runs, restored = result
         self.session = ReviewSession(ctx.store, ctx.slide_id, runs[0].run_id)
+        self.dock_widget.show()
         if restored is not None and restored[1] is not None:
             self._show_stored_heatmap(*restored)
         self.sync.refresh(center=False)
@@ -230,6 +238,7 @@ class ReviewController(QObject):
             return
         if ctx is self.ctx and runs:
             self.session = ReviewSession(ctx.store, ctx.slide_id, next(iter(runs.values())))
+            self.dock_widget.show()
             self.sync.refresh(center=False)
 
     def on_batch(self, batch) -> None:
@@ -258,8 +267,8 @@ class ReviewController(QObject):
         self._reload_timer.stop()
         self._reload()
         if self.session is not None:
-            self.w.status.showMessage(f"Predictions stored: {self.session.status_text()}. "
-                                      "Press R to review.", 15000)
+            self.w.status.showMessage(f"Predictions stored in {ctx.store_path().name}. Press R "
+                                      "to review them from the keyboard.", 15000)
 
     def _reload(self) -> None:
         if self.session is not None:

@@ -10,7 +10,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from pvdesk.review.types import CORRECTED, UNREVIEWED
 from pvdesk.taxonomy import REVIEW_EXTRA_LABELS, subtype
 
-COLUMNS = ("#", "Predicted", "Conf.", "Review", "Where")
+COLUMNS = ("#", "Predicted", "p", "Review")
 
 
 def class_text(name: str | None) -> str:
@@ -81,7 +81,7 @@ class QueueModel(QAbstractTableModel):
                     return "–"
                 mark = "✓" if rec.status != CORRECTED else "✎"
                 return f"{mark} {class_text(rec.label)}"
-            return where_text(rec)
+            return None
         if role == Qt.ItemDataRole.DecorationRole and col in (1, 3):
             name = rec.predicted if col == 1 else (rec.label if rec.status != UNREVIEWED else None)
             return _swatch(name) if name else None
@@ -95,7 +95,7 @@ class QueueModel(QAbstractTableModel):
             probs = sorted(zip(rec.classes, rec.probs, strict=True), key=lambda kv: -kv[1])[:3]
             top = ", ".join(f"{class_text(c)} {p:.2f}" for c, p in probs)
             extra = f"\nfolder class: {class_text(rec.folder_class)}" if rec.folder_class else ""
-            return f"{rec.source}\n{top}\nentropy {rec.entropy:.2f}{extra}"
+            return f"{where_text(rec)}\n{top}\nentropy {rec.entropy:.2f}{extra}"
         return None
 
 
