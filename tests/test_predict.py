@@ -101,3 +101,28 @@ def test_output_folders_are_unique(tmp_path):
     a = output_folder(tmp_path, tmp_path / "x.svs", taken)
     b = output_folder(tmp_path, tmp_path / "x.tif", taken)
     assert a.name == "x" and b.name == "x-2"
+
+
+def test_a_slide_without_tissue_gives_an_empty_csv_and_no_call(tmp_path):
+    from slide_factory import paint, write_pyramid
+
+    blank = write_pyramid(tmp_path / "blank.tif", paint(600, 400, []), levels=2)
+    with open_source(blank) as src:
+        info = predict_source(src, [_model("m")], tmp_path / "b", heatmap_size=200)
+    assert info["tiles"] == 0 and info["csv_rows"] == 0
+    assert read_predictions_csv(tmp_path / "b" / "clip_predictions.csv").rows == []
+    assert info["models"][0]["slide_call"] is None
+    assert "none (no tile classified)" in (tmp_path / "b" / "summary.txt").read_text()
+
+
+def test_cancel_leaves_no_partial_csv(slide_path, tmp_path):
+    import threading
+
+    from pvdesk.errors import PvdeskError
+
+    ev = threading.Event()
+    ev.set()
+    with open_source(slide_path) as src, pytest.raises(PvdeskError, match="cancelled"):
+        predict_source(src, [_model("m")], tmp_path / "c", cancel=ev)
+    assert not (tmp_path / "c" / "clip_predictions.csv").exists()
+    assert list((tmp_path / "c").iterdir()) == []

@@ -96,7 +96,7 @@ def summary_text(info: dict) -> str:
             lines.append(f"  {c:<{width}}  {n:6d}  {share:6.1%}")
         g = m["tiles_per_group"]
         lines.append(f"  benign {g['benign']}, malignant {g['malignant']}")
-        call = m["slide_call"] or "none (no tile classified)"
-        lines.append(f"  slide call: {call.upper()}{tag}")
+        call = m["slide_call"].upper() if m["slide_call"] else "none (no tile classified)"
+        lines.append(f"  slide call: {call}{tag}")
         lines.append(f"  rule: {m['slide_call_rule']}")
     return "\n".join(lines) + "\n"
