@@ -1,0 +1,86 @@
+"""Zero-shot class embeddings from prompt ensembles, and their cache.
+
+Per class: the mean of the L2-normalised embeddings of its prompt texts, renormalised. The
+result (with the model's logit scale) is cached once per prompt texts + backbone + manifest:
+in the bundle folder when it is writable (and not a built-in), else in the user cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pvdesk.models.bundle import Bundle
+    from pvdesk.models.weights import WeightsPlan
+
+TEXT_CACHE_NAME = "text_embeddings.safetensors"
+
+
+def _identity(bundle: Bundle, p: WeightsPlan) -> str:
+    bb = bundle.backbone
+    if p.how == "random":
+        return f"random:{bb.get('model')}:{bb.get('seed', 0)}:{bundle.input_size}"
+    if p.path is not None:
+        st = Path(p.path).stat()
+        return f"{p.how}:{p.path}:{st.st_size}:{st.st_mtime_ns}"
+    return json.dumps(bb, sort_keys=True)
+
+
+def cache_key(bundle: Bundle, p: WeightsPlan, texts: dict) -> tuple[str, Path]:
+    from pvdesk.paths import cache_dir
+
+    key = hashlib.sha256(json.dumps({"manifest": bundle.manifest_hash, "texts": texts,
+                                     "backbone": _identity(bundle, p)}, sort_keys=True
+                                    ).encode()).hexdigest()
+    if bundle.path is not None and not bundle.builtin and os.access(bundle.path, os.W_OK):
+        return key, bundle.path / TEXT_CACHE_NAME
+    return key, cache_dir() / "text_embeddings" / f"{bundle.name}-{key[:20]}.safetensors"
+
+
+def read_cache(key: str, path: Path, classes: int):
+    """(class embeddings, logit scale) from the cache, or None when absent or stale."""
+    if not path.is_file():
+        return None
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            if (fh.metadata() or {}).get("key") != key:
+                return None
+            emb, scale = fh.get_tensor("class_embeddings"), fh.get_tensor("logit_scale")
+    except Exception:  # a broken cache is recomputed
+        return None
+    return (emb, scale) if emb.ndim == 2 and emb.shape[0] == classes else None
+
+
+def write_cache(key: str, path: Path, emb, scale) -> None:
+    from safetensors.torch import save_file
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        save_file({"class_embeddings": emb.contiguous(),
+                   "logit_scale": scale.detach().float().reshape(()).contiguous()},
+                  str(tmp), metadata={"key": key})
+        os.replace(tmp, path)
+    except OSError:
+        pass  # caching is an optimisation only
+
+
+def class_embeddings(model, tokenizer_name: str, texts: dict):
+    """(C, D) float32: per class, mean of normalised text embeddings, renormalised."""
+    import open_clip
+    import torch
+    import torch.nn.functional as F
+
+    tok = open_clip.get_tokenizer(tokenizer_name)
+    rows = []
+    with torch.inference_mode():
+        for t in texts.values():
+            e = F.normalize(model.encode_text(tok(t)).float(), dim=-1)
+            rows.append(F.normalize(e.mean(dim=0), dim=-1))
+    return torch.stack(rows).contiguous()
