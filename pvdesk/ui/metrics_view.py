@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -35,6 +35,50 @@ CONFUSION_HEIGHT = 340
 CURVES_HEIGHT = 280
 
 
+class ImageLabel(QLabel):
+    """A PNG scaled down (never up) to the width it is given, at most ``max_h`` high."""
+
+    def __init__(self, max_h: int):
+        super().__init__()
+        self.max_h = max_h
+        self.original = QPixmap()
+        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.setMinimumSize(120, 60)
+
+    def set_image(self, path: Path | None) -> bool:
+        self.original = QPixmap(str(path)) if path is not None else QPixmap()
+        self.setToolTip(str(path or ""))
+        self.setVisible(not self.original.isNull())
+        self._fit()
+        return not self.original.isNull()
+
+    def _target(self, width: int) -> QSize:
+        o = self.original.size()
+        if o.isEmpty():
+            return QSize(0, 0)
+        scale = min(1.0, width / o.width(), self.max_h / o.height())
+        return QSize(max(1, int(o.width() * scale)), max(1, int(o.height() * scale)))
+
+    def sizeHint(self) -> QSize:
+        return self._target(10**6)
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        return self._target(width).height()
+
+    def _fit(self) -> None:
+        if not self.original.isNull():
+            self.setPixmap(self.original.scaled(
+                self._target(max(self.width(), 120)), Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+
 def _num(v) -> str:
     return "–" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
 
@@ -54,6 +98,7 @@ class MetricsPanel(QScrollArea):
         self.context.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.summary = QGridLayout()
         self.summary.setHorizontalSpacing(18)
+        self.summary.setColumnStretch(2, 1)
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["class", "precision", "recall", "F1", "support"])
         self.table.verticalHeader().hide()
@@ -62,18 +107,15 @@ class MetricsPanel(QScrollArea):
             QHeaderView.ResizeMode.ResizeToContents)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.confusion = QLabel()
-        self.curves = QLabel()
-        for img in (self.confusion, self.curves):
-            img.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.confusion = ImageLabel(CONFUSION_HEIGHT)
+        self.curves = ImageLabel(CURVES_HEIGHT)
         numbers = QVBoxLayout()
         numbers.addLayout(self.summary)
         numbers.addWidget(self.table)
         numbers.addStretch(1)
         top = QHBoxLayout()
         top.addLayout(numbers)
-        top.addWidget(self.confusion)
-        top.addStretch(1)
+        top.addWidget(self.confusion, 1)
         self.empty = QLabel()
         self.empty.setWordWrap(True)
         lay.addWidget(self.title)
@@ -111,12 +153,12 @@ class MetricsPanel(QScrollArea):
         for i, (name, value) in enumerate(report.summary_rows()):
             key, val = QLabel(name), QLabel(_num(value))
             val.setStyleSheet("font-weight: bold;")
-            self.summary.addWidget(key, i // 2, (i % 2) * 2)
-            self.summary.addWidget(val, i // 2, (i % 2) * 2 + 1)
+            self.summary.addWidget(key, i, 0)
+            self.summary.addWidget(val, i, 1)
         n = report.metrics.get("n")
         if n is not None:
-            row = (len(report.summary_rows()) + 1) // 2
-            self.summary.addWidget(QLabel(f"Images evaluated: {n}"), row, 0, 1, 2)
+            self.summary.addWidget(QLabel("Images evaluated"), len(report.summary_rows()), 0)
+            self.summary.addWidget(QLabel(str(n)), len(report.summary_rows()), 1)
         rows = report.class_rows()
         self.table.setVisible(bool(rows))
         self.table.setRowCount(len(rows))
@@ -137,18 +179,8 @@ class MetricsPanel(QScrollArea):
         self.table.setFixedHeight(self.table.horizontalHeader().height() + 4
                                   + sum(self.table.rowHeight(r) for r in range(len(rows))))
         self.table.setFixedWidth(4 + sum(self.table.columnWidth(c) for c in range(5)))
-        self._image(self.confusion, report.confusion_png, CONFUSION_HEIGHT)
-        self._image(self.curves, report.curves_png, CURVES_HEIGHT)
-
-    @staticmethod
-    def _image(label: QLabel, path: Path | None, height: int) -> None:
-        pix = QPixmap(str(path)) if path is not None else QPixmap()
-        label.setVisible(not pix.isNull())
-        if not pix.isNull():
-            if pix.height() > height:
-                pix = pix.scaledToHeight(height, Qt.TransformationMode.SmoothTransformation)
-            label.setPixmap(pix)
-            label.setToolTip(str(path))
+        self.confusion.set_image(report.confusion_png)
+        self.curves.set_image(report.curves_png)
 
 
 class MetricsDialog(QDialog):

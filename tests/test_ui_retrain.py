@@ -1,0 +1,211 @@
+"""Training ▸ Retrain: the real training package in a child process, end to end; a failing
+run; cancel and closing the window leave no orphan; the process wrapper on a fake child.
+
+The end-to-end run trains a clip-mlp head on the offline demo CLIP backbone over a tiny
+colour-coded dataset, then loads the bundle into the window and runs it on a small slide.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+from slide_factory import paint, write_pyramid
+from training_fixtures import colour_dataset
+
+from pvdesk.models import find_bundles, resolve_bundle
+from pvdesk.ui.main_window import MainWindow
+from pvdesk.ui.retrain_dialog import RetrainDialog
+from pvdesk.ui.retrain_process import RetrainProcess
+
+pytest.importorskip("open_clip")
+
+SHOTS = Path(os.environ.get("PVDESK_SHOTS", "/tmp/pvdesk-shots"))
+FAKE = Path(__file__).with_name("fake_training_child.py")
+FAST = ["--bootstrap", "20", "--workers", "1"]
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(lambda *a, **k: None))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    return colour_dataset(tmp_path / "data", classes=3, patients=4, per_patient=1, size=32)
+
+
+def outcomes_of(dlg) -> list[tuple[str, str]]:
+    seen: list[tuple[str, str]] = []
+    dlg.process.finished.connect(lambda o, m: seen.append((o, m)))
+    return seen
+
+
+def choose(dlg, data, head="clip-linear", epochs=0) -> None:
+    dlg.use_folder.setChecked(True)
+    dlg.data_folder.setText(str(data))
+    dlg.head.setCurrentIndex(dlg.head.findData(head))
+    dlg.backbone.setCurrentText("demo-clip-rn50")
+    dlg.epochs.setValue(epochs)
+    dlg.device.setCurrentText("cpu")
+
+
+@pytest.fixture
+def window(qtbot, home):
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    w.training.extra_args = FAST
+    return w
+
+
+def test_retrain_end_to_end_then_load_and_run(qtbot, window, home, dataset, tmp_path):
+    w = window
+    slide = write_pyramid(tmp_path / "s.tiff", paint(672, 448, [(16, 16, 656, 432)]), levels=2)
+    w.open_path(slide)
+    qtbot.waitUntil(lambda: w.source is not None, timeout=20000)
+    dlg = w.training.open_retrain()
+    assert not dlg.use_store.isEnabled()  # no review project: folder data by default
+    choose(dlg, dataset, "clip-mlp", epochs=3)
+    seen = outcomes_of(dlg)
+    assert dlg.start()
+    assert not dlg.start_btn.isEnabled() and dlg.cancel_btn.isEnabled()
+    qtbot.waitUntil(lambda: bool(seen), timeout=240000)
+    outcome, folder = seen[0]
+    assert outcome == "done", dlg.log.toPlainText()
+    assert Path(folder).parent == home / "models"  # found by Run model without a setting
+    st = dlg.process.state
+    assert [h["epoch"] for h in st.history] == [1, 2, 3]
+    assert len(dlg.curves.loss_ax.lines) == 2 and len(dlg.curves.acc_ax.lines) == 2
+    assert "epoch 3/3" in dlg.log.toPlainText()
+    rep = dlg.results.report
+    assert rep is not None and rep.full and rep.metrics["n"] > 0
+    assert dlg.results.table.rowCount() == 3 + 2  # classes, macro and weighted averages
+    assert not dlg.results.confusion.pixmap().isNull()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    dlg.grab().save(str(SHOTS / "retrain-results.png"))
+    dlg.tabs.setCurrentIndex(0)
+    qtbot.wait(50)
+    dlg.grab().save(str(SHOTS / "retrain-curves.png"))
+
+    # the bundle loads, appears in Run model, and runs on the open slide from the dialog
+    bundle = resolve_bundle(folder)
+    assert bundle.kind == "clip-mlp" and bundle.trained
+    assert bundle.name in [b.name for b in find_bundles(w.settings.model_folders)]
+    states: list[str] = []
+    w.runs.finished.connect(states.append)
+    assert dlg.load_btn.isEnabled()
+    dlg.load_btn.click()
+    qtbot.waitUntil(lambda: bool(states), timeout=180000)
+    assert states == ["done"]
+    assert [b.name for b in w.overlay.info.bundles] == [bundle.name]
+    assert w.overlay.tiles_done > 0 and w.overlay.layer.image is not None
+
+    # the metrics view on the new bundle
+    m = w.training.open_metrics(folder)
+    qtbot.addWidget(m)
+    assert m.panel.report is not None and m.panel.report.curves_png is not None
+    assert not m.panel.curves.pixmap().isNull()
+    m.grab().save(str(SHOTS / "metrics-view.png"))
+
+
+def test_failed_training_shows_the_error_and_the_dialog_stays_usable(qtbot, home, tmp_path):
+    dlg = RetrainDialog(extra_args=FAST)
+    qtbot.addWidget(dlg)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    choose(dlg, empty)
+    seen = outcomes_of(dlg)
+    assert dlg.start()
+    qtbot.waitUntil(lambda: bool(seen), timeout=60000)
+    assert seen[0][0] == "error"
+    assert "no labelled images" in dlg.error.text() and not dlg.error.isHidden()
+    assert dlg.start_btn.isEnabled() and not dlg.cancel_btn.isEnabled()
+    assert not dlg.load_btn.isEnabled()
+    dlg.data_folder.setText("")
+    assert not dlg.start() and "Choose the data" in dlg.error.text()
+
+
+def test_cancel_mid_training_leaves_no_orphan(qtbot, home, dataset):
+    dlg = RetrainDialog(extra_args=FAST)
+    qtbot.addWidget(dlg)
+    choose(dlg, dataset)
+    seen = outcomes_of(dlg)
+    assert dlg.start()
+    qtbot.waitUntil(lambda: bool(dlg.process.state.info), timeout=60000)  # it is training
+    pid = dlg.process.pid
+    assert pid and not gone(pid)
+    dlg.cancel_btn.click()
+    qtbot.waitUntil(lambda: bool(seen), timeout=20000)
+    assert seen[0][0] == "cancelled" and gone(pid)
+    assert dlg.start_btn.isEnabled() and "Cancelled" in dlg.status.text()
+
+
+def test_closing_the_window_during_training_stops_it(qtbot, window, dataset):
+    dlg = window.training.open_retrain()
+    choose(dlg, dataset)
+    assert dlg.start()
+    qtbot.waitUntil(lambda: dlg.process.pid is not None and dlg.process.running,
+                    timeout=20000)
+    pid = dlg.process.pid
+    window.close()
+    assert gone(pid)
+
+
+def run_fake(qtbot, mode: str, grace_ms: int = 3000):
+    p = RetrainProcess(grace_ms=grace_ms)
+    events, logs, done = [], [], []
+    p.event.connect(events.append)
+    p.log.connect(logs.append)
+    p.finished.connect(lambda o, m: done.append((o, m)))
+    p.start([sys.executable, str(FAKE), mode])
+    return p, events, logs, done
+
+
+def test_process_parses_lines_that_arrive_in_pieces(qtbot):
+    p, events, logs, done = run_fake(qtbot, "ok")
+    qtbot.waitUntil(lambda: bool(done), timeout=20000)
+    assert done[0][0] == "done"
+    assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2, 3]
+    assert "not json: a stray line" in logs
+    assert p.state.curves()["val_acc"][1] is None
+
+
+@pytest.mark.parametrize("mode, text", [("error", "no labelled images"),
+                                        ("crash", "ValueError: boom")])
+def test_process_reports_failures(qtbot, mode, text):
+    p, _, _, done = run_fake(qtbot, mode)
+    qtbot.waitUntil(lambda: bool(done), timeout=20000)
+    assert done[0][0] == "error" and text in done[0][1]
+
+
+def test_a_child_that_ignores_terminate_is_killed(qtbot):
+    p, events, _, done = run_fake(qtbot, "stubborn", grace_ms=300)
+    qtbot.waitUntil(lambda: bool(events), timeout=20000)
+    pid = p.pid
+    p.cancel()
+    qtbot.waitUntil(lambda: bool(done), timeout=10000)
+    assert done[0][0] == "cancelled" and gone(pid)
+
+
+def test_a_missing_interpreter_is_an_error(qtbot):
+    p = RetrainProcess()
+    done = []
+    p.finished.connect(lambda o, m: done.append((o, m)))
+    p.start(["/nonexistent/python", "-m", "training"])
+    qtbot.waitUntil(lambda: bool(done), timeout=10000)
+    assert done[0][0] == "error" and "could not start" in done[0][1]
