@@ -60,6 +60,21 @@ def load_thumbnail(path: str, size: int = THUMB) -> QImage:
         return QImage()
 
 
+def tooltip(it: GridItem) -> str:
+    from pvdesk.ui.review_queue import class_text
+
+    lines = [it.path]
+    if it.folder_class:
+        lines.append(f"folder class: {class_text(it.folder_class)}")
+    rec = it.rec
+    if rec is not None:
+        top = sorted(zip(rec.classes, rec.probs, strict=True), key=lambda kv: -kv[1])[:3]
+        lines.append("predicted: " + ", ".join(f"{class_text(c)} {p:.2f}" for c, p in top))
+        if rec.status != UNREVIEWED:
+            lines.append(f"{rec.status}: {class_text(rec.label)} ({rec.reviewer})")
+    return "\n".join(lines)
+
+
 class _Signals(QObject):
     done = Signal(str, QImage)
 
@@ -177,7 +192,7 @@ class PatchModel(QAbstractListModel):
         if role == RecordRole:
             return it
         if role == Qt.ItemDataRole.ToolTipRole:
-            return it.path
+            return tooltip(it)
         return None
 
     def _on_ready(self, path: str) -> None:

@@ -8,15 +8,12 @@ in review mode (R) and never while a text field has focus; otherwise the arrows 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
-    QFileDialog,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -24,13 +21,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pvdesk.review.project import BackgroundWriter, RunRecorder, default_store_path
+from pvdesk.review.project import BackgroundWriter
 from pvdesk.review.session import ReviewSession
-from pvdesk.ui.export_action import ExportDialog, Exporter
+from pvdesk.ui.export_action import Exporter
 from pvdesk.ui.patch_grid import GridItem, PatchGrid
 from pvdesk.ui.review_dock import ReviewDock
 from pvdesk.ui.review_layer import ReviewLayer, TilePicker
 from pvdesk.ui.review_menus import build_review_menus
+from pvdesk.ui.review_store import SlideContext, StoreMixin, open_job
 from pvdesk.ui.review_sync import ReviewSync
 
 TEXT_INPUTS = (QLineEdit, QPlainTextEdit, QTextEdit, QAbstractSpinBox)
@@ -41,53 +39,7 @@ BLOCKING_MODS = (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltMo
                  | Qt.KeyboardModifier.MetaModifier)
 
 
-@dataclass(eq=False)
-class SlideContext:
-    """The open slide or folder and its store (filled in on the writer thread)."""
-
-    source: object
-    folder: bool
-    project: Path | None
-    reviewer: str
-    slide_id: str | None = None
-    store: object = None
-    recorder: RunRecorder | None = None
-
-    def store_path(self) -> Path:
-        return self.project or default_store_path(self.slide_id)
-
-    def ensure_store(self, create: bool):
-        from pvdesk.review.store import ReviewStore
-
-        if self.slide_id is None:
-            self.slide_id = self.source.slide_id
-        path = self.store_path()
-        if self.store is None and (create or path.exists()):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.store = ReviewStore(path, reviewer=self.reviewer)
-        return self.store
-
-
-def _open_job(ctx: SlideContext):
-    """Writer thread: the slide's store (when one exists) and its newest run to show."""
-    from pvdesk.review.project import latest_runs_by_model, restore_run
-
-    store = ctx.ensure_store(create=ctx.project is not None)
-    if store is None:
-        return None
-    runs = latest_runs_by_model(store, ctx.slide_id)
-    if not runs or ctx.folder:
-        return runs, None
-    return runs, (runs[0], restore_run(store, runs[0].run_id, ctx.slide_id))
-
-
-def _begin_job(ctx: SlideContext, bundles, grid, device) -> dict:
-    ctx.ensure_store(create=True)
-    ctx.recorder = RunRecorder(ctx.store, ctx.source)
-    return ctx.recorder.begin(bundles, grid, device, {"app": "pvdesk"})
-
-
-class ReviewController(QObject):
+class ReviewController(StoreMixin, QObject):
     _done = Signal(object, object, object)  # (continuation, ctx), result, error
 
     def __init__(self, window):
@@ -153,19 +105,6 @@ class ReviewController(QObject):
         """The open slide's review store (None until it has one)."""
         return self.ctx.store if self.ctx is not None else None
 
-    # -- background continuations -----------------------------------------------------------
-    def _submit(self, fn, *args, then=None, ctx=None) -> None:
-        done = None
-        if then is not None:
-            def done(result, error, then=then, ctx=ctx):
-                self._done.emit((then, ctx), result, error)
-        self.writer.submit(fn, *args, done=done)
-
-    def _on_done(self, tag, result, error) -> None:
-        then, ctx = tag
-        then(ctx, result, error)
-
-    # -- opening ----------------------------------------------------------------------------
     def on_opened(self, opened) -> None:
         self.dock.flush_diagnosis()
         old = self.ctx
@@ -183,99 +122,13 @@ class ReviewController(QObject):
             self.w.stack.setCurrentWidget(self.grid)
         else:
             self.w.stack.setCurrentWidget(self.w.view)
-        self._submit(_open_job, self.ctx, then=self._on_store_opened, ctx=self.ctx)
+        self._submit(open_job, self.ctx, then=self._on_store_opened, ctx=self.ctx)
 
     def _reviewer(self) -> str:
         from pvdesk.review.store import default_reviewer
 
         return (self.w.settings.reviewer or "").strip() or default_reviewer()
 
-    def _on_store_opened(self, ctx, result, error) -> None:
-        if ctx is not self.ctx:
-            return
-        if error is not None:
-            self.w.status.showMessage(f"Review store not opened: {error}", 10000)
-            return
-        if ctx.store is not None:
-            self.dock.show_diagnosis(*ctx.store.diagnosis(ctx.slide_id))
-        if not result or not result[0]:
-            self.sync.refresh()
-            return
-        runs, restored = result
-        self.session = ReviewSession(ctx.store, ctx.slide_id, runs[0].run_id)
-        self.dock_widget.show()
-        if restored is not None and restored[1] is not None:
-            self._show_stored_heatmap(*restored)
-        self.sync.refresh(center=False)
-        c = self.session.counts()
-        self.w.status.showMessage(
-            f"Reopened the review of this slide: {runs[0].bundle_name}, {c.reviewed}/{c.total} "
-            f"tiles reviewed ({ctx.store_path()})", 10000)
-
-    def _show_stored_heatmap(self, run, restored) -> None:
-        from pvdesk.ui.worker import RunInfo
-
-        grid, batch = restored
-        stub = SimpleNamespace(name=run.bundle_name, classes=run.classes, trained=run.trained)
-        size = tuple(self.w.view.source.dimensions) if self.w.view.source else (0, 0)
-        self.w.overlay.begin(RunInfo([stub], grid, run.device, size))
-        self.w.overlay.add_batch(batch)
-        self.w.overlay.finish("done")
-
-    # -- runs -------------------------------------------------------------------------------
-    def on_run_started(self, info) -> None:
-        ctx = self.ctx
-        if ctx is None or ctx.source is not self.w.source:
-            return
-        self.run_ctx = ctx
-        bundles = {b.name: b for b in info.bundles}
-        self._submit(_begin_job, ctx, bundles, info.grid, info.device,
-                     then=self._on_run_begun, ctx=ctx)
-
-    def _on_run_begun(self, ctx, runs, error) -> None:
-        if error is not None:
-            self.w.status.showMessage(f"Predictions are NOT being stored: {error}", 15000)
-            return
-        if ctx is self.ctx and runs:
-            self.session = ReviewSession(ctx.store, ctx.slide_id, next(iter(runs.values())))
-            self.dock_widget.show()
-            self.sync.refresh(center=False)
-
-    def on_batch(self, batch) -> None:
-        ctx = self.run_ctx
-        if ctx is not None:
-            self._submit(lambda: ctx.recorder and ctx.recorder.add(batch),
-                         then=self._on_written, ctx=ctx)
-
-    def _on_written(self, ctx, result, error) -> None:
-        if error is not None:
-            self.w.status.showMessage(f"Predictions not stored: {error}", 10000)
-        if ctx is self.ctx and not self._reload_timer.isActive():
-            self._reload_timer.start()
-
-    def on_run_finished(self, state: str) -> None:
-        ctx, self.run_ctx = self.run_ctx, None
-        if ctx is None:
-            return
-        self._submit(lambda: None, then=self._on_run_written, ctx=ctx)
-
-    def _on_run_written(self, ctx, result, error) -> None:
-        if ctx is not self.ctx:
-            if ctx.store is not None:
-                self._submit(ctx.store.close)
-            return
-        self._reload_timer.stop()
-        self._reload()
-        if self.session is not None:
-            self.w.status.showMessage(f"Predictions stored in {ctx.store_path().name}. Press R "
-                                      "to review them from the keyboard.", 15000)
-
-    def _reload(self) -> None:
-        if self.session is not None:
-            self.session.reload()
-            self.sync.refresh(center=False)
-
-    # -- review -----------------------------------------------------------------------------
     def set_mode(self, on: bool) -> None:
         self.mode = bool(on)
         self.picker.active = self.mode
@@ -399,40 +252,7 @@ class ReviewController(QObject):
         token = KEY_TOKENS.get(event.key()) or event.text()
         return bool(token) and self.command(token)
 
-    # -- project, export, closing ---------------------------------------------------------------
-    def choose_project(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self.w, "Open or create a review project", str(self.project or Path.home()),
-            "Review stores (*.pvdb)", options=QFileDialog.Option.DontConfirmOverwrite)
-        if path:
-            self.use_project(Path(path).with_suffix(".pvdb"))
-
-    def use_project(self, path: Path | None) -> None:
-        """Review into one project file (None: one store per slide); reopens the slide."""
-        self.project = Path(path) if path else None
-        self.acts["per_slide"].setChecked(self.project is None)
-        if self.w.opened is not None:
-            self.on_opened(self.w.opened)
-
-    def choose_export(self) -> None:
-        ctx, s = self.ctx, self.session
-        if ctx is None or ctx.store is None or s is None:
-            self.w.status.showMessage("Nothing to export yet: run a model first.", 6000)
-            return
-        src = Path(ctx.source.path)
-        default = (src if src.is_dir() else src.parent) / "clip_predictions.csv"
-        dlg = ExportDialog(default, self.w)
-        if dlg.exec():
-            self.export_to(*dlg.targets())
-
-    def export_to(self, csv_path, geojson_path=None) -> bool:
-        s = self.session
-        if s is None or self.exporter.busy:
-            return False
-        self.writer.flush()
-        self.exporter.start(s.store, csv_path, geojson_path, run_id=s.run_id)
-        return True
-
+    # -- closing ------------------------------------------------------------------------------
     def shutdown(self) -> None:
         QApplication.instance().removeEventFilter(self)
         self.dock.flush_diagnosis()
