@@ -186,3 +186,37 @@ def test_run_dialog_defaults_from_manifest(qtbot, window):
     dlg.tile_um.setValue(200.0)
     dlg.set_checked(["demo-resnet50", "demo-clip-rn50"])
     assert dlg.request().tile_um == 200.0  # the user's choice is kept
+
+
+def test_opening_another_slide_discards_the_run(qtbot, window, errors, tmp_path):
+    import shutil
+
+    w = window
+    states = finished_states(w)
+    w.start_run(RunRequest(["demo-resnet50"], device="cpu", batch_size=2))
+    qtbot.waitUntil(lambda: bool(w.overlay.heatmaps), timeout=60000)
+    other = tmp_path / "other.svs"
+    shutil.copy(sample_slide(), other)
+    w.open_path(other)
+    qtbot.waitUntil(lambda: bool(states) and Path(w.opened.path) == other, timeout=60000)
+    qtbot.wait(100)
+    assert states == ["cancelled"] and not errors
+    assert w.overlay.info is None and not w.overlay.heatmaps  # nothing of the old run shows
+    assert w.overlay.layer.image is None and not w.banner.isVisible()
+
+
+def test_run_on_patch_folder_finishes_without_heatmap(qtbot, window, errors, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "patches"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("RGB", (80, 60), (190, 90 + 30 * i, 170)).save(folder / f"p{i}.png")
+    w = window
+    w.open_path(folder)
+    qtbot.waitUntil(lambda: Path(w.opened.path) == folder, timeout=20000)
+    states = finished_states(w)
+    w.start_run(RunRequest(["demo-resnet50"], device="cpu"))
+    qtbot.waitUntil(lambda: bool(states), timeout=60000)
+    assert states == ["done"] and not errors
+    assert w.overlay.summary() == "3 of 3 images classified"

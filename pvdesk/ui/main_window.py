@@ -144,7 +144,7 @@ class MainWindow(QMainWindow):
     def open_path(self, path) -> None:
         """Open a slide, image or patch folder in the background."""
         if self.runs.running:
-            self.cancel_run()
+            self.runs.discard()
         self.status.showMessage(f"Opening {Path(path).name}…")
         self.opener.open(str(path))
 

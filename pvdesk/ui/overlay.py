@@ -73,6 +73,7 @@ class OverlayController(QObject):
         self.bundles: dict = {}
         self.info = None
         self.state = "idle"
+        self.tiles_done = 0
         self._layers_for = None
         self._settings = settings
         self._timer = QTimer(self, singleShot=True, interval=RENDER_MS)
@@ -86,6 +87,7 @@ class OverlayController(QObject):
         self.bundles.clear()
         self.info = None
         self.state = "idle"
+        self.tiles_done = 0
         self._layers_for = None
         self.layer.image = None
         self.panel.set_models([], [])
@@ -99,8 +101,9 @@ class OverlayController(QObject):
         self.info, self.state = info, "running"
         size = info.slide_size if info.slide_size[0] else None
         for b in info.bundles:
-            self.heatmaps[b.name] = HeatmapGrid(info.grid, b.classes, size=size)
             self.bundles[b.name] = b
+            if info.grid.stride is not None:  # a patch folder has no slide heatmap
+                self.heatmaps[b.name] = HeatmapGrid(info.grid, b.classes, size=size)
         first = info.bundles[0]
         self._layers_for = first.name
         self.panel.set_models([b.name for b in info.bundles], first.classes)
@@ -108,6 +111,8 @@ class OverlayController(QObject):
         self.untrained_changed.emit(info.untrained)
 
     def add_batch(self, result) -> None:
+        readable = getattr(result, "readable", None)
+        self.tiles_done += int(readable.sum()) if readable is not None else len(result.tiles)
         for name, hm in self.heatmaps.items():
             probs = result.probs.get(name)
             if probs is not None:
@@ -118,17 +123,17 @@ class OverlayController(QObject):
     def finish(self, state: str) -> None:
         self.state = state
         self.render_now()
-        if self.heatmaps:
+        if self.info is not None:
             verb = "Finished" if state == "done" else "Stopped"
             self.panel.hover.setText(f"{verb}: {self.summary()}. Hover a tile to see its "
                                      "probabilities.")
 
     def summary(self) -> str:
-        if not self.heatmaps:
+        if self.info is None:
             return "no tiles classified"
-        hm = next(iter(self.heatmaps.values()))
-        total = len(self.info.grid.tiles) if self.info else 0
-        return f"{hm.tiles_added} of {total} tissue tiles classified"
+        total = len(self.info.grid.tiles)
+        kind = "tissue tiles" if self.info.grid.stride is not None else "images"
+        return f"{self.tiles_done} of {total} {kind} classified"
 
     # display -----------------------------------------------------------------------
     def current(self) -> tuple[HeatmapGrid | None, str]:

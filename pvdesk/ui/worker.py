@@ -152,6 +152,7 @@ class RunController(QObject):
         super().__init__(parent)
         self._thread: QThread | None = None
         self._worker: InferenceWorker | None = None
+        self._forward = True
 
     @property
     def running(self) -> bool:
@@ -165,15 +166,47 @@ class RunController(QObject):
         worker = InferenceWorker(request, source)
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
-        for name in ("status", "started", "batch", "progress", "failed"):
-            getattr(worker, name).connect(getattr(self, name))
+        worker.status.connect(self._on_status)
+        worker.started.connect(self._on_started)
+        worker.batch.connect(self._on_batch)
+        worker.progress.connect(self._on_progress)
+        worker.failed.connect(self._on_failed)
         worker.finished.connect(self._on_finished)
         self._thread, self._worker = thread, worker
+        self._forward = True
         thread.start()
 
     def cancel(self) -> None:
+        """Stop the run; what it has finished still arrives (and stays on screen)."""
         if self._worker is not None:
             self._worker.cancel()
+
+    def discard(self) -> None:
+        """Stop the run and drop whatever it still sends (another slide is being opened);
+        only ``finished`` still comes, so the window can reset its controls."""
+        self._forward = False
+        self.cancel()
+
+    # Worker signals arrive queued on the GUI thread; these drop them after ``discard``.
+    def _on_status(self, text: str) -> None:
+        if self._forward:
+            self.status.emit(text)
+
+    def _on_started(self, info) -> None:
+        if self._forward:
+            self.started.emit(info)
+
+    def _on_batch(self, result) -> None:
+        if self._forward:
+            self.batch.emit(result)
+
+    def _on_progress(self, p) -> None:
+        if self._forward:
+            self.progress.emit(p)
+
+    def _on_failed(self, message: str) -> None:
+        if self._forward:
+            self.failed.emit(message)
 
     def _on_finished(self, state: str) -> None:
         self._stop_thread()

@@ -69,7 +69,11 @@ def main() -> int:
     ap.add_argument("--no-pan", action="store_true")
     ap.add_argument("--no-prewarm", action="store_true",
                     help="do not import torch at start-up as run_app does (shows its pauses)")
+    ap.add_argument("--switch-ms", type=float, default=None,
+                    help="override sys.setswitchinterval (GIL hand-over), in ms")
     args = ap.parse_args()
+    if args.switch_ms:
+        sys.setswitchinterval(args.switch_ms / 1000)
 
     import tempfile
 
