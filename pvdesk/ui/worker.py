@@ -153,6 +153,7 @@ class RunController(QObject):
         self._thread: QThread | None = None
         self._worker: InferenceWorker | None = None
         self._forward = True
+        self._shut = False
 
     @property
     def running(self) -> bool:
@@ -210,7 +211,8 @@ class RunController(QObject):
 
     def _on_finished(self, state: str) -> None:
         self._stop_thread()
-        self.finished.emit(state)
+        if not self._shut:
+            self.finished.emit(state)
 
     def _stop_thread(self) -> None:
         thread, worker = self._thread, self._worker
@@ -223,7 +225,9 @@ class RunController(QObject):
             worker.deleteLater()
 
     def shutdown(self) -> None:
-        """Cancel and wait for the thread (closing the window)."""
+        """Cancel and wait for the thread (closing the window); nothing is emitted after."""
+        self._shut = True
+        self._forward = False
         if self._worker is not None:
             self._worker.cancel()
         self._stop_thread()
