@@ -87,7 +87,7 @@ def test_offline_error_is_quick_and_says_how_to_fix():
     msg = str(err.value)
     assert "\n" not in msg
     for part in ("clip-rn50-zeroshot", "offline", "tried", "Hugging Face cache",
-                 "RN50.pt", "PVDESK_WEIGHTS_DIR", "resnet50_clip.openai", "backbone"):
+                 "open_clip_model.safetensors", "PVDESK_WEIGHTS_DIR", "resnet50_clip.openai", "backbone"):
         assert part in msg
 
 
@@ -137,3 +137,12 @@ def test_torchvision_weights_from_a_local_file(tmp_path, monkeypatch):
     (folder / "resnet50-IMAGENET1K_V2.safetensors").rename(other)
     assert torch.allclose(b.load(precision="fp32", weights=other).predict(x).probs, want,
                           atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_torchscript_archive_is_refused(tmp_path):
+    f = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Linear(3, 2)), str(f))
+    with pytest.raises(ModelError, match=r"scripted\.pt: refused: a TorchScript archive.*"
+                                         r"safetensors"):
+        load_checkpoint(f)

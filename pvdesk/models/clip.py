@@ -41,6 +41,10 @@ def bundle_tensors(bundle: Bundle) -> dict:
 
 def _weights(bundle: Bundle, p: WeightsPlan):
     """The backbone state dict (or None); fails before any model is built."""
+    if bundle.backbone.get("source") == "hf-hub" and p.how in ("cached", "download"):
+        if p.how == "download":
+            fetch(bundle, p)  # fails fast when offline; open_clip then downloads into its cache
+        return None, ""  # open_clip reads hf-hub weights itself
     path = None
     if p.how in ("file", "cached"):
         path = p.path

@@ -1,8 +1,8 @@
 """Safe checkpoint reading and tensor-shape checks against a bundle's manifest.
 
 Checkpoints are never unpickled: safetensors, or ``torch.load(weights_only=True)`` with no
-fallback. A TorchScript archive (OpenAI's original CLIP files) is read with ``torch.jit.load``,
-whose restricted loader runs no Python code; only its state dict is kept.
+fallback. TorchScript archives (OpenAI's original CLIP files) are refused: loading one runs
+code from the archive.
 """
 
 from __future__ import annotations
@@ -69,13 +69,11 @@ def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
         except (SafetensorError, OSError, ValueError) as exc:
             raise ModelError(f"{path}: not a readable safetensors file ({exc})") from None
     if _is_torchscript(path):
-        try:
-            sd = torch.jit.load(str(path), map_location="cpu").state_dict()
-        except Exception as exc:
-            raise ModelError(f"{path}: cannot read this TorchScript archive ({exc})") from None
-        for key in ("input_resolution", "context_length", "vocab_size"):
-            sd.pop(key, None)
-        return _unwrap(dict(sd), path)
+        # Loading TorchScript runs code from the archive (__setstate__): never done here.
+        raise ModelError(f"{path}: refused: a TorchScript archive (such as OpenAI's original "
+                         "CLIP .pt files) runs code when loaded; use a .safetensors file (for "
+                         "OpenAI CLIP: open_clip_model.safetensors from the timm/*_clip.openai "
+                         "repositories on Hugging Face)")
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError, EOFError) as exc:

@@ -95,7 +95,7 @@ def _open_clip_cache(model: str, tag: str) -> tuple[list[Path], str, str, list[s
         raise ModelError(f"open_clip has no pretrained weights '{tag}' for model '{model}' "
                          f"(known: {', '.join(ocp.list_pretrained_tags_by_model(model)) or 'none'})")
     cands: list[Path] = []
-    url, host = cfg.get("url", ""), ""
+    url, host, what = cfg.get("url", ""), "", f"open_clip {model} '{tag}'"
     hub = cfg.get("hf_hub", "")
     if hub:
         repo, fname = os.path.split(hub)
@@ -113,11 +113,11 @@ def _open_clip_cache(model: str, tag: str) -> tuple[list[Path], str, str, list[s
         except ImportError:
             pass
         what, host = f"hf-hub {repo}", "huggingface.co"
-    if url:
+    if url and "openaipublic" not in url:  # OpenAI's own files are TorchScript: refused
         cands.append(Path("~/.cache/clip").expanduser() / os.path.basename(url))
         if not hub:
             what, host = url, url.split("/")[2]
-    local_names = [f"{model}-{tag}", model] + ([os.path.basename(url)] if url else [])
+    local_names = [f"{model}-{tag}", model] + (names[::-1] if hub else [])
     return cands, what, host, local_names
 
 
