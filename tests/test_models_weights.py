@@ -146,3 +146,30 @@ def test_torchscript_archive_is_refused(tmp_path):
     with pytest.raises(ModelError, match=r"scripted\.pt: refused: a TorchScript archive.*"
                                          r"safetensors"):
         load_checkpoint(f)
+
+
+def test_open_clip_pretrained_weights_from_the_weights_dir(tmp_path, monkeypatch):
+    import open_clip
+    from models_support import linear_tensors
+    from safetensors.torch import save_file
+
+    from pvdesk.models.randinit import seeded
+
+    with seeded(5):
+        ref = open_clip.create_model("RN50", pretrained=None).eval()
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    save_file({k: v.contiguous() for k, v in ref.state_dict().items()},
+              str(folder / "RN50-openai.safetensors"))
+    m = manifest("lin-openai", "clip-linear", input_size=224,
+                 backbone={"source": "open_clip", "model": "RN50", "pretrained": "openai"})
+    b = write_bundle(tmp_path / "b", m, linear_tensors(8))
+    assert not b.weights_status()[0]
+    monkeypatch.setenv("PVDESK_WEIGHTS_DIR", str(folder))
+    ok, why = b.weights_status()
+    assert ok and "RN50-openai.safetensors" in why
+    clf = b.load(precision="fp32")
+    x = tiles(1, size=224)
+    with torch.no_grad():
+        want = torch.nn.functional.normalize(ref.encode_image(clf.prepare(x)), dim=-1)
+    assert torch.allclose(clf.embed(x), want, atol=1e-5)
