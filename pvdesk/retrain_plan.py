@@ -126,10 +126,18 @@ def merge_csvs(paths, out: str | Path) -> int:
 
 
 def export_store(store, out: str | Path) -> int:
-    """This project's tiles (reviewed or not: training picks the reviewed ones) as a CSV."""
-    from pvdesk.export.csv import write_predictions_csv
+    """This project's tiles (reviewed or not: training picks the reviewed ones) as a CSV.
 
-    return write_predictions_csv(store, out)
+    ``store`` is a ReviewStore or its file; a store with a file is read through a
+    connection of its own (WAL readers never wait on the app's writer thread)."""
+    from pvdesk.export.csv import write_predictions_csv
+    from pvdesk.review.store import ReviewStore
+
+    path = Path(store) if isinstance(store, (str, Path)) else getattr(store, "path", None)
+    if path is None:
+        return write_predictions_csv(store, out)
+    with ReviewStore(path, create=False) as own:
+        return write_predictions_csv(own, out)
 
 
 def prepare_data(kind: str, paths, store=None) -> str:

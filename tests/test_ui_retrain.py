@@ -55,12 +55,8 @@ def outcomes_of(dlg) -> list[tuple[str, str]]:
 
 
 def choose(dlg, data, head="clip-linear", epochs=0) -> None:
-    dlg.use_folder.setChecked(True)
-    dlg.data_folder.setText(str(data))
-    dlg.head.setCurrentIndex(dlg.head.findData(head))
-    dlg.backbone.setCurrentText("demo-clip-rn50")
-    dlg.epochs.setValue(epochs)
-    dlg.device.setCurrentText("cpu")
+    dlg.data.set_folder(data)
+    dlg.model.choose(head, "demo-clip-rn50", epochs=epochs, device="cpu")
 
 
 @pytest.fixture
@@ -79,7 +75,7 @@ def test_retrain_end_to_end_then_load_and_run(qtbot, window, home, dataset, tmp_
     w.open_path(slide)
     qtbot.waitUntil(lambda: w.source is not None, timeout=20000)
     dlg = w.training.open_retrain()
-    assert not dlg.use_store.isEnabled()  # no review project: folder data by default
+    assert not dlg.data.use_store.isEnabled()  # no review project: folder data by default
     choose(dlg, dataset, "clip-mlp", epochs=3)
     seen = outcomes_of(dlg)
     assert dlg.start()
@@ -136,7 +132,7 @@ def test_failed_training_shows_the_error_and_the_dialog_stays_usable(qtbot, home
     assert "no labelled images" in dlg.error.text() and not dlg.error.isHidden()
     assert dlg.start_btn.isEnabled() and not dlg.cancel_btn.isEnabled()
     assert not dlg.load_btn.isEnabled()
-    dlg.data_folder.setText("")
+    dlg.data.folder.setText("")
     assert not dlg.start() and "Choose the data" in dlg.error.text()
 
 

@@ -150,3 +150,28 @@ def test_fake_child_is_runnable():
     for line in out.stdout.splitlines():
         st.feed(line)
     assert st.outcome == "done" and len(st.history) == 3
+
+
+def test_store_export_is_a_dataset_the_training_package_reads(tmp_path, monkeypatch):
+    """Data 'this project's reviewed tiles': the store becomes a clip_predictions.csv that
+    training reads with the reviewer's labels (unreviewed tiles left out)."""
+    pytest.importorskip("training.data")
+    from review_support import fake_source, grid_tiles, record_fake_run
+    from slide_factory import paint, write_pyramid
+
+    from pvdesk.review.store import ReviewStore
+    from training.data.review_csv import load_review_csv
+
+    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+    slide = write_pyramid(tmp_path / "s.tiff", paint(256, 128, [(0, 0, 256, 128)]), levels=1)
+    with ReviewStore(tmp_path / "p.pvdb", reviewer="dr test") as store:
+        run = record_fake_run(store, fake_source(slide), grid_tiles(4, 2, 64), side=64)
+        tiles = [t.tile_id for t in store.tiles(run_id=run)]
+        store.correct(tiles[0], "ductal_carcinoma", run)
+        store.correct(tiles[1], "lobular_carcinoma", run)
+        store.confirm(tiles[2], run)
+        out = prepare_data("store", [], store)
+    assert Path(out).parent == tmp_path / "home" / "training-data"
+    ds = load_review_csv(out)
+    labels = sorted(s.label for s in ds.samples)
+    assert len(labels) == 3 and {"ductal_carcinoma", "lobular_carcinoma"} <= set(labels)

@@ -13,23 +13,12 @@ from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QButtonGroup,
-    QCheckBox,
-    QComboBox,
     QDialog,
-    QDoubleSpinBox,
-    QFileDialog,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QListWidget,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QRadioButton,
-    QSpinBox,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -38,21 +27,14 @@ from PySide6.QtWidgets import (
 
 from pvdesk.bundle_metrics import bundle_reports
 from pvdesk.errors import PvdeskError
-from pvdesk.retrain_plan import DEFAULT_BACKBONE, DEMO_BACKBONE, HEADS, RetrainPlan, child_env
+from pvdesk.retrain_plan import RetrainPlan, child_env
 from pvdesk.retrain_plan import prepare_data as plan_data
 from pvdesk.ui.curves_canvas import CurvesCanvas
 from pvdesk.ui.metrics_view import MetricsPanel
+from pvdesk.ui.retrain_form import DataBox, ModelBox
 from pvdesk.ui.retrain_process import RetrainProcess
-from pvdesk.ui.settings import DEVICES
 
 ERROR_STYLE = "color: #b00020;"
-
-
-def _row(*widgets, stretch_first=True) -> QHBoxLayout:
-    row = QHBoxLayout()
-    for i, w in enumerate(widgets):
-        row.addWidget(w, 1 if (i == 0 and stretch_first) else 0)
-    return row
 
 
 class RetrainDialog(QDialog):
@@ -78,8 +60,10 @@ class RetrainDialog(QDialog):
         setup = QWidget()
         sl = QVBoxLayout(setup)
         sl.setContentsMargins(0, 0, 0, 0)
-        sl.addWidget(self._data_box(store_note))
-        sl.addWidget(self._model_box())
+        self.data = DataBox(store_note)
+        self.model = ModelBox()
+        sl.addWidget(self.data)
+        sl.addWidget(self.model)
         sl.addStretch(1)
 
         self.tabs = QTabWidget()
@@ -135,134 +119,11 @@ class RetrainDialog(QDialog):
         lay.addWidget(self.error)
         lay.addLayout(buttons)
         self.resize(1120, 700)
-        self._on_head()
-
-    # -- the choices -------------------------------------------------------------------
-    def _data_box(self, store_note: str) -> QGroupBox:
-        box = QGroupBox("Data")
-        lay = QVBoxLayout(box)
-        self.data_group = QButtonGroup(self)
-        self.use_store = QRadioButton("This project's reviewed tiles")
-        self.use_csv = QRadioButton("Exported CSV files (clip_predictions.csv)")
-        self.use_folder = QRadioButton("A folder dataset (class folders, BreakHis tree, "
-                                       "train/val/test)")
-        for i, b in enumerate((self.use_store, self.use_csv, self.use_folder)):
-            self.data_group.addButton(b, i)
-        self.store_note = QLabel(store_note or "No review project is open.")
-        self.store_note.setStyleSheet("color: #555; margin-left: 20px;")
-        self.store_note.setWordWrap(True)
-        self.csv_list = QListWidget()
-        self.csv_list.setMaximumHeight(70)
-        add, remove = QPushButton("Add…"), QPushButton("Remove")
-        add.clicked.connect(self._add_csv)
-        remove.clicked.connect(lambda: [self.csv_list.takeItem(self.csv_list.row(i))
-                                        for i in self.csv_list.selectedItems()])
-        csv_buttons = QVBoxLayout()
-        csv_buttons.addWidget(add)
-        csv_buttons.addWidget(remove)
-        csv_row = QHBoxLayout()
-        csv_row.addWidget(self.csv_list, 1)
-        csv_row.addLayout(csv_buttons)
-        self.data_folder = QLineEdit()
-        self.data_folder.setPlaceholderText("folder of images")
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse_data)
-        self.unreviewed = QCheckBox("Also use unreviewed tiles (their predictions as labels)")
-        for w in (self.use_store, self.store_note, self.use_csv):
-            lay.addWidget(w)
-        lay.addLayout(csv_row)
-        lay.addWidget(self.use_folder)
-        lay.addLayout(_row(self.data_folder, browse))
-        lay.addWidget(self.unreviewed)
-        self._has_store = bool(store_note)
-        self.use_store.setEnabled(self._has_store)
-        (self.use_store if self._has_store else self.use_folder).setChecked(True)
-        return box
-
-    def _model_box(self) -> QGroupBox:
-        box = QGroupBox("Model")
-        form = QFormLayout(box)
-        self.head = QComboBox()
-        for kind, (label, _, _) in HEADS.items():
-            self.head.addItem(label, kind)
-        self.head.currentIndexChanged.connect(self._on_head)
-        self.backbone = QComboBox()
-        self.backbone.setEditable(True)
-        self.backbone.setToolTip("A bundle name, an open_clip MODEL:TAG (RN50:openai), a "
-                                 "weights file, or the offline demo backbones (untrained: "
-                                 "for trying the workflow only)")
-        self.epochs = QSpinBox()
-        self.epochs.setRange(0, 1000)
-        self.lr = QDoubleSpinBox()
-        self.lr.setDecimals(6)
-        self.lr.setRange(0.0, 1.0)
-        self.lr.setSingleStep(0.0001)
-        self.device = QComboBox()
-        self.device.addItems(DEVICES)
-        self.out = QLineEdit()
-        self.out.setPlaceholderText("default: a new folder in your models folder")
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse_out)
-        form.addRow("Head", self.head)
-        form.addRow("Backbone", self.backbone)
-        form.addRow("Epochs", self.epochs)
-        form.addRow("Learning rate", self.lr)
-        form.addRow("Device", self.device)
-        form.addRow("Output folder", _row(self.out, browse))
-        return box
-
-    def _on_head(self, *_) -> None:
-        kind = self.head.currentData()
-        _, epochs, lr = HEADS[kind]
-        current = self.backbone_value()
-        self.backbone.clear()
-        self.backbone.addItem(f"default: {DEFAULT_BACKBONE[kind]}")
-        self.backbone.addItems(sorted(set(DEMO_BACKBONE.values()),
-                                      key=lambda n: n != DEMO_BACKBONE[kind]))
-        if current and current not in DEMO_BACKBONE.values():
-            self.backbone.setEditText(current)
-        elif current:
-            self.backbone.setCurrentText(DEMO_BACKBONE[kind])
-        for spin, value, fmt in ((self.epochs, epochs, "{}"), (self.lr, lr, "{:g}")):
-            spin.setEnabled(value is not None)
-            spin.setSpecialValueText(f"default ({fmt.format(value)})" if value is not None
-                                     else "n/a (C is chosen on validation)")
-            spin.setValue(0)
-
-    def backbone_value(self) -> str | None:
-        text = self.backbone.currentText().strip()
-        return None if not text or text.startswith("default:") else text
-
-    def _add_csv(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Exported predictions", "",
-                                                "CSV (*.csv);;All files (*)")
-        for p in paths:
-            self.csv_list.addItem(p)
-        if paths:
-            self.use_csv.setChecked(True)
-
-    def _browse_data(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Dataset folder")
-        if path:
-            self.data_folder.setText(path)
-            self.use_folder.setChecked(True)
-
-    def _browse_out(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Output folder for the new bundle")
-        if path:
-            self.out.setText(path)
 
     # -- running -----------------------------------------------------------------------
     @property
     def running(self) -> bool:
         return self.process.running
-
-    def data_choice(self) -> tuple[str, list[str]]:
-        if self.use_store.isChecked():
-            return "store", []
-        if self.use_csv.isChecked():
-            return "csv", [self.csv_list.item(i).text() for i in range(self.csv_list.count())]
-        return "folder", [self.data_folder.text().strip()]
 
     def show_message(self, message: str) -> None:
         self.error.setText(message)
@@ -272,20 +133,24 @@ class RetrainDialog(QDialog):
         if self.running:
             return False
         self.show_message("")
-        kind, paths = self.data_choice()
+        kind, paths = self.data.choice()
+        m = self.model
         if kind != "store" and not any(paths):
-            self.show_message("Choose the data first: " + ("add an exported CSV file." if kind == "csv"
-                                                    else "choose a dataset folder."))
+            what = "add an exported CSV file." if kind == "csv" else "choose a dataset folder."
+            self.show_message("Choose the data first: " + what)
             return False
         try:
+            if m.out.text().strip():
+                Path(m.out.text().strip()).expanduser().parent.mkdir(parents=True,
+                                                                     exist_ok=True)
             data = plan_data(kind, paths, self.store_provider() if kind == "store" else None)
             self.plan = RetrainPlan(
-                kind, data, head=self.head.currentData(), backbone=self.backbone_value(),
-                epochs=self.epochs.value() or None, lr=self.lr.value() or None,
-                out=self.out.text().strip(), device=self.device.currentText(),
-                include_unreviewed=self.unreviewed.isChecked(), extra=self.extra_args)
+                kind, data, head=m.kind, backbone=m.backbone_value(),
+                epochs=m.epochs.value() or None, lr=m.lr.value() or None,
+                out=m.out.text().strip(), device=m.device.currentText(),
+                include_unreviewed=self.data.unreviewed.isChecked(), extra=self.extra_args)
         except (PvdeskError, OSError, ValueError) as exc:
-            self.show_message(f"Cannot prepare the data: {exc}")
+            self.show_message(f"Cannot start: {exc}")
             return False
         self.bundle_folder = None
         self.log.clear()
@@ -295,7 +160,7 @@ class RetrainDialog(QDialog):
         self.status.setText("Starting the training process…")
         self.tabs.setCurrentIndex(0)
         self._set_running(True)
-        Path(self.plan.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(self.plan.out).parent.mkdir(parents=True, exist_ok=True)  # the models folder
         self.process.start(self.plan.command(self.python), child_env(),
                            cwd=str(Path(self.plan.out).parent))
         return True
@@ -304,16 +169,8 @@ class RetrainDialog(QDialog):
         self.start_btn.setEnabled(not on)
         self.cancel_btn.setEnabled(on)
         self.load_btn.setEnabled(not on and self.bundle_folder is not None)
-        for w in (self.use_store, self.use_csv, self.use_folder, self.head, self.backbone,
-                  self.out, self.device):
-            w.setEnabled(not on and (w is not self.use_store or self._has_store))
-        if not on:
-            self._on_head_enable()
-
-    def _on_head_enable(self) -> None:
-        _, epochs, lr = HEADS[self.head.currentData()]
-        self.epochs.setEnabled(epochs is not None)
-        self.lr.setEnabled(lr is not None)
+        self.data.set_locked(on)
+        self.model.set_locked(on)
 
     def cancel(self) -> None:
         if self.running:

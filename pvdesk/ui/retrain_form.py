@@ -1,0 +1,204 @@
+"""The retrain dialog's choices: the data (DataBox) and the head with its settings (ModelBox).
+
+Defaults come from pvdesk.retrain_plan (which mirrors the training package's); a spin box at
+0 means "the package's default" and says which.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+)
+
+from pvdesk.retrain_plan import DEFAULT_BACKBONE, DEMO_BACKBONE, HEADS, default_out
+from pvdesk.ui.settings import DEVICES
+
+
+def row(*widgets) -> QHBoxLayout:
+    out = QHBoxLayout()
+    for i, w in enumerate(widgets):
+        out.addWidget(w, 1 if i == 0 else 0)
+    return out
+
+
+class DataBox(QGroupBox):
+    """This project's reviewed tiles, exported CSV files, or a folder dataset."""
+
+    def __init__(self, store_note: str = "", parent=None):
+        super().__init__("Data", parent)
+        lay = QVBoxLayout(self)
+        self.group = QButtonGroup(self)
+        self.use_store = QRadioButton("This project's reviewed tiles")
+        self.use_csv = QRadioButton("Exported CSV files (clip_predictions.csv)")
+        self.use_folder = QRadioButton("A folder dataset (class folders, BreakHis tree, "
+                                       "train/val/test)")
+        for i, b in enumerate((self.use_store, self.use_csv, self.use_folder)):
+            self.group.addButton(b, i)
+        self.has_store = bool(store_note)
+        self.store_note = QLabel(store_note or "No review project is open.")
+        self.store_note.setStyleSheet("color: #555; margin-left: 20px;")
+        self.store_note.setWordWrap(True)
+        self.csv_list = QListWidget()
+        self.csv_list.setMaximumHeight(70)
+        add, remove = QPushButton("Add…"), QPushButton("Remove")
+        add.clicked.connect(self._add_csv)
+        remove.clicked.connect(self._remove_csv)
+        csv_buttons = QVBoxLayout()
+        csv_buttons.addWidget(add)
+        csv_buttons.addWidget(remove)
+        csv_row = QHBoxLayout()
+        csv_row.addWidget(self.csv_list, 1)
+        csv_row.addLayout(csv_buttons)
+        self.folder = QLineEdit()
+        self.folder.setPlaceholderText("folder of images")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        self.unreviewed = QCheckBox("Also use unreviewed tiles (their predictions as labels)")
+        for w in (self.use_store, self.store_note, self.use_csv):
+            lay.addWidget(w)
+        lay.addLayout(csv_row)
+        lay.addWidget(self.use_folder)
+        lay.addLayout(row(self.folder, browse))
+        lay.addWidget(self.unreviewed)
+        self.use_store.setEnabled(self.has_store)
+        (self.use_store if self.has_store else self.use_folder).setChecked(True)
+
+    def choice(self) -> tuple[str, list[str]]:
+        """("store", []), ("csv", [files]) or ("folder", [folder])."""
+        if self.use_store.isChecked():
+            return "store", []
+        if self.use_csv.isChecked():
+            return "csv", [self.csv_list.item(i).text() for i in range(self.csv_list.count())]
+        return "folder", [self.folder.text().strip()]
+
+    def set_folder(self, path) -> None:
+        self.folder.setText(str(path))
+        self.use_folder.setChecked(True)
+
+    def add_csvs(self, paths) -> None:
+        for p in paths:
+            self.csv_list.addItem(str(p))
+        if paths:
+            self.use_csv.setChecked(True)
+
+    def set_locked(self, locked: bool) -> None:
+        for b in (self.use_store, self.use_csv, self.use_folder):
+            b.setEnabled(not locked and (b is not self.use_store or self.has_store))
+
+    def _add_csv(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Exported predictions", "",
+                                                "CSV (*.csv);;All files (*)")
+        self.add_csvs(paths)
+
+    def _remove_csv(self) -> None:
+        for item in self.csv_list.selectedItems():
+            self.csv_list.takeItem(self.csv_list.row(item))
+
+    def _browse(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Dataset folder")
+        if path:
+            self.set_folder(path)
+
+
+class ModelBox(QGroupBox):
+    """The head, backbone, epochs, learning rate, device and output folder."""
+
+    def __init__(self, parent=None):
+        super().__init__("Model", parent)
+        form = QFormLayout(self)
+        self.head = QComboBox()
+        for kind, (label, _, _) in HEADS.items():
+            self.head.addItem(label, kind)
+        self.head.currentIndexChanged.connect(self._on_head)
+        self.backbone = QComboBox()
+        self.backbone.setEditable(True)
+        self.backbone.setToolTip("A bundle name, an open_clip MODEL:TAG (RN50:openai), a "
+                                 "weights file, or the offline demo backbones (untrained: "
+                                 "for trying the workflow only)")
+        self.epochs = QSpinBox()
+        self.epochs.setRange(0, 1000)
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(6)
+        self.lr.setRange(0.0, 1.0)
+        self.lr.setSingleStep(0.0001)
+        self.device = QComboBox()
+        self.device.addItems(DEVICES)
+        self.out = QLineEdit()
+        self.out.setPlaceholderText("default: a new folder in your models folder")
+        self.out.setToolTip("The new bundle's folder (it must not exist yet, or be empty)")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_out)
+        form.addRow("Head", self.head)
+        form.addRow("Backbone", self.backbone)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Device", self.device)
+        form.addRow("Output folder", row(self.out, browse))
+        self._on_head()
+
+    @property
+    def kind(self) -> str:
+        return self.head.currentData()
+
+    def choose(self, head: str, backbone: str | None = None, epochs: int = 0,
+               lr: float = 0.0, device: str | None = None) -> None:
+        self.head.setCurrentIndex(self.head.findData(head))
+        if backbone:
+            self.backbone.setCurrentText(backbone)
+        self.epochs.setValue(epochs)
+        self.lr.setValue(lr)
+        if device:
+            self.device.setCurrentText(device)
+
+    def backbone_value(self) -> str | None:
+        text = self.backbone.currentText().strip()
+        return None if not text or text.startswith("default:") else text
+
+    def _on_head(self, *_) -> None:
+        kind = self.kind
+        current = self.backbone_value()
+        self.backbone.clear()
+        self.backbone.addItem(f"default: {DEFAULT_BACKBONE[kind]}")
+        self.backbone.addItems(sorted(set(DEMO_BACKBONE.values()),
+                                      key=lambda n: n != DEMO_BACKBONE[kind]))
+        if current and current not in DEMO_BACKBONE.values():
+            self.backbone.setEditText(current)
+        elif current:  # a demo backbone stays a demo, of the head's family
+            self.backbone.setCurrentText(DEMO_BACKBONE[kind])
+        _, epochs, lr = HEADS[kind]
+        for spin, value, fmt in ((self.epochs, epochs, "{}"), (self.lr, lr, "{:g}")):
+            spin.setSpecialValueText(f"default ({fmt.format(value)})" if value is not None
+                                     else "n/a (C is chosen on validation)")
+            spin.setValue(0)
+        self.set_locked(False)
+
+    def set_locked(self, locked: bool) -> None:
+        _, epochs, lr = HEADS[self.kind]
+        for w in (self.head, self.backbone, self.device, self.out):
+            w.setEnabled(not locked)
+        self.epochs.setEnabled(not locked and epochs is not None)
+        self.lr.setEnabled(not locked and lr is not None)
+
+    def _browse_out(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Folder for the new bundle")
+        if path:
+            p = Path(path)
+            if any(p.iterdir()) and not (p / "manifest.json").is_file():
+                p = p / default_out(self.kind).name  # a new bundle folder inside it
+            self.out.setText(str(p))
