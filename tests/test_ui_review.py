@@ -19,6 +19,7 @@ from slide_factory import paint, write_pyramid
 
 from pvdesk.export.csv import read_predictions_csv
 from pvdesk.models.bundle import Bundle
+from pvdesk.paths import sample_slide
 from pvdesk.ui.main_window import MainWindow
 from pvdesk.ui.worker import RunRequest
 
@@ -79,7 +80,8 @@ def test_keyboard_review_lands_in_store_and_csv(qtbot, env, tmp_path):
     centre = (w.view.vp.cx, w.view.vp.cy)
     qtbot.keyClick(w.view, Qt.Key.Key_Right)
     assert (w.view.vp.cx, w.view.vp.cy) != centre
-    w.review.acts["mode"].trigger()  # Review ▸ Review mode (R)
+    w.activateWindow()
+    qtbot.keyClick(w.view, Qt.Key.Key_R)  # Review ▸ Review mode
     assert r.mode and r.dock.mode.isChecked()
     first = s.current
     assert first is s.entries[0] or first.tile_id == s.entries[0].tile_id
@@ -104,27 +106,34 @@ def test_keyboard_review_lands_in_store_and_csv(qtbot, env, tmp_path):
     assert store.decision(third.tile_id).label == "uncertain"
 
     # undo and redo (Edit menu / Ctrl+Z, Ctrl+Shift+Z)
-    w.review.acts["undo"].trigger()
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    qtbot.keyClick(w.view, Qt.Key.Key_Z, ctrl)
     assert store.decision(third.tile_id).status == "unreviewed"
     assert s.current.tile_id == third.tile_id
-    w.review.acts["redo"].trigger()
+    qtbot.keyClick(w.view, Qt.Key.Key_Z, ctrl | Qt.KeyboardModifier.ShiftModifier)
     assert store.decision(third.tile_id).label == "uncertain"
+
+    # choosing an entry in the queue centres the view on its tile and highlights it
+    r.dock.table.selectRow(9)
+    target = s.entries[9]
+    assert s.current.tile_id == target.tile_id and r.layer.current.tile_id == target.tile_id
+    assert abs(w.view.vp.cx - (target.tile_x + target.tile_w / 2)) < 1
+    assert abs(w.view.vp.cy - (target.tile_y + target.tile_h / 2)) < 1
 
     # bulk: Shift-click two tiles, label them all non-tissue with 0
     a, b = s.entries[5], s.entries[6]
     for rec in (a, b):
         qtbot.mouseClick(w.view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier,
                          screen_centre(w, rec))
-    assert {a.tile_id, b.tile_id} <= s.selection
+    assert s.selection == {a.tile_id, b.tile_id}
     qtbot.keyClick(w.view, Qt.Key.Key_0)
     assert store.decision(a.tile_id).label == store.decision(b.tile_id).label == "non_tissue"
     assert not s.selection
 
-    # rubber band with Ctrl over the whole slide, Enter confirms every tile in it
+    # rubber band with Ctrl over the whole slide selects every tile; Esc clears
     w.view.fit()
     p0 = QPoint(*(round(v) for v in w.view.vp.to_screen(0, 0)))
     p1 = QPoint(*(round(v) for v in w.view.vp.to_screen(1100, 800)))
-    ctrl = Qt.KeyboardModifier.ControlModifier
     qtbot.mousePress(w.view, Qt.MouseButton.LeftButton, ctrl, p0)
     qtbot.mouseMove(w.view, QPoint(p0.x() + 40, p0.y() + 40))
     qtbot.mouseMove(w.view, p1)
@@ -207,3 +216,39 @@ def test_review_keys_ignored_in_text_fields_and_without_predictions(qtbot, env):
     w.review.dock.comment.setFocus()
     qtbot.keyClick(w.review.dock.comment, Qt.Key.Key_5)
     assert w.review.dock.comment.toPlainText() == "5"
+
+
+def test_review_on_the_cmu_sample_screenshot(qtbot, env):
+    w = open_window(qtbot, sample_slide())
+    run_and_wait(qtbot, w)
+    s = w.review.session
+    w.review.set_mode(True)
+    for key in (Qt.Key.Key_Return, Qt.Key.Key_5, Qt.Key.Key_Return, Qt.Key.Key_6, Qt.Key.Key_0,
+                Qt.Key.Key_Return, Qt.Key.Key_U, Qt.Key.Key_Return):
+        qtbot.keyClick(w.view, key)
+    assert s.counts().reviewed == 8
+    w.review.dock.diagnosis.setCurrentIndex(w.review.dock.diagnosis.findData("malignant"))
+    w.view.fit()
+    w.view.zoom_in()
+    qtbot.wait(600)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    w.grab().save(str(SHOTS / "review_mode_cmu.png"))
+
+
+def test_close_mid_run_keeps_the_store_consistent(qtbot, env, monkeypatch):
+    slide, warnings = env
+    monkeypatch.setattr(Bundle, "load",
+                        lambda self, *a, **k: FakeClassifier(self.classes, delay=0.3))
+    w = open_window(qtbot, slide)
+    assert w.start_run(RunRequest(["demo-resnet50"], device="cpu", tile_um=112.0, batch_size=2))
+    qtbot.waitUntil(lambda: w.review.session is not None and bool(w.review.session.all),
+                    timeout=30000)
+    path = w.review.session.store.path
+    w.close()
+    assert not w.runs.running
+    from pvdesk.review import ReviewStore
+
+    with ReviewStore(path, create=False) as store:
+        assert store.integrity_check() == "ok"
+        assert 0 < store.counts().total
+    assert not warnings

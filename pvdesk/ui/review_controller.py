@@ -195,8 +195,6 @@ class ReviewController(StoreMixin, QObject):
         s = self.session
         rec = s.tile_at(x, y) if s else None
         if rec is not None:
-            if not s.selection and s.current is not None and s.current.tile_id != rec.tile_id:
-                s.selection.add(s.current.tile_id)
             s.toggle([rec.tile_id])
             self.sync.refresh(center=False)
 

@@ -6,6 +6,7 @@ Widgets only; ``ReviewController`` connects them to a ``ReviewSession``.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -105,9 +106,10 @@ class ReviewDock(QWidget):
         self.key_buttons: dict[str, QPushButton] = {}
         for i, name in enumerate(KEY_LABELS):
             b = QPushButton(class_text(name))
-            colour = label_colour(name).name()
-            b.setStyleSheet(f"QPushButton {{ text-align: left; padding: 3px 6px; "
-                            f"border-left: 8px solid {colour}; }}")
+            swatch = QPixmap(14, 14)
+            swatch.fill(label_colour(name))
+            b.setIcon(QIcon(swatch))
+            b.setStyleSheet("QPushButton { text-align: left; padding: 3px 6px; }")
             b.setToolTip(f"Label the tile(s) {class_text(name)[2:]} (key {class_text(name)[0]})")
             b.clicked.connect(lambda _=False, n=name: self.label_clicked.emit(n))
             keys.addWidget(b, i // 2, i % 2)

@@ -16,7 +16,7 @@ from PySide6.QtGui import QColor, QFont, QPen
 
 from pvdesk.taxonomy import REVIEW_EXTRA_LABELS, colour_of, subtype
 
-CURRENT = QColor("#ffeb3b")
+CURRENT = QColor("#ffffff")  # white ring on a black halo: no class uses white
 SELECTED = QColor(0, 200, 255)
 HALO = QColor(0, 0, 0, 190)
 MIN_TEXT_PX = 44  # tiles at least this wide on screen carry their label's key and code

@@ -79,11 +79,12 @@ class QueueModel(QAbstractTableModel):
             if col == 3:
                 if rec.status == UNREVIEWED:
                     return "–"
-                mark = "✓" if rec.status != CORRECTED else "✎"
-                return f"{mark} {class_text(rec.label)}"
+                if rec.status != CORRECTED:
+                    return "✓ confirmed"
+                return f"✎ {class_text(rec.label)}"
             return None
         if role == Qt.ItemDataRole.DecorationRole and col in (1, 3):
-            name = rec.predicted if col == 1 else (rec.label if rec.status != UNREVIEWED else None)
+            name = rec.predicted if col == 1 else (rec.label if rec.status == CORRECTED else None)
             return _swatch(name) if name else None
         if role == Qt.ItemDataRole.FontRole and col == 3 and rec.status == CORRECTED:
             f = QFont()
