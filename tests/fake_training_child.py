@@ -1,11 +1,14 @@
 """A stand-in for ``python -m training train --progress json`` (retrain UI tests).
 
-``python fake_training_child.py MODE``: ok (three epochs, then done; lines arrive in
+``python fake_training_child.py MODE [ARGS...]``: ok (three epochs, then done; lines arrive in
 pieces), error (an error event, exit 2), crash (a traceback on stderr, exit 1, no final
 event), slow (epochs until killed), stubborn (ignores SIGTERM, sleeps until killed).
+ARGS are the training arguments (``--out`` is the folder ``done`` names); with
+FAKE_ARGS_FILE set, they are written there as JSON.
 """
 
 import json
+import os
 import signal
 import sys
 import time
@@ -17,6 +20,11 @@ def emit(event, **fields):
 
 
 def main(mode: str) -> int:
+    args = sys.argv[2:]
+    if os.environ.get("FAKE_ARGS_FILE"):
+        with open(os.environ["FAKE_ARGS_FILE"], "w") as fh:
+            json.dump(args, fh)
+    out = args[args.index("--out") + 1] if "--out" in args else "/nowhere"
     if mode == "stubborn":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     emit("start", verb="train", head="clip-mlp", out="/nowhere", classes=["a", "b"], epochs=3)
@@ -33,7 +41,7 @@ def main(mode: str) -> int:
             time.sleep(0.05)
             sys.stdout.write(line[20:] + "\n")
             sys.stdout.flush()
-        emit("done", out=sys.argv[2] if len(sys.argv) > 2 else "/nowhere", metrics=None)
+        emit("done", out=out, metrics=None)
         return 0
     if mode == "error":
         print("some library warning", file=sys.stderr, flush=True)

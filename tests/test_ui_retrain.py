@@ -205,3 +205,44 @@ def test_a_missing_interpreter_is_an_error(qtbot):
     p.start(["/nonexistent/python", "-m", "training"])
     qtbot.waitUntil(lambda: bool(done), timeout=10000)
     assert done[0][0] == "error" and "could not start" in done[0][1]
+
+
+def test_reviewed_tiles_of_the_open_store_are_exported_and_passed(qtbot, window, tmp_path,
+                                                                   monkeypatch):
+    """Data 'this project's reviewed tiles': the window's store is exported to a CSV under
+    the user data folder and passed as --data (a fake child stands in for training)."""
+    from review_support import fake_source, grid_tiles, record_fake_run
+
+    from pvdesk.export.csv import read_predictions_csv
+    from pvdesk.review.store import ReviewStore
+
+    slide = write_pyramid(tmp_path / "s.tiff", paint(256, 128, [(0, 0, 256, 128)]), levels=1)
+    store = ReviewStore(tmp_path / "p.pvdb", reviewer="dr test")
+    run = record_fake_run(store, fake_source(slide), grid_tiles(4, 2, 64), side=64)
+    tiles = [t.tile_id for t in store.tiles(run_id=run)]
+    store.correct(tiles[0], "ductal_carcinoma", run)
+    store.confirm(tiles[1], run)
+    monkeypatch.setattr("pvdesk.ui.training_menu._window_store", lambda w: store)
+    fake_python = tmp_path / "python"
+    fake_python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" ok "$@"\n')
+    fake_python.chmod(0o755)
+    args_file = tmp_path / "args.json"
+    monkeypatch.setenv("FAKE_ARGS_FILE", str(args_file))
+    window.training.python = str(fake_python)
+    dlg = window.training.open_retrain()
+    assert dlg.data.use_store.isChecked() and "2 of 8 tiles" in dlg.data.store_note.text()
+    seen = outcomes_of(dlg)
+    assert dlg.start()
+    qtbot.waitUntil(lambda: bool(seen), timeout=20000)
+    assert seen[0][0] == "done"
+    import json
+
+    args = json.loads(args_file.read_text())
+    data = Path(args[args.index("--data") + 1])
+    assert data.parent.name == "training-data" and data.is_file()
+    rows = read_predictions_csv(data).rows
+    assert sorted(r["review_status"] for r in rows) == ["confirmed", "corrected"] + \
+        ["unreviewed"] * 6
+    assert "without a held-out evaluation" in dlg.results.empty.text()
+    assert dlg.load_btn.isEnabled()
+    store.close()

@@ -50,8 +50,7 @@ class DataBox(QGroupBox):
                                        "train/val/test)")
         for i, b in enumerate((self.use_store, self.use_csv, self.use_folder)):
             self.group.addButton(b, i)
-        self.has_store = bool(store_note)
-        self.store_note = QLabel(store_note or "No review project is open.")
+        self.store_note = QLabel()
         self.store_note.setStyleSheet("color: #555; margin-left: 20px;")
         self.store_note.setWordWrap(True)
         self.csv_list = QListWidget()
@@ -76,8 +75,18 @@ class DataBox(QGroupBox):
         lay.addWidget(self.use_folder)
         lay.addLayout(row(self.folder, browse))
         lay.addWidget(self.unreviewed)
+        self.use_folder.setChecked(True)
+        self.set_store_note(store_note)
+
+    def set_store_note(self, note: str) -> None:
+        """A review store is open (``note`` says how many tiles are labelled), or not ("")."""
+        self.has_store = bool(note)
+        self.store_note.setText(note or "No review project is open.")
         self.use_store.setEnabled(self.has_store)
-        (self.use_store if self.has_store else self.use_folder).setChecked(True)
+        if self.has_store:
+            self.use_store.setChecked(True)
+        elif self.use_store.isChecked():
+            self.use_folder.setChecked(True)
 
     def choice(self) -> tuple[str, list[str]]:
         """("store", []), ("csv", [files]) or ("folder", [folder])."""

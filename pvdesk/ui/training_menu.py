@@ -93,6 +93,8 @@ class TrainingController(QObject):
                                         store_note=self.store_note())
             self.dialog.trained.connect(self.register)
             self.dialog.load_requested.connect(self.load_and_run)
+        elif not self.dialog.running:
+            self.dialog.data.set_store_note(self.store_note())
         self.dialog.show()
         self.dialog.raise_()
         return self.dialog
