@@ -59,7 +59,7 @@ def format_eta(seconds) -> str:
 class RunState:
     """What one training run has reported so far."""
 
-    def __init__(self, log_lines: int = 400):
+    def __init__(self, log_lines: int = 400, epochs: int | None = None):
         self.info: dict = {}  # the start event
         self.stage: str | None = None
         self.stage_total: int | None = None
@@ -67,7 +67,7 @@ class RunState:
         self.steps = 0
         self.step_epoch: int | None = None
         self.epoch: int | None = None
-        self.epochs: int | None = None
+        self.epochs: int | None = epochs  # expected (the start event may not know them)
         self.eta_s: float | None = None
         self.history: list[dict] = []  # epoch events
         self.warnings: list[str] = []

@@ -215,8 +215,12 @@ class MetricsDialog(QDialog):
         self.resize(960, 760)
         if select is not None:
             self.show_bundle(select)
-        else:
-            self._on_bundle()
+            return
+        for i in range(self.bundle_combo.count()):  # the first bundle that has results
+            if bundle_reports(self.bundle_combo.itemData(i)):
+                self.bundle_combo.setCurrentIndex(i)
+                break
+        self._on_bundle()
 
     def show_bundle(self, bundle) -> None:
         """Show ``bundle`` (a Bundle, a name among the listed ones, or a folder)."""

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from pvdesk.bundle_metrics import bundle_reports
 from pvdesk.errors import PvdeskError
-from pvdesk.retrain_plan import RetrainPlan, child_env
+from pvdesk.retrain_plan import HEADS, RetrainPlan, child_env
 from pvdesk.retrain_plan import prepare_data as plan_data
 from pvdesk.ui.curves_canvas import CurvesCanvas
 from pvdesk.ui.metrics_view import MetricsPanel
@@ -162,7 +162,8 @@ class RetrainDialog(QDialog):
         self._set_running(True)
         Path(self.plan.out).parent.mkdir(parents=True, exist_ok=True)  # the models folder
         self.process.start(self.plan.command(self.python), child_env(),
-                           cwd=str(Path(self.plan.out).parent))
+                           cwd=str(Path(self.plan.out).parent),
+                           epochs=self.plan.epochs or HEADS[self.plan.head][1])
         return True
 
     def _set_running(self, on: bool) -> None:
@@ -191,7 +192,8 @@ class RetrainDialog(QDialog):
         self.status.setText(st.status_text())
         if ev.get("event") == "epoch":
             self.curves.show_curves(st.curves())
-        elif ev.get("event") == "stage" and ev.get("stage") == "train" and not st.epochs:
+        elif ev.get("event") == "stage" and ev.get("stage") == "train" and not st.epochs \
+                and not st.history:
             self.curves.clear("This head has no epochs (logistic regression): "
                               "see the metrics when it is done.")
 

@@ -73,10 +73,11 @@ class RetrainProcess(QObject):
         return self.proc is not None and self.proc.state() != QProcess.ProcessState.NotRunning
 
     def start(self, command: list[str], env: dict[str, str] | None = None,
-              cwd: str | None = None) -> None:
+              cwd: str | None = None, epochs: int | None = None) -> None:
+        """Run ``command``; ``epochs``: how many the run is expected to have (progress)."""
         if self.running:
             raise RuntimeError("a training run is already in progress")
-        self.state = RunState()
+        self.state = RunState(epochs=epochs)
         self.stderr_tail.clear()
         self._out, self._err = LineBuffer(), LineBuffer()
         self._cancelled = False

@@ -1,0 +1,89 @@
+"""Training ▸ Model metrics: a bundle with full evaluation reports (metrics.json, confusion
+and curves PNGs written by the training package's report writer), one with summary numbers
+in its manifest only, and one without results."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pvdesk.models import resolve_bundle
+from pvdesk.models.registry import builtin_models_dir
+from pvdesk.ui.metrics_view import MetricsDialog
+
+SHOTS = Path(os.environ.get("PVDESK_SHOTS", "/tmp/pvdesk-shots"))
+CLASSES = ["adenosis", "fibroadenoma", "ductal_carcinoma", "lobular_carcinoma"]
+
+
+def make_bundle(folder: Path, name: str, prov_metrics: dict | None = None) -> Path:
+    shutil.copytree(builtin_models_dir() / "demo-clip-rn50", folder)
+    m = json.loads((folder / "manifest.json").read_text())
+    m["name"] = name
+    m["provenance"] = {"data": "test", "metrics": prov_metrics or {}}
+    (folder / "manifest.json").write_text(json.dumps(m))
+    return folder
+
+
+def full_metrics() -> dict:
+    cm = [[5, 1, 0, 0], [0, 6, 0, 0], [0, 0, 4, 2], [0, 0, 1, 5]]
+    per = {}
+    for i, c in enumerate(CLASSES):
+        tp, pred, true = cm[i][i], sum(r[i] for r in cm), sum(cm[i])
+        p, r = tp / pred, tp / true
+        per[c] = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r), "support": true}
+    mean = lambda k: sum(v[k] for v in per.values()) / len(per)  # noqa: E731
+    return {"n": 24, "classes": CLASSES, "accuracy": 20 / 24, "balanced_accuracy": 0.83,
+            "macro_precision": mean("precision"), "macro_recall": mean("recall"),
+            "macro_f1": mean("f1"), "weighted_precision": 0.84, "weighted_recall": 0.83,
+            "weighted_f1": 0.83, "per_class": per, "confusion": cm, "ece": 0.05,
+            "bootstrap": {"n": 0, "unit": "image", "ci95": {}},
+            "binary": {"accuracy": 1.0, "balanced_accuracy": 1.0, "macro_f1": 1.0},
+            "patient_level": {"n_patients": 6, "accuracy": 0.83}}
+
+
+def test_metrics_view_shows_a_full_report(qtbot, tmp_path):
+    report = pytest.importorskip("training.report")
+    folder = make_bundle(tmp_path / "b1", "with-report", {"accuracy": 0.83})
+    history = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.1 / e, "train_acc": 0.5 + e / 20,
+                "val_acc": 0.45 + e / 20} for e in range(1, 9)]
+    report.write_report(folder, full_metrics(), "with-report: test split",
+                        {"kind": "clip-mlp", "split": "test (24 images)"}, history)
+    ev = folder / "evaluations" / "val-1234"
+    report.write_report(ev, full_metrics(), "with-report: val split", {"split": "val"})
+    dlg = MetricsDialog(bundles=[resolve_bundle(builtin_models_dir() / "demo-clip-rn50"),
+                                 resolve_bundle(folder)])
+    qtbot.addWidget(dlg)
+    dlg.show()
+    assert dlg.bundle_combo.currentData().name == "with-report"  # the first with results
+    assert dlg.report_combo.count() == 2 and dlg.report_combo.isEnabled()
+    panel = dlg.panel
+    assert panel.report.title == "with-report: test split"
+    assert panel.table.rowCount() == len(CLASSES) + 2
+    assert panel.table.item(0, 0).text() == "adenosis"
+    assert panel.table.item(len(CLASSES), 0).text() == "macro average"
+    assert panel.table.item(0, 2).text() == f"{5 / 6:.4f}"  # adenosis recall
+    assert not panel.confusion.isHidden() and not panel.curves.isHidden()
+    assert not panel.confusion.pixmap().isNull()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    qtbot.wait(50)
+    dlg.grab().save(str(SHOTS / "metrics-view-4class.png"))
+    dlg.report_combo.setCurrentIndex(1)
+    assert panel.report.title == "with-report: val split" and panel.curves.isHidden()
+
+
+def test_summary_only_and_no_results(qtbot, tmp_path):
+    summ = make_bundle(tmp_path / "b2", "summary-only",
+                       {"accuracy": 0.7, "balanced_accuracy": 0.65, "split": "test", "n": 10})
+    dlg = MetricsDialog(bundles=[], select=summ)
+    qtbot.addWidget(dlg)
+    panel = dlg.panel
+    assert panel.report is not None and not panel.report.full
+    assert "summary" in panel.report.title and panel.table.isHidden()
+    assert "Only summary numbers" in panel.context.text()
+    dlg.show_bundle(builtin_models_dir() / "demo-clip-rn50")
+    assert panel.report is None and not panel.empty.isHidden()
+    assert "carries no evaluation results" in panel.empty.text()
