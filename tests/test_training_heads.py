@@ -27,7 +27,12 @@ def home(tmp_path_factory):
     root = tmp_path_factory.mktemp("pvdesk-home")
     mp.setenv("PVDESK_HOME", str(root))
     mp.setenv("PVDESK_OFFLINE", "1")
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a small shared CPU: one thread is several times faster
     yield root
+    torch.set_num_threads(threads)
     mp.undo()
 
 

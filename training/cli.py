@@ -71,6 +71,9 @@ def _run_options(p) -> None:
                    help="auto: fp32 on the CPU, mixed precision on a GPU")
     p.add_argument("--batch-size", type=int, default=None, help="images per batch")
     p.add_argument("--workers", type=int, default=2, help="image reader threads/processes")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: torch's choice; 1 helps on a busy "
+                        "shared machine)")
     p.add_argument("--bootstrap", type=int, default=1000,
                    help="bootstrap resamples for the 95%% intervals (default 1000; 0: none)")
 
@@ -196,7 +199,13 @@ def main(argv: list[str] | None = None) -> int:
         pass
     from training.finetune import Stopped
 
+    threads = None
     try:
+        if getattr(args, "threads", None):
+            import torch
+
+            threads = torch.get_num_threads()
+            torch.set_num_threads(max(1, args.threads))
         return int(args.func(args, reporter) or 0)
     except Stopped as exc:
         msg = (f"stopped after epoch {exc.epoch} (--stop-after); rerun the same command to "
@@ -217,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         reporter.close_bar()
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
         if old is not None:
             signal.signal(signal.SIGTERM, old)
 

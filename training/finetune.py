@@ -190,12 +190,16 @@ def finetune(train, ytr, val, yval, classes, start, cfg: FinetuneConfig, out, de
             state["best_key"], state["best_epoch"] = key, epoch
         state["history"].append(rec)
         state["epoch"] = epoch
-        opt_t, opt_rest = optimizer_tensors(opt)
-        state["optimizer"] = opt_rest
-        state["scheduler"] = sched.state_dict()
-        state["scaler"] = scaler.state_dict() if scaler.is_enabled() else None
-        model_t = {f"model.{k}": v for k, v in model.state_dict().items()}
-        state = ck.save(state, {**model_t, **opt_t}, improved)
+        final = epoch == cfg.epochs
+        if not final:  # the last epoch goes straight into the bundle: no checkpoint needed
+            opt_t, opt_rest = optimizer_tensors(opt)
+            state["optimizer"] = opt_rest
+            state["scheduler"] = sched.state_dict()
+            state["scaler"] = scaler.state_dict() if scaler.is_enabled() else None
+            model_t = {f"model.{k}": v for k, v in model.state_dict().items()}
+            state = ck.save(state, {**model_t, **opt_t}, improved)
+        elif improved:
+            state["best_file"] = None  # the model in memory is the best
         if reporter:
             spent = time.monotonic() - started
             per = spent / (epoch - done_before)
@@ -205,6 +209,7 @@ def finetune(train, ytr, val, yval, classes, start, cfg: FinetuneConfig, out, de
                            elapsed_s=round(spent, 2), eta_s=round(per * (cfg.epochs - epoch), 1))
         if stop_after is not None and epoch - done_before >= stop_after and epoch < cfg.epochs:
             raise Stopped(epoch, "stop-after")
-    best = ck.load(state["best_file"])
-    model.load_state_dict({k[6:]: v for k, v in best.items() if k.startswith("model.")})
+    if state.get("best_file"):
+        best = ck.load(state["best_file"])
+        model.load_state_dict({k[6:]: v for k, v in best.items() if k.startswith("model.")})
     return model.eval(), state["history"], state["best_epoch"]

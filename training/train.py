@@ -83,7 +83,7 @@ def _tile_um(args, ds, default: float) -> float:
 
 
 def config_of(args) -> dict:
-    skip = {"func", "progress", "verb", "fresh", "overwrite", "stop_after"}
+    skip = {"func", "progress", "verb", "fresh", "overwrite", "stop_after", "threads"}
     return {k: v for k, v in sorted(vars(args).items()) if k not in skip}
 
 
@@ -158,6 +158,7 @@ def run_train(args, reporter) -> int:
 
 
 def config_hash(args, classes, data_h, described) -> str:
-    cfg = {k: v for k, v in config_of(args).items() if k not in ("epochs", "workers", "out")}
+    loose = ("epochs", "workers", "out", "name", "bootstrap", "tile_um", "no_cache")
+    cfg = {k: v for k, v in config_of(args).items() if k not in loose}
     cfg.update(classes=classes, data=data_h, start=described)
     return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()
