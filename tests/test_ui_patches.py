@@ -42,7 +42,8 @@ def window(qtbot, tmp_path, monkeypatch):
 
 def open_folder(qtbot, w, path) -> None:
     w.open_path(path)
-    qtbot.waitUntil(lambda: w.source is not None and w.review.ctx is not None
+    qtbot.waitUntil(lambda: w.source is not None and w.source.path == Path(path)
+                    and w.review.ctx is not None and w.review.ctx.source is w.source
                     and w.review.ctx.slide_id is not None, timeout=30000)
 
 
@@ -115,6 +116,17 @@ def test_patch_folder_grid_review_disagree_filter_export(qtbot, window, tmp_path
     by_name = {Path(r["source"]).name: r for r in rows}
     assert by_name[Path(items[1].path).name]["review_label"] == "fibroadenoma"
     assert not w.warnings
+
+    # reopening the folder brings the predictions and decisions back into the grid
+    other = breakhis_tree(tmp_path / "other", per_class=1)
+    open_folder(qtbot, w, other)  # something else first
+    assert w.review.grid.patches.rowCount() == 8 and w.review.session is None
+    open_folder(qtbot, w, root)
+    qtbot.waitUntil(lambda: w.review.session is not None, timeout=30000)
+    again = {Path(it.path).name: it.rec for it in grid.patches.items}
+    assert len(again) == 16 and all(rec is not None for rec in again.values())
+    assert again[Path(items[1].path).name].label == "fibroadenoma"
+    assert sum(rec.status != "unreviewed" for rec in again.values()) == 5
 
 
 @pytest.mark.skipif(not BREAKHIS.exists(), reason="../shared/data/breakhis-sample absent")

@@ -51,6 +51,7 @@ class ReviewController(StoreMixin, QObject):
         self.session: ReviewSession | None = None
         self.project: Path | None = None
         self.mode = False
+        self.closed = False
         self.dock = ReviewDock()
         self.dock_widget = window._dock("Review", self.dock, "review")
         window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.dock_widget)
@@ -252,6 +253,7 @@ class ReviewController(StoreMixin, QObject):
 
     # -- closing ------------------------------------------------------------------------------
     def shutdown(self) -> None:
+        self.closed = True
         QApplication.instance().removeEventFilter(self)
         self.dock.flush_diagnosis()
         self.exporter.shutdown()

@@ -68,7 +68,7 @@ def begin_job(ctx: SlideContext, bundles, grid, device) -> dict:
 
 class StoreMixin:
     """Needs from ReviewController: w, writer, ctx, run_ctx, session, project, dock,
-    dock_widget, sync, acts, exporter, _done, _reload_timer, on_opened."""
+    dock_widget, sync, acts, exporter, _done, _reload_timer, on_opened, closed."""
 
     def _submit(self, fn, *args, then=None, ctx=None) -> None:
         done = None
@@ -78,8 +78,13 @@ class StoreMixin:
         self.writer.submit(fn, *args, done=done)
 
     def _on_done(self, tag, result, error) -> None:
+        if self.closed:  # the window closed while this was queued
+            return
         then, ctx = tag
-        then(ctx, result, error)
+        try:
+            then(ctx, result, error)
+        except Exception as exc:  # a store problem must never take the window down
+            self.w.status.showMessage(f"Review store: {exc}", 10000)
 
     # -- opening ----------------------------------------------------------------------------
     def _on_store_opened(self, ctx, result, error) -> None:
