@@ -77,6 +77,7 @@ class RetrainPlan:
     out: str = ""
     device: str = "auto"
     include_unreviewed: bool = False
+    split_by_image: bool = False  # tiles of one slide may land in train and test
     extra: list[str] = field(default_factory=list)  # e.g. ["--bootstrap", "100"]
 
     def __post_init__(self):
@@ -100,6 +101,8 @@ class RetrainPlan:
             args += ["--lr", repr(float(self.lr))]
         if self.include_unreviewed and self.data_kind != "folder":
             args.append("--include-unreviewed")
+        if self.split_by_image:
+            args += ["--split-unit", "image"]
         return args + list(self.extra)
 
     def command(self, python: str | None = None) -> list[str]:

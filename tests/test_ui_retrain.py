@@ -78,6 +78,9 @@ def test_retrain_end_to_end_then_load_and_run(qtbot, window, home, dataset, tmp_
     assert not dlg.data.use_store.isEnabled()  # no review project: folder data by default
     choose(dlg, dataset, "clip-mlp", epochs=3)
     seen = outcomes_of(dlg)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    dlg.process.event.connect(lambda ev: ev.get("epoch") == 2 and ev["event"] == "epoch"
+                              and dlg.grab().save(str(SHOTS / "retrain-running.png")))
     assert dlg.start()
     assert not dlg.start_btn.isEnabled() and dlg.cancel_btn.isEnabled()
     qtbot.waitUntil(lambda: bool(seen), timeout=240000)
@@ -231,6 +234,7 @@ def test_reviewed_tiles_of_the_open_store_are_exported_and_passed(qtbot, window,
     window.training.python = str(fake_python)
     dlg = window.training.open_retrain()
     assert dlg.data.use_store.isChecked() and "2 of 8 tiles" in dlg.data.store_note.text()
+    assert dlg.data.by_image.isChecked()  # one slide: split by image, or nothing to test on
     seen = outcomes_of(dlg)
     assert dlg.start()
     qtbot.waitUntil(lambda: bool(seen), timeout=20000)
@@ -239,6 +243,7 @@ def test_reviewed_tiles_of_the_open_store_are_exported_and_passed(qtbot, window,
 
     args = json.loads(args_file.read_text())
     data = Path(args[args.index("--data") + 1])
+    assert args[args.index("--split-unit") + 1] == "image"
     assert data.parent.name == "training-data" and data.is_file()
     rows = read_predictions_csv(data).rows
     assert sorted(r["review_status"] for r in rows) == ["confirmed", "corrected"] + \

@@ -29,9 +29,9 @@ def test_plan_command_line_and_defaults(tmp_path, monkeypatch):
     assert cmd[-2:] == ["--bootstrap", "10"]
     # the linear probe has no epochs or learning rate; defaults are left to the package
     lin = RetrainPlan("csv", "/x.csv", head="clip-linear", epochs=5, lr=0.1,
-                      include_unreviewed=True).arguments()
+                      include_unreviewed=True, split_by_image=True).arguments()
     assert "--epochs" not in lin and "--lr" not in lin and "--backbone" not in lin
-    assert "--include-unreviewed" in lin
+    assert "--include-unreviewed" in lin and lin[-2:] == ["--split-unit", "image"]
     with pytest.raises(ValueError):
         RetrainPlan("folder", "/d", head="svm")
 

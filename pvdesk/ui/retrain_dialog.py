@@ -44,7 +44,8 @@ class RetrainDialog(QDialog):
     load_requested = Signal(str)
 
     def __init__(self, parent=None, store_provider=None, python: str | None = None,
-                 extra_args: list[str] | None = None, store_note: str = ""):
+                 extra_args: list[str] | None = None, store_note: str = "",
+                 one_slide: bool = False):
         super().__init__(parent)
         self.setWindowTitle("Retrain a model")
         self.store_provider = store_provider or (lambda: None)
@@ -60,7 +61,7 @@ class RetrainDialog(QDialog):
         setup = QWidget()
         sl = QVBoxLayout(setup)
         sl.setContentsMargins(0, 0, 0, 0)
-        self.data = DataBox(store_note)
+        self.data = DataBox(store_note, one_slide)
         self.model = ModelBox()
         sl.addWidget(self.data)
         sl.addWidget(self.model)
@@ -148,7 +149,8 @@ class RetrainDialog(QDialog):
                 kind, data, head=m.kind, backbone=m.backbone_value(),
                 epochs=m.epochs.value() or None, lr=m.lr.value() or None,
                 out=m.out.text().strip(), device=m.device.currentText(),
-                include_unreviewed=self.data.unreviewed.isChecked(), extra=self.extra_args)
+                include_unreviewed=self.data.unreviewed.isChecked(),
+                split_by_image=self.data.by_image.isChecked(), extra=self.extra_args)
         except (PvdeskError, OSError, ValueError) as exc:
             self.show_message(f"Cannot start: {exc}")
             return False

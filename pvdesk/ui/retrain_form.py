@@ -40,7 +40,7 @@ def row(*widgets) -> QHBoxLayout:
 class DataBox(QGroupBox):
     """This project's reviewed tiles, exported CSV files, or a folder dataset."""
 
-    def __init__(self, store_note: str = "", parent=None):
+    def __init__(self, store_note: str = "", one_slide: bool = False, parent=None):
         super().__init__("Data", parent)
         lay = QVBoxLayout(self)
         self.group = QButtonGroup(self)
@@ -69,22 +69,30 @@ class DataBox(QGroupBox):
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         self.unreviewed = QCheckBox("Also use unreviewed tiles (their predictions as labels)")
+        self.by_image = QCheckBox("Split by image, not by patient or slide")
+        self.by_image.setToolTip(
+            "Needed when every tile comes from one slide (otherwise the slide goes whole "
+            "into training and nothing is left to evaluate on). Test scores are then "
+            "optimistic: tiles of one slide are in training and test.")
         for w in (self.use_store, self.store_note, self.use_csv):
             lay.addWidget(w)
         lay.addLayout(csv_row)
         lay.addWidget(self.use_folder)
         lay.addLayout(row(self.folder, browse))
         lay.addWidget(self.unreviewed)
+        lay.addWidget(self.by_image)
         self.use_folder.setChecked(True)
-        self.set_store_note(store_note)
+        self.set_store_note(store_note, one_slide)
 
-    def set_store_note(self, note: str) -> None:
-        """A review store is open (``note`` says how many tiles are labelled), or not ("")."""
+    def set_store_note(self, note: str, one_slide: bool = False) -> None:
+        """A review store is open (``note`` says how many tiles are labelled), or not ("");
+        ``one_slide``: its tiles all come from one slide (then split by image)."""
         self.has_store = bool(note)
         self.store_note.setText(note or "No review project is open.")
         self.use_store.setEnabled(self.has_store)
         if self.has_store:
             self.use_store.setChecked(True)
+            self.by_image.setChecked(one_slide)
         elif self.use_store.isChecked():
             self.use_folder.setChecked(True)
 
@@ -107,8 +115,8 @@ class DataBox(QGroupBox):
             self.use_csv.setChecked(True)
 
     def set_locked(self, locked: bool) -> None:
-        for b in (self.use_store, self.use_csv, self.use_folder):
-            b.setEnabled(not locked and (b is not self.use_store or self.has_store))
+        self.setEnabled(not locked)
+        self.use_store.setEnabled(self.has_store)
 
     def _add_csv(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Exported predictions", "",
@@ -199,10 +207,9 @@ class ModelBox(QGroupBox):
 
     def set_locked(self, locked: bool) -> None:
         _, epochs, lr = HEADS[self.kind]
-        for w in (self.head, self.backbone, self.device, self.out):
-            w.setEnabled(not locked)
-        self.epochs.setEnabled(not locked and epochs is not None)
-        self.lr.setEnabled(not locked and lr is not None)
+        self.setEnabled(not locked)
+        self.epochs.setEnabled(epochs is not None)
+        self.lr.setEnabled(lr is not None)
 
     def _browse_out(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Folder for the new bundle")

@@ -63,17 +63,20 @@ class TrainingController(QObject):
         except Exception:  # noqa: BLE001 - no store is a normal answer here
             return None
 
-    def store_note(self) -> str:
+    def store_note(self) -> tuple[str, bool]:
+        """(what the store holds, in words; whether it has one slide only)."""
         store = self.store()
         if store is None:
-            return ""
+            return "", False
         try:
             counts = store.class_counts(None)
             labelled = sum(v[1] for v in counts.values())
             total = store.tile_count()
+            slides = len(store.slides())
         except Exception:  # noqa: BLE001
-            return "the project's review store"
-        return f"{labelled} of {total} tiles have a reviewer's label"
+            return "the project's review store", False
+        where = "one slide" if slides == 1 else f"{slides} slides"
+        return f"{labelled} of {total} tiles have a reviewer's label ({where})", slides == 1
 
     def _close_opened(self) -> None:
         if self._opened_store is not None:
@@ -88,13 +91,14 @@ class TrainingController(QObject):
         from pvdesk.ui.retrain_dialog import RetrainDialog
 
         if self.dialog is None:
+            note, one = self.store_note()
             self.dialog = RetrainDialog(self.window, store_provider=self.store,
                                         python=self.python, extra_args=self.extra_args,
-                                        store_note=self.store_note())
+                                        store_note=note, one_slide=one)
             self.dialog.trained.connect(self.register)
             self.dialog.load_requested.connect(self.load_and_run)
         elif not self.dialog.running:
-            self.dialog.data.set_store_note(self.store_note())
+            self.dialog.data.set_store_note(*self.store_note())
         self.dialog.show()
         self.dialog.raise_()
         return self.dialog
