@@ -173,3 +173,25 @@ def test_head_width_must_match_the_backbone(tmp_path):
     b = write_bundle(tmp_path / "w", manifest("w", "clip-linear"), linear_tensors(8, dim=512))
     with pytest.raises(ModelError, match=r"head\.weight.*512 columns.*1024-d"):
         b.load()
+
+
+def test_demo_clip_rn50_is_untrained_deterministic_and_uses_its_shipped_text_cache(
+        monkeypatch):
+    import open_clip
+
+    def stale(*a, **k):
+        raise AssertionError(
+            "resources/models/demo-clip-rn50/text_embeddings.safetensors is stale (the manifest "
+            "or resources/prompts/breakhis-default.json changed): delete it, load the bundle "
+            "once with a fresh PVDESK_HOME and copy the file from <PVDESK_HOME>/cache/"
+            "text_embeddings/ back into the bundle folder")
+
+    monkeypatch.setattr(open_clip, "get_tokenizer", stale)
+    b = resolve_bundle("demo-clip-rn50")
+    assert b.builtin and not b.trained and b.has_embeddings and b.classes == list(CLASS_NAMES)
+    x = tiles(3, size=96, seed=4)
+    out = b.load(precision="fp32").predict(x)
+    again = b.load(precision="fp32").predict(x)
+    assert torch.equal(out.probs, again.probs) and torch.equal(out.embeddings, again.embeddings)
+    assert (out.probs - 1 / 8).abs().max() < 0.1  # random CLIP: near uniform ...
+    assert (out.probs[0] - out.probs[1]).abs().max() > 1e-3  # ... but tiles still differ

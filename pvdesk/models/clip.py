@@ -137,8 +137,8 @@ def build_clip_net(bundle: Bundle, override=None):
         from pvdesk.models.prompts import class_texts
 
         texts = class_texts(bundle)
-        key, cache = zs.cache_key(bundle, p, texts)
-        cached = zs.read_cache(key, cache, len(bundle.classes))
+        key, cache, look = zs.cache_key(bundle, p, texts)
+        cached = zs.read_cache(key, look, len(bundle.classes))
     need_text = zeroshot and not stored and cached is None
     model, tok_name = _open_clip_model(bundle, p, state, origin, need_text)
     backbone = {k[len("backbone."):]: v for k, v in tensors.items() if k.startswith("backbone.")}

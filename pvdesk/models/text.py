@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,19 +31,31 @@ def _identity(bundle: Bundle, p: WeightsPlan) -> str:
     return json.dumps(bb, sort_keys=True)
 
 
-def cache_key(bundle: Bundle, p: WeightsPlan, texts: dict) -> tuple[str, Path]:
+def cache_key(bundle: Bundle, p: WeightsPlan, texts: dict) -> tuple[str, Path, list[Path]]:
+    """(key, where to write the cache, where to look for it). A built-in bundle may ship its
+    cache (read only); its computed cache goes to the user cache folder."""
     from pvdesk.paths import cache_dir
 
     key = hashlib.sha256(json.dumps({"manifest": bundle.manifest_hash, "texts": texts,
                                      "backbone": _identity(bundle, p)}, sort_keys=True
                                     ).encode()).hexdigest()
-    if bundle.path is not None and not bundle.builtin and os.access(bundle.path, os.W_OK):
-        return key, bundle.path / TEXT_CACHE_NAME
-    return key, cache_dir() / "text_embeddings" / f"{bundle.name}-{key[:20]}.safetensors"
+    in_bundle = bundle.path / TEXT_CACHE_NAME if bundle.path is not None else None
+    if in_bundle is not None and not bundle.builtin and os.access(bundle.path, os.W_OK):
+        return key, in_bundle, [in_bundle]
+    user = cache_dir() / "text_embeddings" / f"{bundle.name}-{key[:20]}.safetensors"
+    return key, user, [user] + ([in_bundle] if in_bundle is not None else [])
 
 
-def read_cache(key: str, path: Path, classes: int):
-    """(class embeddings, logit scale) from the cache, or None when absent or stale."""
+def read_cache(key: str, paths: list[Path], classes: int):
+    """(class embeddings, logit scale) from the first cache that matches, or None."""
+    for path in paths:
+        hit = _read_one(key, path, classes)
+        if hit is not None:
+            return hit
+    return None
+
+
+def _read_one(key: str, path: Path, classes: int):
     if not path.is_file():
         return None
     try:
@@ -62,7 +75,7 @@ def write_cache(key: str, path: Path, emb, scale) -> None:
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         save_file({"class_embeddings": emb.contiguous(),
                    "logit_scale": scale.detach().float().reshape(()).contiguous()},
                   str(tmp), metadata={"key": key})
