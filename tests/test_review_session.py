@@ -101,3 +101,21 @@ def test_background_writer_orders_and_reports(tmp_path):
     assert out == [0, 1, 2, 3, 4] and isinstance(errs[0], ZeroDivisionError)
     w.close()
     assert not w.submit(out.append, 9)
+
+
+def test_queue_matches_the_store_queue_for_every_filter(tmp_path):
+    store, s = make(tmp_path, 5, 4)
+    s.first()
+    s.command("enter")
+    s.command("6")
+    s.toggle([e.tile_id for e in s.entries[7:10]])
+    s.command("0")
+    predicted = s.entries[0].predicted
+    for order in ("entropy", "margin", "tile"):
+        for status in (None, "unreviewed", "reviewed", "confirmed", "corrected"):
+            for pred in (None, predicted):
+                s.set_filters(order=order, status=status, predicted=pred)
+                want = store.queue(s.run_id, "slide-1", order=order, status=status,
+                                   predicted=pred)
+                assert [e.tile_id for e in s.entries] == [e.tile_id for e in want]
+    store.close()

@@ -15,6 +15,11 @@ from pvdesk.review.types import CONFIRMED, CORRECTED, UNREVIEWED, Counts, TileRe
 from pvdesk.taxonomy import label_for_key
 
 NEXT, PREV, CONFIRM = "next", "prev", "confirm"
+ORDERS = {  # the same orders as pvdesk.review.queue.ORDERS
+    "entropy": lambda r: (-r.entropy, r.margin, r.tile_id),
+    "margin": lambda r: (r.margin, -r.entropy, r.tile_id),
+    "tile": lambda r: r.tile_id,
+}
 
 
 def key_command(token: str) -> tuple[str, str | None] | None:
@@ -44,7 +49,7 @@ def _matches(rec: TileRecord, status: str | None) -> bool:
 class ReviewSession:
     """Queue and actions for ``slide_id`` in ``run_id`` (default: the slide's latest run)."""
 
-    def __init__(self, store, slide_id: str, run_id: int | None = None):
+    def __init__(self, store, slide_id: str, run_id: int | None = None, load: bool = True):
         self.store = store
         self.slide_id = slide_id
         self.run_id = run_id if run_id is not None else store.latest_run(slide_id)
@@ -57,15 +62,26 @@ class ReviewSession:
         self.current: TileRecord | None = None
         self.selection: set[int] = set()
         self.all: dict[int, TileRecord] = {}  # every tile of the run on this slide
-        self.reload()
+        if load:
+            self.reload()
 
     # -- loading -----------------------------------------------------------------------
+    def snapshot(self) -> dict[int, TileRecord]:
+        """Every tile of the run on this slide, read from the store. Only reads: a GUI calls
+        it on a background thread and hands the result to :meth:`apply`."""
+        if self.run_id is None:
+            return {}
+        return {r.tile_id: r for r in self.store.tiles(self.slide_id, self.run_id)}
+
+    def apply(self, tiles: dict[int, TileRecord]) -> None:
+        """Use a :meth:`snapshot` (keeps the current tile and the selection)."""
+        self.all = tiles
+        self.selection &= set(tiles)
+        self.refresh(self.current.tile_id if self.current else None)
+
     def reload(self) -> None:
-        """Re-read the run's tiles and the queue (a run grew, or another run was chosen)."""
-        keep = self.current.tile_id if self.current else None
-        self.all = ({r.tile_id: r for r in self.store.tiles(self.slide_id, self.run_id)}
-                    if self.run_id is not None else {})
-        self.refresh(keep)
+        """Re-read the run's tiles (a run grew, or another run was chosen)."""
+        self.apply(self.snapshot())
 
     def set_run(self, run_id: int | None) -> None:
         self.run_id = run_id
@@ -81,17 +97,22 @@ class ReviewSession:
         if disagree is not ...:
             self.disagree = bool(disagree)
         if order is not ...:
+            if order not in ORDERS:
+                raise ValueError(f"unknown queue order {order!r}; use one of {', '.join(ORDERS)}")
             self.order = order
         self.refresh(self.current.tile_id if self.current else None)
 
     def refresh(self, keep: int | None = None) -> None:
-        """Re-read the queue with the filters; keep tile ``keep`` current when it is listed."""
-        if self.run_id is None:
-            self.entries = []
-        else:
-            self.entries = self.store.queue(self.run_id, self.slide_id, order=self.order,
-                                            predicted=self.predicted, status=self.status,
-                                            disagree=self.disagree)
+        """Rebuild the queue from ``all`` with the filters (the order and filters of
+        ``ReviewStore.queue``, computed here so filtering needs no store round trip);
+        keep tile ``keep`` current."""
+        recs = [r for r in self.all.values()
+                if (self.predicted is None or r.predicted == self.predicted)
+                and _matches(r, self.status)
+                and (not self.disagree or (r.folder_class is not None
+                                           and r.folder_class != r.predicted))]
+        recs.sort(key=ORDERS[self.order])
+        self.entries = recs
         self.index = -1
         if keep is not None:
             self.goto_tile(keep)

@@ -55,9 +55,12 @@ def open_job(ctx: SlideContext):
     if store is None:
         return None
     runs = latest_runs_by_model(store, ctx.slide_id)
-    if not runs or ctx.folder:
-        return runs, None
-    return runs, (runs[0], restore_run(store, runs[0].run_id, ctx.slide_id))
+    if not runs:
+        return None
+    session = ReviewSession(store, ctx.slide_id, runs[0].run_id)  # reads every tile: here
+    if ctx.folder:
+        return runs, session, None
+    return runs, session, (runs[0], restore_run(store, runs[0].run_id, ctx.slide_id))
 
 
 def begin_job(ctx: SlideContext, bundles, grid, device) -> dict:
@@ -95,11 +98,10 @@ class StoreMixin:
             return
         if ctx.store is not None:
             self.dock.show_diagnosis(*ctx.store.diagnosis(ctx.slide_id))
-        if not result or not result[0]:
+        if not result:
             self.sync.refresh()
             return
-        runs, restored = result
-        self.session = ReviewSession(ctx.store, ctx.slide_id, runs[0].run_id)
+        runs, self.session, restored = result
         self.dock_widget.show()
         if restored is not None and restored[1] is not None:
             self._show_stored_heatmap(*restored)
@@ -134,7 +136,8 @@ class StoreMixin:
             self.w.status.showMessage(f"Predictions are NOT being stored: {error}", 15000)
             return
         if ctx is self.ctx and runs:
-            self.session = ReviewSession(ctx.store, ctx.slide_id, next(iter(runs.values())))
+            self.session = ReviewSession(ctx.store, ctx.slide_id, next(iter(runs.values())),
+                                         load=False)  # no predictions yet
             self.dock_widget.show()
             self.sync.refresh(center=False)
 
@@ -168,8 +171,15 @@ class StoreMixin:
                                       "to review them from the keyboard.", 15000)
 
     def _reload(self) -> None:
-        if self.session is not None:
-            self.session.reload()
+        """Re-read the session's tiles on the writer thread (a run on a large slide keeps
+        adding them), then show them."""
+        s = self.session
+        if s is not None:
+            self._submit(s.snapshot, then=self._on_snapshot, ctx=s)
+
+    def _on_snapshot(self, session, tiles, error) -> None:
+        if session is self.session and error is None:
+            session.apply(tiles)
             self.sync.refresh(center=False)
 
     # -- review -----------------------------------------------------------------------------
