@@ -142,7 +142,7 @@ def plan(bundle: Bundle, override: str | Path | None = None) -> WeightsPlan:
     if override is not None:
         p = _local(override, bundle)
         return WeightsPlan("file" if p.is_file() else "missing", p, f"local file {p}",
-                           [f"--weights {p}"])
+                           [f"weights={p}"])
     if _bundle_has_backbone(bundle):
         return WeightsPlan("bundle", bundle.weights_file, "in the bundle (weights.safetensors)")
     if src == "bundle":
