@@ -210,6 +210,31 @@ def test_a_missing_interpreter_is_an_error(qtbot):
     assert done[0][0] == "error" and "could not start" in done[0][1]
 
 
+def fake_python(tmp_path, mode: str) -> str:
+    """An executable that stands in for python: runs the fake child with the arguments."""
+    exe = tmp_path / f"python-{mode}"
+    exe.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" {mode} "$@"\n')
+    exe.chmod(0o755)
+    return str(exe)
+
+
+def test_escape_keeps_training_and_closing_the_dialog_stops_it(qtbot, home, tmp_path):
+    from PySide6.QtCore import Qt
+
+    dlg = RetrainDialog(python=fake_python(tmp_path, "slow"))
+    qtbot.addWidget(dlg)
+    dlg.show()
+    dlg.data.set_folder(tmp_path)
+    assert dlg.start()
+    qtbot.waitUntil(lambda: bool(dlg.process.state.history), timeout=20000)
+    pid = dlg.process.pid
+    assert dlg.close_btn.text() == "Stop and close"
+    qtbot.keyClick(dlg, Qt.Key.Key_Escape)
+    assert dlg.running and dlg.isVisible()
+    dlg.close_btn.click()
+    assert gone(pid) and not dlg.isVisible()
+
+
 def test_reviewed_tiles_of_the_open_store_are_exported_and_passed(qtbot, window, tmp_path,
                                                                    monkeypatch):
     """Data 'this project's reviewed tiles': the window's store is exported to a CSV under
@@ -226,12 +251,9 @@ def test_reviewed_tiles_of_the_open_store_are_exported_and_passed(qtbot, window,
     store.correct(tiles[0], "ductal_carcinoma", run)
     store.confirm(tiles[1], run)
     monkeypatch.setattr("pvdesk.ui.training_menu._window_store", lambda w: store)
-    fake_python = tmp_path / "python"
-    fake_python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" ok "$@"\n')
-    fake_python.chmod(0o755)
     args_file = tmp_path / "args.json"
     monkeypatch.setenv("FAKE_ARGS_FILE", str(args_file))
-    window.training.python = str(fake_python)
+    window.training.python = fake_python(tmp_path, "ok")
     dlg = window.training.open_retrain()
     assert dlg.data.use_store.isChecked() and "2 of 8 tiles" in dlg.data.store_note.text()
     assert dlg.data.by_image.isChecked()  # one slide: split by image, or nothing to test on

@@ -171,6 +171,7 @@ class RetrainDialog(QDialog):
     def _set_running(self, on: bool) -> None:
         self.start_btn.setEnabled(not on)
         self.cancel_btn.setEnabled(on)
+        self.close_btn.setText("Stop and close" if on else "Close")
         self.load_btn.setEnabled(not on and self.bundle_folder is not None)
         self.data.set_locked(on)
         self.model.set_locked(on)
@@ -233,6 +234,7 @@ class RetrainDialog(QDialog):
         self.shutdown()
         super().closeEvent(event)
 
-    def reject(self) -> None:  # Escape
-        self.shutdown()
-        super().reject()
+    def reject(self) -> None:
+        """Escape does not stop a training run (Cancel or Stop and close do)."""
+        if not self.running:
+            super().reject()
