@@ -130,6 +130,8 @@ def check_tensors(bundle: Bundle, tensors: dict[str, torch.Tensor], where: str) 
         if "zeroshot.class_embeddings" in tensors:
             need(ZEROSHOT_KEYS)
             rows("zeroshot.class_embeddings", 2)
+            if tensors["zeroshot.logit_scale"].numel() != 1:
+                raise _shape_error(where, "zeroshot.logit_scale", "must hold one number")
     else:  # resnet50
         if "fc.weight" in tensors or "fc.bias" in tensors:
             need(("fc.weight", "fc.bias"))
