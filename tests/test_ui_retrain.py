@@ -272,4 +272,6 @@ def test_reviewed_tiles_of_the_open_store_are_exported_and_passed(qtbot, window,
         ["unreviewed"] * 6
     assert "without a held-out evaluation" in dlg.results.empty.text()
     assert dlg.load_btn.isEnabled()
+    dlg.load_btn.click()  # no slide is open: the dialog says so, nothing starts
+    assert "Open a slide first" in dlg.error.text() and not window.runs.running
     store.close()
