@@ -141,6 +141,10 @@ def test_breakhis_sample_in_patch_mode(qtbot, window):
     w.review.set_mode(True)
     qtbot.keyClick(w.review.grid, Qt.Key.Key_5)
     assert s.counts().reviewed == 1 and not w.warnings
+    grid = w.review.grid
+    qtbot.waitUntil(lambda: grid.loader.loaded >= min(n, 8), timeout=20000)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    w.grab().save(str(SHOTS / "patch_mode_breakhis.png"))
 
 
 def test_thousands_of_images_load_lazily(qtbot, tmp_path):

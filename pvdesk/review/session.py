@@ -271,8 +271,11 @@ class ReviewSession:
         """Reviewed tiles with coordinates (the view outlines them in their label's colour)."""
         return [r for r in self.all.values() if r.status != UNREVIEWED and r.tile_x is not None]
 
-    def status_text(self) -> str:
+    def counts_text(self) -> str:
+        """"12/52 reviewed · 3 corrected"."""
         c = self.counts()
-        where = Path(self.store.path)
         corrected = f" · {c.corrected} corrected" if c.corrected else ""
-        return f"{c.reviewed}/{c.total} reviewed{corrected} · stored in {where.name}"
+        return f"{c.reviewed}/{c.total} reviewed{corrected}"
+
+    def status_text(self) -> str:
+        return f"{self.counts_text()} · stored in {Path(self.store.path).name}"

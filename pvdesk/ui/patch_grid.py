@@ -29,12 +29,13 @@ from PySide6.QtGui import QColor, QFont, QImage, QPen
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate
 
 from pvdesk.review.types import CORRECTED, UNREVIEWED
-from pvdesk.ui.review_layer import CURRENT, HALO, label_colour, short_label
+from pvdesk.ui.review_layer import HALO, label_colour, short_label
 
 THUMB = 148
 CELL = QSize(THUMB + 12, THUMB + 46)
 MAX_PENDING = 256  # requests beyond this (scrolled far past) are dropped, oldest first
 RecordRole = Qt.ItemDataRole.UserRole + 1
+FOCUS = QColor("#0d47a1")  # the current image: dark blue, a colour no class uses
 
 
 @dataclass(frozen=True)
@@ -256,11 +257,9 @@ class PatchDelegate(QStyledItemDelegate):
             p.fillRect(tag, QColor(0, 0, 0, 180))
             p.setPen(colour.lighter(130))
             p.drawText(tag, Qt.AlignmentFlag.AlignCenter, mark)
-        if option.state & QStyle.StateFlag.State_HasFocus:
-            p.setPen(QPen(HALO, 6))
-            p.drawRect(r)
-            p.setPen(QPen(CURRENT, 3))
-            p.drawRect(r)
+        if option.state & QStyle.StateFlag.State_HasFocus:  # the current image
+            p.setPen(QPen(FOCUS, 4))
+            p.drawRect(r.adjusted(1, 1, -1, -1))
         p.restore()
 
 

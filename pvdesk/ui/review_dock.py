@@ -53,9 +53,14 @@ class ReviewDock(QWidget):
         self.counts = QLabel("No predictions yet: run a model (Analysis ▸ Run model…).")
         self.counts.setWordWrap(True)
         self.counts.setStyleSheet("font-weight: bold;")
+        self.where = QLabel("")
+        self.where.setStyleSheet("color: #555555;")
         self.hint = QLabel(HINT_OFF)
         self.hint.setWordWrap(True)
         self.hint.setTextFormat(Qt.TextFormat.RichText)
+        line = self.fontMetrics().lineSpacing()
+        self.counts.setMinimumHeight(line + 2)  # wrapped labels in docks get too little
+        self.hint.setMinimumHeight(4 * line + 2)
 
         self.run = QComboBox()
         self.klass = QComboBox()
@@ -148,6 +153,7 @@ class ReviewDock(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.mode)
         layout.addWidget(self.counts)
+        layout.addWidget(self.where)
         layout.addWidget(self.hint)
         layout.addLayout(filters)
         layout.addWidget(self.table, 1)

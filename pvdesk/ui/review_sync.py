@@ -82,15 +82,14 @@ class ReviewSync(QObject):
     def refresh_status(self) -> None:
         s, c = self.session, self.c
         store = s.store if s is not None else (c.ctx.store if c.ctx else None)
-        if s is not None:
-            text = s.status_text()
-        elif store is not None:
-            text = f"no predictions yet · stored in {store.path.name}"
-        else:
-            text = ""
-        c.store_label.setText(text)
-        c.store_label.setToolTip(str(store.path) if store is not None else "")
-        c.dock.counts.setText(text or "No predictions yet: run a model (Analysis ▸ Run model…).")
+        counts = s.counts_text() if s is not None else ""
+        where = f"Every action is stored at once in {store.path}" if store is not None else ""
+        c.store_label.setText(f"{counts} · stored ✓" if counts else "")
+        c.store_label.setMinimumWidth(c.store_label.sizeHint().width())
+        c.store_label.setToolTip(where)
+        c.dock.counts.setText(counts or "No predictions yet: run a model (Analysis ▸ Run model…).")
+        c.dock.where.setText(f"Stored in {store.path.name}" if store is not None else "")
+        c.dock.where.setToolTip(where)
         can_undo = bool(store is not None and store.can_undo())
         can_redo = bool(store is not None and store.can_redo())
         for w in (c.dock.undo, c.acts["undo"]):
