@@ -252,3 +252,19 @@ def test_close_mid_run_keeps_the_store_consistent(qtbot, env, monkeypatch):
         assert store.integrity_check() == "ok"
         assert 0 < store.counts().total
     assert not warnings
+
+
+def test_review_project_file_holds_the_run(qtbot, env, tmp_path):
+    slide, warnings = env
+    w = open_window(qtbot, slide)
+    project = tmp_path / "projects" / "study.pvdb"
+    project.parent.mkdir()
+    w.review.use_project(project)  # File ▸ Open or new review project…
+    assert not w.review.acts["per_slide"].isChecked()
+    qtbot.waitUntil(lambda: w.review.store is not None, timeout=20000)
+    run_and_wait(qtbot, w)
+    assert w.review.session.store.path == project
+    assert not (tmp_path / "home" / "stores").exists()
+    w.review.acts["per_slide"].trigger()  # back to one store per slide
+    assert w.review.project is None
+    assert not warnings

@@ -115,7 +115,8 @@ class StoreMixin:
         from pvdesk.ui.worker import RunInfo
 
         grid, batch = restored
-        stub = SimpleNamespace(name=run.bundle_name, classes=run.classes, trained=run.trained)
+        stub = SimpleNamespace(name=run.bundle_name, version=run.bundle_version, label=run.model,
+                               classes=run.classes, trained=run.trained)
         size = tuple(self.w.view.source.dimensions) if self.w.view.source else (0, 0)
         self.w.overlay.begin(RunInfo([stub], grid, run.device, size))
         self.w.overlay.add_batch(batch)
