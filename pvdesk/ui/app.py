@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 import threading
@@ -49,7 +50,8 @@ def prewarm_ml() -> threading.Thread:
 
     Loading libtorch's shared libraries holds the GIL for a few hundred milliseconds that no
     thread can avoid; doing it while the user is still opening a slide keeps those pauses
-    out of the first run (when the user pans and watches the heatmap arrive).
+    out of the first run (when the user pans and watches the heatmap arrive). The objects
+    imported are then frozen out of the garbage collector's full collections.
     """
     global _prewarm
     if _prewarm is None:
@@ -59,6 +61,11 @@ def prewarm_ml() -> threading.Thread:
                     importlib.import_module(name)
                 except Exception:
                     pass
+            # Those libraries bring hundreds of thousands of long-lived objects; frozen, the
+            # cyclic garbage collector stops walking them, so its full collections (which
+            # stall every thread, the GUI's included) stay short.
+            gc.collect()
+            gc.freeze()
 
         _prewarm = threading.Thread(target=work, name="pvdesk-prewarm", daemon=True)
         _prewarm.start()

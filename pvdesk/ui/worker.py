@@ -9,6 +9,7 @@ running QThread.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -59,10 +60,16 @@ def describe_failure(exc: BaseException) -> str:
     return f"The run failed: {type(exc).__name__}: {exc}"
 
 
-def lower_thread_priority(niceness: int = 10) -> None:
+def lower_thread_priority(niceness: int | None = None) -> None:
     """Make the calling thread (and the threads it starts: torch's pool, tile readers)
-    yield the CPU to the GUI thread. Linux sets niceness per thread; elsewhere a no-op."""
-    if sys.platform.startswith("linux") and hasattr(os, "setpriority"):
+    yield the CPU to the GUI thread. Linux sets niceness per thread; elsewhere a no-op.
+    PVDESK_WORKER_NICE overrides the default of 10 (0 turns it off)."""
+    if niceness is None:
+        try:
+            niceness = int(os.environ.get("PVDESK_WORKER_NICE", "10"))
+        except ValueError:
+            niceness = 10
+    if niceness and sys.platform.startswith("linux") and hasattr(os, "setpriority"):
         try:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
         except OSError:
@@ -154,6 +161,7 @@ class RunController(QObject):
         self._worker: InferenceWorker | None = None
         self._forward = True
         self._shut = False
+        self._gc_paused = False
 
     @property
     def running(self) -> bool:
@@ -175,6 +183,12 @@ class RunController(QObject):
         worker.finished.connect(self._on_finished)
         self._thread, self._worker = thread, worker
         self._forward = True
+        # No automatic cyclic GC while the run lasts: a full collection holds the GIL, and
+        # started from the (low-priority) inference thread it would stall the GUI thread
+        # for as long as that thread waits for a CPU. Tensors are freed by reference
+        # counting; collection resumes when the run ends.
+        self._gc_paused = gc.isenabled()
+        gc.disable()
         thread.start()
 
     def cancel(self) -> None:
@@ -221,6 +235,9 @@ class RunController(QObject):
             thread.quit()
             thread.wait()
             thread.deleteLater()
+            if self._gc_paused:
+                gc.enable()
+                self._gc_paused = False
         if worker is not None:
             worker.deleteLater()
 

@@ -85,6 +85,18 @@ def main() -> int:
     from pvdesk.ui.main_window import MainWindow
     from pvdesk.ui.worker import RunRequest
 
+    import gc
+
+    gc_ms: list[tuple[float, int]] = []
+    gc_start = {}
+
+    def gc_cb(phase, info):
+        if phase == "start":
+            gc_start["t"] = time.perf_counter()
+        elif "t" in gc_start:
+            gc_ms.append(((time.perf_counter() - gc_start.pop("t")) * 1000, info["generation"]))
+
+    gc.callbacks.append(gc_cb)
     app = get_app()
     w = MainWindow()
     w.resize(1280, 800)
@@ -146,6 +158,7 @@ def main() -> int:
     progress = []
     w.runs.progress.connect(progress.append)
     paint_ms.clear()
+    gc_ms.clear()
     mark = {}
     w.runs.progress.connect(lambda _p: mark.setdefault("stream", len(meter.gaps)))
     meter.start()
@@ -173,6 +186,10 @@ def main() -> int:
     if paint_ms:
         print(f"view paints: {len(paint_ms)}, longest {max(paint_ms):.1f} ms, "
               f"p99 {percentile(paint_ms, 99):.1f} ms")
+    if gc_ms:
+        worst = max(gc_ms)
+        print(f"garbage collections during the run: {len(gc_ms)}, longest {worst[0]:.1f} ms "
+              f"(generation {worst[1]}), total {sum(m for m, _ in gc_ms):.0f} ms")
     w.close()
     return 0
 
