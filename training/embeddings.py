@@ -176,7 +176,7 @@ def embedding_classifier(base, device: str, precision: str):
     dim = cfg.get("embed_dim")
     if not dim:
         return base.load(device, precision)
-    manifest = {"name": f"{base.name}-probe", "kind": "clip-linear",
+    manifest = {"name": base.name, "kind": "clip-linear",  # same name: same weights lookup
                 "classes": ["benign", "malignant"], "backbone": bb,
                 "input_size": base.input_size, "mean": list(base.mean), "std": list(base.std),
                 "tile_um": base.tile_um, "trained": False}

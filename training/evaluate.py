@@ -86,7 +86,7 @@ def run_evaluate(args, reporter) -> int:
     reporter.start("evaluate", model=bundle.label, kind=bundle.kind, out=str(out),
                    classes=bundle.classes, counts={split: _count(samples)}, device=device)
     if not bundle.trained:
-        reporter.warning(f"{bundle.label} is untrained (random weights): its scores are "
+        reporter.warning(f"{bundle.name} is untrained (random weights): its scores are "
                          "meaningless")
     clf = bundle.load(device, precision)
     probs = bundle_probs(clf, samples, reporter, args.batch_size or 32, args.workers)

@@ -28,10 +28,25 @@ def now_iso() -> str:
 
 
 def resolved_backbone(base: Bundle) -> dict:
-    """The base bundle's backbone field with a relative weights path made absolute."""
+    """The base bundle's backbone field, for a new bundle that shares the backbone: a
+    relative weights path made absolute, and weights found under the base bundle's own name
+    in PVDESK_WEIGHTS_DIR pinned by path (the new bundle has another name)."""
+    import os
+
+    from pvdesk.models.weights import WEIGHTS_DIR_ENV, plan
+
     bb = dict(base.backbone)
     if bb.get("path") and base.path is not None and not Path(bb["path"]).is_absolute():
         bb["path"] = str((base.path / bb["path"]).resolve())
+    wdir = os.environ.get(WEIGHTS_DIR_ENV)
+    if wdir and not bb.get("path"):
+        try:
+            p = plan(base)
+        except Exception:  # noqa: BLE001 - unknown weights: leave the field as it is
+            return bb
+        if (p.how == "cached" and p.path is not None and p.path.stem == base.name
+                and Path(p.path).parent.resolve() == Path(wdir).expanduser().resolve()):
+            bb["path"] = str(Path(p.path).resolve())
     return bb
 
 

@@ -66,7 +66,7 @@ def train_linear(Xtr, ytr, Xval, yval, n_classes: int, seed: int = 0,
             selection = "3-fold cross-validation on train (no validation set)"
         else:
             folds = []
-            selection = "default C=1 (no validation set, too few images for cross-validation)"
+            selection = "default C=1: no validation set, too few images for cross-validation"
     if reporter:
         reporter.stage("train", len(grid) if folds else 1)
     if folds:

@@ -104,7 +104,7 @@ class Reporter:
 
     def warning(self, message: str) -> None:
         self.emit("warning", message=message)
-        self._say(f"warning: {message}")
+        self._say(f"WARNING: {message}")
 
     def info(self, message: str) -> None:
         """A plain line for people (not sent in JSON mode)."""

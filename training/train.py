@@ -52,7 +52,7 @@ def prepare_data(args, reporter):
                    f"(e.g. {leaked[0]}): test scores will be optimistic")
             if args.strict:
                 raise DataError(msg + "; refused (--strict)")
-            ds.warnings.append("WARNING: " + msg)
+            ds.warnings.append(msg)
     else:
         ds = split_dataset(ds, args.fractions, args.seed, args.strict, args.split_unit)
     for w in ds.warnings:

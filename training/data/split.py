@@ -109,7 +109,7 @@ def split_dataset(ds: Dataset, fractions=DEFAULT_FRACTIONS, seed: int = 0,
                "with one)")
         if strict:
             raise DataError(msg + "; refused (--strict)")
-        out.warnings.append("WARNING: " + msg)
+        out.warnings.append(msg)
     out.samples = [replace(s, split=assign[_group_key(s, unit)]) for s in ds.samples]
     out.notes.append(f"split by {unit} (seed {seed}, fractions "
                      f"{'/'.join(f'{f:.2f}' for f in fractions)})")
