@@ -28,11 +28,14 @@ def lut(name: str) -> np.ndarray:
 def colormap_layer(values: np.ndarray, name: str, opacity: float = 0.6,
                    threshold: float = 0.0) -> Image.Image:
     """Values in [0, 1] coloured by colormap ``name``; NaN and values below ``threshold``
-    are transparent, the rest have alpha ``opacity``."""
+    are transparent. Alpha grows with the value, from a quarter of ``opacity`` at 0 to
+    ``opacity`` at 1: the low end of most colormaps is as dark as haematoxylin, so fading
+    it keeps the tissue readable where the class is unlikely."""
     v = np.asarray(values, dtype=np.float64)
     finite = np.isfinite(v)
     idx = np.rint(np.clip(np.nan_to_num(v, nan=0.0), 0.0, 1.0) * 255).astype(np.intp)
     out = np.zeros((*v.shape, 4), dtype=np.uint8)
     out[..., :3] = lut(name)[idx]
-    out[..., 3] = np.where(finite & (v >= threshold), int(round(opacity * 255)), 0)
+    alpha = opacity * (0.25 + 0.75 * np.clip(np.nan_to_num(v, nan=0.0), 0.0, 1.0))
+    out[..., 3] = np.where(finite & (v >= threshold), np.rint(alpha * 255), 0).astype(np.uint8)
     return Image.fromarray(out, "RGBA")

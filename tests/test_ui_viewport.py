@@ -80,3 +80,14 @@ def test_magnification():
     assert magnification(20.0, 1.0) == "20x"
     assert magnification(20.0, 0.1) == "2.0x"
     assert magnification(None, 0.5) == "50%"
+
+
+def test_colormap_layer_fades_low_values_and_hides_below_threshold():
+    import numpy as np
+
+    from pvdesk.colormaps import colormap_layer, lut
+
+    img = np.asarray(colormap_layer(np.array([[0.0, 0.5, 1.0, np.nan, 0.05]]), "viridis",
+                                    opacity=0.8, threshold=0.1))[0]
+    assert list(img[:, 3]) == [0, 128, 204, 0, 0]
+    assert tuple(img[2, :3]) == tuple(lut("viridis")[255])
