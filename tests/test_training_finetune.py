@@ -113,3 +113,15 @@ def test_train_from_review_export(tmp_path, capsys):
     for s in split.samples:
         by_slide.setdefault(s.path, set()).add(s.split)
     assert all(len(v) == 1 for v in by_slide.values())  # no slide in two splits
+
+    # the bundle runs in `pvdesk predict` (tiles at the bundle's field of view: 64 px here)
+    from pvdesk.cli import main as pvdesk_main
+    from pvdesk.export.csv import read_predictions_csv
+
+    pred = tmp_path / "pred"
+    assert pvdesk_main(["predict", str(tmp_path / "slide0.tif"), "--model", str(out), "--out",
+                        str(pred), "--heatmap-size", "64", "--workers", "1"]) == 0
+    capsys.readouterr()
+    table = read_predictions_csv(pred / "slide0" / "clip_predictions.csv")
+    assert table.classes == ["adenosis", "fibroadenoma"] and len(table.rows) >= 4
+    assert {r["tile_w"] for r in table.rows} == {64}

@@ -185,6 +185,11 @@ def _evaluate(args, reporter) -> int:
     return run_evaluate(args, reporter)
 
 
+def _os_error(exc: OSError) -> str:
+    where = exc.filename if exc.filename is not None else "?"
+    return f"{where}: {exc.strerror or exc}"
+
+
 def _sigterm(signum, frame):
     raise KeyboardInterrupt
 
@@ -214,9 +219,10 @@ def main(argv: list[str] | None = None) -> int:
                       message=msg, exit_code=3)
         reporter.info(msg)
         return 3
-    except PvdeskError as exc:
-        reporter.error(str(exc), 2)
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+    except (PvdeskError, OSError) as exc:  # OSError: a disk full, a folder not writable
+        text = str(exc) if isinstance(exc, PvdeskError) else _os_error(exc)
+        reporter.error(text, 2)
+        print(f"{PROG}: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         msg = "interrupted; rerun the same command to resume after the last finished epoch"
