@@ -5,7 +5,9 @@ validation set the last epoch is. Mixed precision (autocast + GradScaler for fp1
 where the GPU has it) runs on CUDA only. A checkpoint is written after every epoch
 (:mod:`training.checkpoint`), so rerunning the same command resumes after the last
 finished epoch; shuffling and augmentation draw from generators seeded by (seed, epoch),
-so a resumed run sees the same batches as an uninterrupted one.
+so a resumed run sees the same batches as an uninterrupted one. The last epoch is not
+checkpointed (its model goes straight into the bundle): an interruption while the bundle
+is written repeats that epoch only.
 """
 
 from __future__ import annotations

@@ -156,6 +156,7 @@ def train_mlp(Xtr, ytr, Xval, yval, n_classes: int, cfg: MlpConfig, seed: int = 
             best_state = {k: v.clone() for k, v in head.state_dict().items()}
         history.append(rec)
         if reporter:
+            reporter.step(epoch, cfg.epochs, loss=rec["train_loss"])
             spent = time.monotonic() - started
             reporter.epoch(**rec, epochs=cfg.epochs, improved=improved, best_epoch=best_epoch,
                            best_val_macro_f1=best[0] if len(xv) else None,

@@ -125,7 +125,7 @@ class Reporter:
     def step(self, step: int, steps: int, epoch: int | None = None,
              loss: float | None = None, eta_s: float | None = None) -> None:
         if self._bar is not None:
-            if self._bar.total != steps:
+            if self._bar.total != steps or step < self._bar.n:  # a new epoch starts over
                 self._bar.reset(total=steps)
             self._bar.update(step - self._bar.n)
             if loss is not None:

@@ -47,6 +47,9 @@ def prepare_data(args, reporter):
                              "left out")
             ds = ds.with_samples([s for s in ds.samples if s.split])
         leaked = check_disjoint(ds)
+        if not ds.patients_known:
+            ds.notes.append(f"{ds.origin}: patients are not known for every image, so the "
+                            "given splits cannot be checked for a patient in two splits")
         if leaked:
             msg = (f"{ds.origin}: {len(leaked)} patient(s) are in more than one split "
                    f"(e.g. {leaked[0]}): test scores will be optimistic")
