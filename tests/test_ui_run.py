@@ -220,3 +220,33 @@ def test_run_on_patch_folder_finishes_without_heatmap(qtbot, window, errors, tmp
     qtbot.waitUntil(lambda: bool(states), timeout=60000)
     assert states == ["done"] and not errors
     assert w.overlay.summary() == "3 of 3 images classified"
+
+
+def test_unreadable_regions_are_reported_and_the_rest_runs(qtbot, window, errors, monkeypatch):
+    from pvdesk.errors import RegionReadError
+    from pvdesk.slides.openslide_source import OpenSlideSource
+
+    real = OpenSlideSource.read_region
+
+    def flaky(self, location, level, size):
+        if location[1] >= 1500:  # the lower half of the slide cannot be read
+            raise RegionReadError(self.path, f"cannot read region at {location} (test)")
+        return real(self, location, level, size)
+
+    monkeypatch.setattr(OpenSlideSource, "read_region", flaky)
+    w = window
+    states = finished_states(w)
+    w.start_run(RunRequest(["demo-resnet50"], device="cpu", tile_um=500.0))
+    qtbot.waitUntil(lambda: bool(states), timeout=60000)
+    assert states == ["done"] and not errors  # not fatal: counted, not a message box
+    assert "could not be read" in w.status.currentMessage()
+    hm = w.overlay.heatmaps["demo-resnet50"]
+    grid = w.overlay.info.grid
+    assert 0 < hm.tiles_added < len(grid.tiles)
+    assert w.overlay.tile_values(10, 2900) is None  # the unreadable part stays empty
+    # the viewer shows the failure in the status bar and keeps going
+    w.view.set_scale(1.0)
+    w.view.center_on(1100, 2500)
+    qtbot.waitUntil(lambda: "cannot read region" in w.status.currentMessage(), timeout=10000)
+    w.view.center_on(1100, 500)
+    qtbot.waitUntil(lambda: not w.loader.busy, timeout=10000)
