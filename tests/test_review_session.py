@@ -57,6 +57,7 @@ def test_queue_actions_advance_undo_redo(tmp_path):
     assert all(store.decision(t).label == "non_tissue" for t in ids) and not s.selection
     assert sorted(s.undo()) == sorted(ids)
     assert all(store.decision(t).status == "unreviewed" for t in ids)
+    assert s.counts() == store.counts(s.run_id, "slide-1")
     store.close()
 
 

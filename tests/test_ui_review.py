@@ -264,6 +264,7 @@ def test_review_project_file_holds_the_run(qtbot, env, tmp_path):
     qtbot.waitUntil(lambda: w.review.store is not None, timeout=20000)
     run_and_wait(qtbot, w)
     assert w.review.session.store.path == project
+    assert w.training.store() is w.review.store  # Training ▸ Retrain sees this store
     assert not (tmp_path / "home" / "stores").exists()
     w.review.acts["per_slide"].trigger()  # back to one store per slide
     assert w.review.project is None

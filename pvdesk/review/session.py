@@ -62,6 +62,7 @@ class ReviewSession:
         self.current: TileRecord | None = None
         self.selection: set[int] = set()
         self.all: dict[int, TileRecord] = {}  # every tile of the run on this slide
+        self._pos: dict[int, int] = {}  # tile id -> position in entries
         if load:
             self.reload()
 
@@ -113,6 +114,7 @@ class ReviewSession:
                                            and r.folder_class != r.predicted))]
         recs.sort(key=ORDERS[self.order])
         self.entries = recs
+        self._reindex()
         self.index = -1
         if keep is not None:
             self.goto_tile(keep)
@@ -121,10 +123,10 @@ class ReviewSession:
 
     # -- navigation ----------------------------------------------------------------------
     def position(self, tile_id: int) -> int:
-        for i, e in enumerate(self.entries):
-            if e.tile_id == tile_id:
-                return i
-        return -1
+        return self._pos.get(tile_id, -1)
+
+    def _reindex(self) -> None:
+        self._pos = {e.tile_id: i for i, e in enumerate(self.entries)}
 
     def goto(self, i: int) -> TileRecord | None:
         if not self.entries:
@@ -232,30 +234,43 @@ class ReviewSession:
         return ids
 
     def _update(self, ids) -> None:
-        """Re-read the decisions of ``ids`` into ``all`` and ``entries``."""
+        """Re-read the decisions of ``ids`` into ``all``, ``entries`` and ``current``."""
         for tid in ids:
-            d = self.store.decision(tid)
             rec = self.all.get(tid)
-            if rec is not None:
-                self.all[tid] = dataclasses.replace(rec, status=d.status, label=d.label,
-                                                    reviewer=d.reviewer, reviewed_at=d.reviewed_at)
-        self.entries = [self.all.get(e.tile_id, e) for e in self.entries]
-        if self.current is not None:
-            self.current = self.all.get(self.current.tile_id, self.current)
+            if rec is None:
+                continue
+            d = self.store.decision(tid)
+            new = dataclasses.replace(rec, status=d.status, label=d.label, reviewer=d.reviewer,
+                                      reviewed_at=d.reviewed_at)
+            self.all[tid] = new
+            i = self._pos.get(tid)
+            if i is not None:
+                self.entries[i] = new
+            if self.current is not None and self.current.tile_id == tid:
+                self.current = new
 
     def _after_action(self, ids) -> None:
         """Update the acted-on tiles in place, drop those the status filter now hides, and
-        move to the next unreviewed tile after the current one."""
+        move to the next unreviewed tile after the current one (else the next one)."""
         acted = set(ids)
-        following = [e.tile_id for e in self.entries[self.index + 1:]] if self.index >= 0 else \
-            [e.tile_id for e in self.entries]
+        start = self.index + 1 if self.index >= 0 else 0
         self._update(ids)
-        self.entries = [e for e in self.entries if _matches(e, self.status)]
         self.selection.clear()
-        listed = {e.tile_id: e for e in self.entries}
-        candidates = [t for t in following if t in listed and t not in acted]
-        target = next((t for t in candidates if listed[t].status == UNREVIEWED),
-                      candidates[0] if candidates else None)
+        target = fallback = None
+        for i in range(start, len(self.entries)):
+            e = self.entries[i]
+            if e.tile_id in acted:
+                continue
+            if fallback is None:
+                fallback = e.tile_id
+            if e.status == UNREVIEWED:
+                target = e.tile_id
+                break
+        gone = {t for t in acted if t in self._pos and not _matches(self.all[t], self.status)}
+        if gone:
+            self.entries = [e for e in self.entries if e.tile_id not in gone]
+            self._reindex()
+        target = target if target is not None else fallback
         if target is not None:
             self.goto_tile(target)
         else:
@@ -263,9 +278,13 @@ class ReviewSession:
 
     # -- reading ---------------------------------------------------------------------------
     def counts(self) -> Counts:
-        if self.run_id is None:
-            return Counts(0, 0, 0)
-        return self.store.counts(self.run_id, self.slide_id)
+        """reviewed / total / corrected over the run's tiles on this slide (as loaded)."""
+        reviewed = corrected = 0
+        for r in self.all.values():
+            if r.status != UNREVIEWED:
+                reviewed += 1
+                corrected += r.status == CORRECTED
+        return Counts(reviewed, len(self.all), corrected)
 
     def reviewed(self) -> list[TileRecord]:
         """Reviewed tiles with coordinates (the view outlines them in their label's colour)."""
