@@ -70,6 +70,13 @@ def test_too_few_patients_warns_loudly_or_refuses(tmp_path):
         split_dataset(load_dataset(tmp_path), strict=True)
 
 
+def test_zero_fraction_split_is_left_empty_without_warning(tmp_path):
+    colour_dataset(tmp_path, classes=3, patients=4)
+    ds = split_dataset(load_dataset(tmp_path), fractions=(0.75, 0, 0.25), seed=1)
+    assert set(ds.counts()) == {"train", "test"} and not ds.warnings
+    assert check_disjoint(ds) == []
+
+
 def test_manifest_round_trip_and_hash(tmp_path):
     colour_dataset(tmp_path / "data", classes=3, patients=3)
     ds = split_dataset(load_dataset(tmp_path / "data"), seed=5)

@@ -100,9 +100,12 @@ def test_train_from_review_export(tmp_path, capsys):
     write_rows_csv(csv_path, list(CLASS_NAMES), [r for rows in slides for r in rows])
     out = tmp_path / "from-review"
     rc = main(["train", "--data", str(csv_path), "--head", "resnet50", "--backbone",
-               "demo-resnet50", "--out", str(out), "--epochs", "1", *FAST])
+               "demo-resnet50", "--out", str(out), "--epochs", "2", *FAST, "--batch-size", "8"])
     cap = capsys.readouterr()
     assert rc == 0, cap.err
+    events = _events(cap.out)
+    assert not [e for e in events if e["event"] == "warning" and "too few" in e["message"]]
+    assert events[-1]["metrics"]["accuracy"] >= 0.75  # red vs green tiles: chance is 0.5
     bundle = resolve_bundle(out)
     assert bundle.classes == ["adenosis", "fibroadenoma"]
     assert bundle.tile_um == pytest.approx(32.0)  # 64 px tiles at 0.5 um/px

@@ -5,10 +5,10 @@ review tile), else each image on its own (and a warning says that patient-disjoi
 cannot be checked). Each group goes wholly to one split, so no patient is in two splits.
 
 Per class (a group's class is its most frequent label), groups are shuffled with the seed
-and dealt so that each split's image count approaches its target fraction; with three or
-more groups every split gets at least one. A class with fewer than three groups cannot be
-in every split: a loud warning says so (the groups go to train first, then test), or, with
-``strict``, the split is refused.
+and dealt so that each split's image count approaches its target fraction; with a group
+for each split (three, or fewer when a fraction is 0) every split gets at least one. With
+fewer groups, train is served first, then test, then val. A class that ends up missing
+from a split gets a loud warning naming it, or, with ``strict``, the split is refused.
 
 The manifest is a CSV, one row per image, no copies of the images::
 
@@ -44,30 +44,28 @@ def _group_key(s: Sample, unit: str) -> str:
 def _deal(groups: list[tuple[str, int]], fractions, rng: random.Random) -> dict[str, str]:
     """{group: split} for one class's groups (name, image count)."""
     rng.shuffle(groups)
+    frac = dict(zip(SPLITS, fractions, strict=True))
+    wanted = [s for s in ("train", "test", "val") if frac[s] > 0]  # priority when short
     out: dict[str, str] = {}
-    n = len(groups)
-    if n < 3:  # train first, then test; no val
-        for (g, _), split in zip(groups, ("train", "test"), strict=False):
+    if len(groups) < len(wanted):  # train first, then test, then val
+        for (g, _), split in zip(groups, wanted, strict=False):
             out[g] = split
         return out
     total = sum(c for _, c in groups)
     have = dict.fromkeys(SPLITS, 0)
-    order = sorted(range(n), key=lambda i: -groups[i][1])  # big groups first (stable: shuffled)
-    # one group to each of val and test first (the smallest ones), the rest by deficit
-    for split, i in zip(("test", "val"), order[::-1][:2], strict=True):
+    order = sorted(range(len(groups)), key=lambda i: -groups[i][1])  # big first (stable)
+    # one group each to test and val first (the smallest ones), the rest by deficit
+    extra = [s for s in wanted if s != "train"]
+    for split, i in zip(extra, order[::-1][:len(extra)], strict=True):
         out[groups[i][0]] = split
         have[split] += groups[i][1]
     for i in order:
         g, c = groups[i]
         if g in out:
             continue
-        deficits = {s: f * total - have[s] for s, f in zip(SPLITS, fractions, strict=True)}
-        split = max(SPLITS, key=lambda s: (deficits[s], s == "train"))
+        split = max(SPLITS, key=lambda s: (frac[s] * total - have[s], s == "train"))
         out[g] = split
         have[split] += c
-    if "train" not in out.values():  # keep at least one group to learn from
-        biggest = groups[order[0]][0]
-        out[biggest] = "train"
     return out
 
 
@@ -96,21 +94,24 @@ def split_dataset(ds: Dataset, fractions=DEFAULT_FRACTIONS, seed: int = 0,
                             "are optimistic")
     rng = random.Random(seed)
     assign: dict[str, str] = {}
+    for label in ds.classes:
+        assign.update(_deal(sorted(by_class[label]), fractions, rng))
+    out.samples = [replace(s, split=assign[_group_key(s, unit)]) for s in ds.samples]
+    wanted = [s for s, f in zip(SPLITS, fractions, strict=True) if f > 0]
     short = []
     for label in ds.classes:
-        cls_groups = sorted(by_class[label])
-        if len(cls_groups) < 3:
-            short.append(f"{label} ({len(cls_groups)})")
-        assign.update(_deal(cls_groups, fractions, rng))
+        where = {s.split for s in out.samples if s.label == label}
+        missing = [s for s in wanted if s not in where]
+        if missing:
+            n = len({_group_key(s, unit) for s in ds.samples if s.label == label})
+            short.append(f"{label} ({n}; not in {'/'.join(missing)})")
     if short:
         what = "patients" if unit == "patient" and ds.patients_known else "groups"
-        msg = (f"{ds.origin}: too few {what} to put every class in train, val and test: "
-               f"{', '.join(short)}; those classes are missing from val (and from test "
-               "with one)")
+        msg = (f"{ds.origin}: too few {what} to put every class in "
+               f"{', '.join(wanted)}: {', '.join(short)}")
         if strict:
             raise DataError(msg + "; refused (--strict)")
         out.warnings.append(msg)
-    out.samples = [replace(s, split=assign[_group_key(s, unit)]) for s in ds.samples]
     out.notes.append(f"split by {unit} (seed {seed}, fractions "
                      f"{'/'.join(f'{f:.2f}' for f in fractions)})")
     return out
