@@ -46,6 +46,23 @@ def test_breakhis_tree_gives_class_patient_and_magnification(tmp_path):
     assert s.label == "ductal_carcinoma" and s.patient.startswith("14-") and s.magnification in (40, 100)
 
 
+def test_breakhis_own_tree_layout(tmp_path):
+    """BreaKHis_v1/histology_slides/breast/<group>/SOB/<subtype>/<SOB_..._patient>/<mag>X/"""
+    from PIL import Image
+
+    root = tmp_path / "BreaKHis_v1" / "histology_slides" / "breast"
+    for group, sub, code, pid in (("benign", "adenosis", "A", "22549AB"),
+                                  ("malignant", "ductal_carcinoma", "DC", "2523")):
+        for mag in (40, 100):
+            d = root / group / "SOB" / sub / f"SOB_{group[0].upper()}_{code}_14-{pid}" / f"{mag}X"
+            d.mkdir(parents=True)
+            Image.new("RGB", (20, 12)).save(d / f"SOB_{group[0].upper()}_{code}-14-{pid}-{mag}-001.png")
+    ds = load_dataset(tmp_path / "BreaKHis_v1")
+    assert sorted((s.label, s.patient, s.magnification) for s in ds.samples) == [
+        ("adenosis", "14-22549AB", 40), ("adenosis", "14-22549AB", 100),
+        ("ductal_carcinoma", "14-2523", 40), ("ductal_carcinoma", "14-2523", 100)]
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_split_is_patient_disjoint_and_stratified(tmp_path, seed):
     colour_dataset(tmp_path, classes=5, patients=7, per_patient=3)

@@ -87,6 +87,7 @@ def test_resnet50_interrupted_then_resumed(tmp_path, capsys):
     assert main(["evaluate", "--model", str(out), "--data", str(data), "--workers", "1",
                  "--bootstrap", "50", "--progress", "json", "--threads", "1"]) == 0
     ev = _events(capsys.readouterr().out)[-1]
+    assert (out / "evaluations").is_dir() and list((out / "evaluations").glob("*/curves.png"))
     assert ev["metrics"]["accuracy"] == pytest.approx(done["metrics"]["accuracy"])
     assert ev["metrics"]["macro_f1"] == pytest.approx(done["metrics"]["macro_f1"])
 

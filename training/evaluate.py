@@ -97,7 +97,16 @@ def run_evaluate(args, reporter) -> int:
     ctx = {"bundle": bundle.label, "kind": bundle.kind, "data": ds.origin,
            "split": f"{split} ({len(samples)} images)", "data hash": h[:16],
            "device": device, "precision": clf.effective_precision, "date": now_iso()}
-    write_report(out, metrics, f"{bundle.name}: {split} split of {Path(ds.origin).name}", ctx)
+    history = None
+    if bundle.path is not None and (bundle.path / "history.json").is_file():
+        import json
+
+        try:  # the training curves of a bundle trained here go into its reports too
+            history = json.loads((bundle.path / "history.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            history = None
+    write_report(out, metrics, f"{bundle.name}: {split} split of {Path(ds.origin).name}", ctx,
+                 history)
     own = bundle.provenance.get("eval_hash") == h
     key = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{Path(ds.origin).name}:{split}:{h[:8]}")
     if record_evaluation(bundle, key, summ, own):
