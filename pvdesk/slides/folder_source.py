@@ -71,9 +71,11 @@ class PatchFolderSource(Source):
     @property
     def slide_id(self) -> str:
         if self._id is None:
+            # 16 KiB per image keeps a folder of thousands of patches quick to identify
             h = hashlib.sha256()
             for p in self.patches:
-                h.update(content_id(p.path).encode())
+                h.update(p.path.relative_to(self.path).as_posix().encode())
+                h.update(content_id(p.path, chunk=1 << 14).encode())
             self._id = h.hexdigest()[:20]
         return self._id
 

@@ -78,14 +78,14 @@ def main() -> int:
     import tempfile
 
     os.environ.setdefault("PVDESK_HOME", tempfile.mkdtemp(prefix="pvdesk-bench-"))
+    import gc
+
     from PySide6.QtCore import QEventLoop, QTimer
 
     from pvdesk.paths import sample_slide
     from pvdesk.ui.app import get_app, prewarm_ml
     from pvdesk.ui.main_window import MainWindow
     from pvdesk.ui.worker import RunRequest
-
-    import gc
 
     gc_ms: list[tuple[float, int]] = []
     gc_start = {}
