@@ -78,6 +78,9 @@ def prepare_out(out: Path, overwrite: bool) -> None:
             raise TrainingError(f"{out}: a bundle is already here (manifest.json); pass "
                                 "--overwrite to replace it, or choose another --out")
         manifest.unlink()  # the folder stops being a bundle until the new one is complete
+        for stale in ("report.md", "metrics.json", "confusion.png", "curves.png",
+                      "history.json"):
+            (out / stale).unlink(missing_ok=True)
     if out.exists() and not out.is_dir():
         raise TrainingError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)

@@ -77,7 +77,6 @@ def prepare_data(args, reporter):
     return ds, classes, parts
 
 
-
 def _tile_um(args, ds, default: float) -> float:
     if args.tile_um:
         return args.tile_um
@@ -95,6 +94,9 @@ def run_train(args, reporter) -> int:
         raise TrainingError(f"--head {args.head}: expected one of {', '.join(HEADS)}")
     out = Path(args.out).expanduser().resolve()
     name = args.name or out.name
+    if not name or name.startswith(".") or any(c in name for c in "/\\"):
+        raise TrainingError(f"bundle name {name!r}: must not be empty, start with a dot or "
+                            "hold a slash (--name)")
     device = pick_device(args.device)
     precision = train_precision(device, args.precision)
     ds, classes, parts = prepare_data(args, reporter)
