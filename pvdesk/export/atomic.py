@@ -26,35 +26,53 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_write(path, mode: str = "w", encoding: str | None = "utf-8", newline: str | None = None):
-    if mode not in ("w", "wb", "wt"):
-        raise ValueError(f"atomic_write mode must be 'w' or 'wb', not {mode!r}")
+def atomic_path(path):
+    """Yield a temporary path in ``path``'s folder for a writer that wants a file name
+    (safetensors, PIL); on success it is fsynced, given normal permissions (not mkstemp's
+    0600) and moved over ``path``; on failure it is removed and ``path`` is untouched."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        os.close(fd)
     except OSError as exc:
         raise ExportError(f"{path}: cannot write ({exc.strerror or exc})") from exc
-    binary = "b" in mode
     try:
-        with os.fdopen(fd, mode, encoding=None if binary else encoding,
-                       newline=None if binary else newline) as fh:
-            yield fh
-            try:
-                fh.flush()
-                os.fsync(fh.fileno())
-            except OSError as exc:
-                raise ExportError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+        yield Path(tmp)
         try:
+            _fsync_file(tmp)
             os.chmod(tmp, 0o666 & ~_umask())
             os.replace(tmp, path)
         except OSError as exc:
-            raise ExportError(f"{path}: cannot replace ({exc.strerror or exc})") from exc
+            raise ExportError(f"{path}: cannot write ({exc.strerror or exc})") from exc
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     _fsync_dir(folder)
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "w", encoding: str | None = "utf-8", newline: str | None = None):
+    if mode not in ("w", "wb", "wt"):
+        raise ValueError(f"atomic_write mode must be 'w' or 'wb', not {mode!r}")
+    binary = "b" in mode
+    with atomic_path(path) as tmp:
+        try:
+            fh = open(tmp, mode, encoding=None if binary else encoding,
+                      newline=None if binary else newline)
+        except OSError as exc:
+            raise ExportError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+        with fh:
+            yield fh
+
+
+def _fsync_file(name) -> None:
+    fd = os.open(name, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -85,14 +83,10 @@ def resolve_bundle(name_or_folder: str | Path, extra_dirs: Iterable[str | Path] 
 
 
 def _atomic_write(path: Path, writer) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        writer(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from pvdesk.export.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        writer(str(tmp))
 
 
 def write_bundle(folder: str | Path, manifest: dict, tensors: dict[str, torch.Tensor]
