@@ -91,7 +91,8 @@ class RetrainPlan:
     def arguments(self) -> list[str]:
         """The arguments after ``python``: ``-m training train ...``."""
         args = ["-m", "training", "train", "--data", str(self.data), "--head", self.head,
-                "--out", str(self.out), "--progress", "json", "--device", self.device]
+                "--out", str(self.out), "--progress", "json", "--watch-stdin",
+                "--device", self.device]
         if self.backbone:
             args += ["--backbone", self.backbone]
         _, epochs, lr = HEADS[self.head]

@@ -129,3 +129,33 @@ def test_train_from_review_export(tmp_path, capsys):
     table = read_predictions_csv(pred / "slide0" / "clip_predictions.csv")
     assert table.classes == ["adenosis", "fibroadenoma"] and len(table.rows) >= 4
     assert {r["tile_w"] for r in table.rows} == {64}
+
+
+def test_watch_stdin_stops_when_the_parent_pipe_closes(tmp_path):
+    """The GUI passes --watch-stdin: if it dies, its pipe closes and training stops cleanly
+    (resumable), so no orphan keeps the CPU busy."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    data = colour_dataset(tmp_path / "data", classes=2, patients=3, per_patient=4, size=32)
+    env = dict(os.environ, PVDESK_HOME=str(tmp_path / "home"), PVDESK_OFFLINE="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "training", "train", "--data", str(data), "--head", "resnet50",
+         "--backbone", "random", "--out", str(tmp_path / "rn"), "--epochs", "200",
+         "--watch-stdin", *FAST], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, env=env)
+    try:
+        for line in proc.stdout:  # wait until training is under way
+            if json.loads(line)["event"] == "step":
+                break
+        proc.stdin.close()
+        t0 = time.monotonic()
+        rest = proc.stdout.read().decode()
+        assert proc.wait(timeout=60) == 130
+        assert time.monotonic() - t0 < 60
+        assert _events(rest)[-1]["event"] == "stopped"
+    finally:
+        if proc.poll() is None:
+            proc.kill()

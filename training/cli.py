@@ -49,6 +49,9 @@ def _common(p, data_help: str) -> None:
     p.add_argument("--include-unreviewed", action="store_true",
                    help="review exports: also use unreviewed tiles, labelled by their "
                         "prediction (pseudo-labels)")
+    p.add_argument("--watch-stdin", action="store_true",
+                   help="stop cleanly when standard input closes (the GUI passes this, so a "
+                   "GUI that dies leaves no training process behind)")
     p.add_argument("--progress", choices=MODES, default="auto",
                    help="progress display; json prints JSON lines on stdout for the GUI")
 
@@ -194,8 +197,26 @@ def _sigterm(signum, frame):
     raise KeyboardInterrupt
 
 
+def _watch_stdin() -> None:
+    """Send ourselves SIGTERM (a clean, resumable stop) once the parent's pipe closes."""
+    import os
+    import threading
+
+    def watch():
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass
+        except (OSError, ValueError):
+            pass
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "watch_stdin", False):
+        _watch_stdin()
     reporter = Reporter(args.progress)
     old = None
     try:

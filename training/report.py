@@ -62,6 +62,7 @@ def plot_curves(history: list[dict], path: Path, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     ep = [h["epoch"] for h in history]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -70,6 +71,7 @@ def plot_curves(history: list[dict], path: Path, title: str) -> None:
         if any(h.get(f"val_{key}") is not None for h in history):
             ax.plot(ep, [h.get(f"val_{key}") for h in history], marker=".", label="validation")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         ax.legend()
