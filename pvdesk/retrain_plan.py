@@ -91,8 +91,7 @@ class RetrainPlan:
     def arguments(self) -> list[str]:
         """The arguments after ``python``: ``-m training train ...``."""
         args = ["-m", "training", "train", "--data", str(self.data), "--head", self.head,
-                "--out", str(self.out), "--progress", "json", "--watch-stdin",
-                "--device", self.device]
+                "--out", str(self.out), "--progress", "json", "--device", self.device]
         if self.backbone:
             args += ["--backbone", self.backbone]
         _, epochs, lr = HEADS[self.head]
@@ -104,7 +103,8 @@ class RetrainPlan:
             args.append("--include-unreviewed")
         if self.split_by_image:
             args += ["--split-unit", "image"]
-        return args + list(self.extra)
+        # --watch-stdin: the child stops when our pipe closes, even if this process dies
+        return args + list(self.extra) + ["--watch-stdin"]
 
     def command(self, python: str | None = None) -> list[str]:
         return [python or sys.executable, *self.arguments()]
