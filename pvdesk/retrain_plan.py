@@ -104,7 +104,7 @@ class RetrainPlan:
         if self.split_by_image:
             args += ["--split-unit", "image"]
         # --watch-stdin: the child stops when our pipe closes, even if this process dies
-        return args + list(self.extra) + ["--watch-stdin"]
+        return args + ["--watch-stdin"] + list(self.extra)
 
     def command(self, python: str | None = None) -> list[str]:
         return [python or sys.executable, *self.arguments()]

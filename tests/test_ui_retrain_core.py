@@ -26,7 +26,7 @@ def test_plan_command_line_and_defaults(tmp_path, monkeypatch):
     assert args["--progress"] == "json" and args["--backbone"] == "demo-clip-rn50"
     assert args["--epochs"] == "3" and float(args["--lr"]) == 0.01
     assert Path(args["--out"]).parent == tmp_path / "models"
-    assert cmd[-2:] == ["--bootstrap", "10"]
+    assert cmd[-3:] == ["--watch-stdin", "--bootstrap", "10"]  # user extras come last
     # the linear probe has no epochs or learning rate; defaults are left to the package
     lin = RetrainPlan("csv", "/x.csv", head="clip-linear", epochs=5, lr=0.1,
                       include_unreviewed=True, split_by_image=True).arguments()
