@@ -31,7 +31,7 @@ def test_plan_command_line_and_defaults(tmp_path, monkeypatch):
     lin = RetrainPlan("csv", "/x.csv", head="clip-linear", epochs=5, lr=0.1,
                       include_unreviewed=True, split_by_image=True).arguments()
     assert "--epochs" not in lin and "--lr" not in lin and "--backbone" not in lin
-    assert "--include-unreviewed" in lin and lin[-2:] == ["--split-unit", "image"]
+    assert "--include-unreviewed" in lin and lin[-3:] == ["--split-unit", "image", "--watch-stdin"]
     with pytest.raises(ValueError):
         RetrainPlan("folder", "/d", head="svm")
 
