@@ -203,10 +203,12 @@ def _watch_stdin() -> None:
     import threading
 
     def watch():
+        # os.read on the raw descriptor: a blocked sys.stdin read would hold the buffer's
+        # lock and abort the interpreter's shutdown when training ends normally.
         try:
-            while sys.stdin.buffer.read(4096):
+            while os.read(0, 4096):
                 pass
-        except (OSError, ValueError):
+        except OSError:
             pass
         os.kill(os.getpid(), signal.SIGTERM)
 

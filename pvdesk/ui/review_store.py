@@ -168,8 +168,11 @@ class StoreMixin:
         self._reload_timer.stop()
         self._reload()
         if self.session is not None:
-            self.w.status.showMessage(f"Predictions stored in {ctx.store_path().name}. Press R "
-                                      "to review them from the keyboard.", 15000)
+            # keep the run's own message (tiles classified, unreadable ones) in front
+            run_msg = self.w.status.currentMessage()
+            stored = (f"Predictions stored in {ctx.store_path().name}. Press R to review them "
+                      "from the keyboard.")
+            self.w.status.showMessage(f"{run_msg} · {stored}" if run_msg else stored, 15000)
 
     def _reload(self) -> None:
         """Re-read the session's tiles on the writer thread (a run on a large slide keeps
