@@ -53,6 +53,10 @@ def test_auto_precision_is_within_002_of_fp32(demo_resnet):
     x = tiles(2, size=96, seed=7)
     diff = (auto.predict(x).probs - demo_resnet.predict(x).probs).abs().max()
     assert diff < 0.02
+    if auto.effective_precision == "bf16":  # CPU bf16 keeps bf16 weights: never exported
+        assert next(auto.net.parameters()).dtype == torch.bfloat16
+        with pytest.raises(ModelError, match="precision='fp32'"):
+            auto.export_tensors()
 
 
 def test_resnet_round_trip_through_write_bundle(demo_resnet, tmp_path):

@@ -39,6 +39,13 @@ class TileClassifier:
         self.net = net.eval().to(device)
         for p in self.net.parameters():
             p.requires_grad_(False)
+        # On the CPU, bf16 weights beat bf16 autocast: autocast re-casts fp32 weights on every
+        # call, which made ViT attention slower than fp32 (the heads stay fp32 either way).
+        self._bf16_weights = self._dtype == torch.bfloat16 and device.split(":")[0] == "cpu"
+        if self._bf16_weights:
+            self.net = self.net.to(torch.bfloat16)
+            if isinstance(getattr(self.net, "head", None), torch.nn.Module):
+                self.net.head.float()
         self._channels_last = device.split(":")[0] in ("cpu", "cuda")
         if self._channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -60,6 +67,8 @@ class TileClassifier:
             x = F.interpolate(x, size=(s, s), mode="bilinear", antialias=True,
                               align_corners=False)
         x = (x - self._mean) / self._std
+        if self._bf16_weights:
+            x = x.to(torch.bfloat16)
         if self._channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
@@ -69,7 +78,7 @@ class TileClassifier:
 
         import torch
 
-        if self._dtype is None:
+        if self._dtype is None or self._bf16_weights:
             return contextlib.nullcontext()
         return torch.autocast(self.device.split(":")[0], dtype=self._dtype)
 
@@ -114,6 +123,9 @@ class TileClassifier:
         ResNet50: the whole state dict. CLIP kinds: the head, plus ``backbone.*`` when
         ``include_backbone`` (default: only when the manifest says the backbone is the bundle).
         """
+        if self._bf16_weights:  # the fp32 weights are gone; a bundle must not get bf16 ones
+            raise ModelError(f"{self.bundle.name}: loaded with bf16 weights for speed; load it "
+                             "with precision='fp32' to export its weights")
         out = self.net.export_tensors(include_backbone)
         return {k: v.contiguous() for k, v in out.items()}  # channels_last -> plain layout
 
