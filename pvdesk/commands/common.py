@@ -17,11 +17,16 @@ def positive_float(text: str) -> float:
     return v
 
 
-def add_grid_arguments(p: argparse.ArgumentParser, tile_um_default: float | None = DEFAULT_TILE_UM):
+def add_grid_arguments(p: argparse.ArgumentParser, tile_um_default: float | None = DEFAULT_TILE_UM,
+                       with_size: bool = True):
+    """--tile-um, --overlap, --min-tissue, --mpp (and --size unless a model sets it)."""
     p.add_argument("--tile-um", type=positive_float, default=tile_um_default,
-                   help="tile side in micrometres (default %(default)s: 224 px at 0.5 um/px)")
-    p.add_argument("--size", type=int, default=DEFAULT_OUT_SIZE,
-                   help="model input size in px (default %(default)s)")
+                   help="tile side in micrometres (default "
+                   + (f"{tile_um_default:g}: 224 px at 0.5 um/px)" if tile_um_default
+                      else "the first model's field of view)"))
+    if with_size:
+        p.add_argument("--size", type=int, default=DEFAULT_OUT_SIZE,
+                       help="model input size in px (default %(default)s)")
     p.add_argument("--overlap", type=float, default=0.0,
                    help="fraction shared by neighbouring tiles, e.g. 0.5 for a 50%% stride")
     p.add_argument("--min-tissue", type=float, default=0.25,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pvdesk.commands.common import positive_float
+from pvdesk.commands.common import add_grid_arguments
 from pvdesk.errors import PvdeskError
 
 
@@ -25,14 +25,7 @@ def register(sub) -> None:
     p.add_argument("--batch", type=int, default=32, help="tiles per batch (default %(default)s)")
     p.add_argument("--workers", type=int, default=2,
                    help="tile reader threads (default %(default)s)")
-    p.add_argument("--tile-um", type=positive_float, default=None,
-                   help="tile side in micrometres (default: the first model's field of view)")
-    p.add_argument("--overlap", type=float, default=0.0,
-                   help="fraction shared by neighbouring tiles, e.g. 0.5 (default 0)")
-    p.add_argument("--min-tissue", type=float, default=0.25,
-                   help="tissue fraction a tile must reach (default %(default)s)")
-    p.add_argument("--mpp", type=positive_float, default=None,
-                   help="microns per pixel, when the file does not say (or says wrong)")
+    add_grid_arguments(p, tile_um_default=None, with_size=False)
     p.add_argument("--store", default=None, metavar="FILE.pvdb",
                    help="also record the runs and predictions in this review store")
     p.add_argument("--heatmap-size", type=int, default=1200,

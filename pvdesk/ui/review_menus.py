@@ -11,18 +11,8 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu
 
 from pvdesk.taxonomy import NON_TISSUE, SUBTYPES, UNCERTAIN
+from pvdesk.ui.menus import _action as _act
 from pvdesk.ui.review_queue import class_text
-
-
-def _act(window, text: str, shortcut=None, checkable=False, tip="") -> QAction:
-    a = QAction(text, window)
-    if shortcut:
-        keys = shortcut if isinstance(shortcut, (list, tuple)) else [shortcut]
-        a.setShortcuts([QKeySequence(k) for k in keys])
-    a.setCheckable(checkable)
-    if tip:
-        a.setStatusTip(tip)
-    return a
 
 
 def build_review_menus(window, command) -> dict[str, QAction]:
