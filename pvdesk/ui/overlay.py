@@ -143,12 +143,13 @@ class OverlayController(QObject):
     def _on_panel(self) -> None:
         hm, layer = self.current()
         name = self.panel.params["model"]
-        if hm is not None and name in self.bundles:
+        if name in self.bundles:
             classes = list(self.bundles[name].classes)
             if self._layers_for != name:
                 self._layers_for = name
                 self.panel.set_layers(classes)
-            self.panel.update_legend(self.current()[1], classes)
+            # a patch folder has no heatmap, but its grid is coloured by class: show those
+            self.panel.update_legend(self.current()[1] if hm is not None else ARGMAX, classes)
         self._settings.overlay_opacity = self.panel.params["opacity"]
         self.layer.visible = self.panel.params["visible"]
         self.render_now()
