@@ -101,7 +101,6 @@ class EmbeddingCache:
 def compute_embeddings(clf, samples: list[Sample], reporter=None, batch_size: int = 32,
                        workers: int = 2, cache: bool = True) -> np.ndarray:
     """(N, D) float32 normalised embeddings of ``samples`` in order (cached when possible)."""
-    from pvdesk.inference import InferenceEngine
 
     ids: dict[str, str] = {}
     keys = [sample_key(s, ids) for s in samples]
@@ -119,27 +118,13 @@ def compute_embeddings(clf, samples: list[Sample], reporter=None, batch_size: in
                           "cache")
     fresh: dict[str, np.ndarray] = {}
     if todo:
-        src = DatasetSource([samples[i] for i in todo])
-        grid = src.grid(clf.bundle.input_size)
-
-        def progress(p):
-            if reporter and p.done:
-                reporter.step(p.done, p.total, eta_s=p.eta_s)
-
-        engine = InferenceEngine(src, grid, {"backbone": clf}, batch_size=batch_size,
-                                 workers=workers, progress=progress)
-        try:
-            for batch in engine.run():
-                if batch.errors:
-                    idx, msg = next(iter(batch.errors.items()))
-                    raise DataError(f"cannot read {src.samples[idx].name}: {msg}")
-                emb = batch.embeddings["backbone"]
-                if emb is None:
-                    raise DataError(f"{clf.bundle.name}: gives no image embeddings")
-                for t, row in zip(batch.tiles, emb, strict=True):
-                    fresh[keys[todo[t.index]]] = row.astype(np.float32)
-        finally:
-            src.close()
+        for batch in _engine_batches(clf, [samples[i] for i in todo], reporter, batch_size,
+                                     workers, embeddings=True):
+            emb = batch.embeddings["m"]
+            if emb is None:
+                raise DataError(f"{clf.bundle.name}: gives no image embeddings")
+            for t, row in zip(batch.tiles, emb, strict=True):
+                fresh[keys[todo[t.index]]] = row.astype(np.float32)
         if store:
             store.add(fresh)
     table = {**have, **fresh}
@@ -199,29 +184,38 @@ def bundle_probs(clf, samples: list[Sample], reporter=None, batch_size: int = 32
     """
     import torch
 
-    from pvdesk.inference import InferenceEngine
 
     if clf.bundle.has_embeddings:
         emb = compute_embeddings(clf, samples, reporter, batch_size, workers)
         return clf.head_logits(torch.from_numpy(emb)).softmax(1).numpy().astype(np.float64)
-    src = DatasetSource(samples)
-    grid = src.grid(clf.bundle.input_size)
     out = np.zeros((len(samples), len(clf.bundle.classes)))
     if reporter:
         reporter.stage("evaluate", len(samples))
+    for batch in _engine_batches(clf, samples, reporter, batch_size, workers, embeddings=False):
+        out[batch.indices] = batch.probs["m"]
+    return out
+
+
+def _engine_batches(clf, samples: list[Sample], reporter, batch_size: int, workers: int,
+                    embeddings: bool):
+    """pvdesk's inference engine over ``samples`` (key "m"), reporting steps; an image that
+    cannot be read stops the run with a DataError naming it."""
+    from pvdesk.inference import InferenceEngine
+
+    src = DatasetSource(samples)
 
     def progress(p):
         if reporter and p.done:
             reporter.step(p.done, p.total, eta_s=p.eta_s)
 
-    engine = InferenceEngine(src, grid, {"m": clf}, batch_size=batch_size, workers=workers,
-                             progress=progress, embeddings=False)
+    engine = InferenceEngine(src, src.grid(clf.bundle.input_size), {"m": clf},
+                             batch_size=batch_size, workers=workers, progress=progress,
+                             embeddings=embeddings)
     try:
         for batch in engine.run():
             if batch.errors:
                 idx, msg = next(iter(batch.errors.items()))
                 raise DataError(f"cannot read {samples[idx].name}: {msg}")
-            out[batch.indices] = batch.probs["m"]
+            yield batch
     finally:
         src.close()
-    return out
