@@ -88,6 +88,16 @@ def hex_to_rgb(colour: str) -> tuple[int, int, int]:
     return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
 
 
+def label_parts(name: str) -> tuple[str, str, str]:
+    """(shortcut key, human label, short tag) of a subtype ("5", "Ductal carcinoma", "DC") or
+    a review-only label ("0", "Non-tissue / artefact", "non-tissue"). KeyError otherwise."""
+    if name in REVIEW_EXTRA_LABELS:
+        text, key, _ = REVIEW_EXTRA_LABELS[name]
+        return key, text, text.split(" /")[0].lower()
+    s = subtype(name)
+    return s.key, s.label, s.code
+
+
 def label_for_key(key: str) -> str | None:
     """The review label a shortcut key assigns, or None."""
     for s in SUBTYPES:

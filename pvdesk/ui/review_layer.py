@@ -14,7 +14,7 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPen
 
-from pvdesk.taxonomy import REVIEW_EXTRA_LABELS, colour_of, subtype
+from pvdesk.taxonomy import colour_of, label_parts
 
 CURRENT = QColor("#ffffff")  # white ring on a black halo: no class uses white
 SELECTED = QColor(0, 200, 255)
@@ -24,14 +24,11 @@ MIN_TEXT_PX = 44  # tiles at least this wide on screen carry their label's key a
 
 def short_label(name: str) -> str:
     """"5 DC" for a subtype, "0 non-tissue" / "U uncertain" for the review-only labels."""
-    if name in REVIEW_EXTRA_LABELS:
-        text, key, _ = REVIEW_EXTRA_LABELS[name]
-        return f"{key} {text.split(' /')[0].lower()}"
     try:
-        s = subtype(name)
-        return f"{s.key} {s.code}"
+        key, _, tag = label_parts(name)
     except KeyError:
         return name
+    return f"{key} {tag}"
 
 
 def label_colour(name: str | None) -> QColor:

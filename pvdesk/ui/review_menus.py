@@ -10,9 +10,8 @@ from __future__ import annotations
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu
 
-from pvdesk.taxonomy import NON_TISSUE, SUBTYPES, UNCERTAIN
+from pvdesk.taxonomy import NON_TISSUE, SUBTYPES, UNCERTAIN, label_parts
 from pvdesk.ui.menus import _action as _act
-from pvdesk.ui.review_queue import class_text
 
 
 def build_review_menus(window, command) -> dict[str, QAction]:
@@ -46,9 +45,9 @@ def build_review_menus(window, command) -> dict[str, QAction]:
     review.addSeparator()
     keyed = [("Confirm the prediction", "Enter", "enter"), ("Next tile", "J / ↓", "j"),
              ("Previous tile", "K / ↑", "k")]
-    keyed += [(f"Label as {class_text(s.name)[2:]}", s.key, s.key) for s in SUBTYPES]
-    keyed += [(f"Label as {class_text(n)[2:]}", class_text(n)[0], class_text(n)[0].lower())
-              for n in (NON_TISSUE, UNCERTAIN)]
+    for name in [s.name for s in SUBTYPES] + [NON_TISSUE, UNCERTAIN]:
+        key, label, _ = label_parts(name)
+        keyed.append((f"Label as {label}", key, key.lower()))
     for text, key, token in keyed:
         a = QAction(f"{text}\t{key}", window)
         a.triggered.connect(lambda _=False, t=token: command(t))

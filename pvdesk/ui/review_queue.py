@@ -8,7 +8,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from pvdesk.review.types import CORRECTED, UNREVIEWED
-from pvdesk.taxonomy import REVIEW_EXTRA_LABELS, subtype
+from pvdesk.taxonomy import label_parts
 
 COLUMNS = ("#", "Predicted", "p", "Review")
 
@@ -17,14 +17,11 @@ def class_text(name: str | None) -> str:
     """"5 Ductal carcinoma": the key first, as on the legend."""
     if not name:
         return ""
-    if name in REVIEW_EXTRA_LABELS:
-        text, key, _ = REVIEW_EXTRA_LABELS[name]
-        return f"{key} {text}"
     try:
-        s = subtype(name)
-        return f"{s.key} {s.label}"
+        key, label, _ = label_parts(name)
     except KeyError:
         return name.capitalize()
+    return f"{key} {label}"
 
 
 def where_text(rec) -> str:
