@@ -96,6 +96,21 @@ class FlakySource(PyramidSource):
         self.inner.close()
 
 
+class CountingSource(FlakySource):
+    """Records the index of every tile read, across all clones, in ``reads``."""
+
+    def __init__(self, inner: PyramidSource, reads: list | None = None):
+        super().__init__(inner)
+        self.reads = [] if reads is None else reads
+
+    def read_tile(self, tile, grid):
+        self.reads.append(tile.index)
+        return super().read_tile(tile, grid)
+
+    def clone(self):
+        return CountingSource(self.inner.clone(), self.reads)
+
+
 def small_slide(folder: Path) -> Path:
     """A 1200 x 900 px pyramid at 0.5 um/px with two tissue blocks of different colours."""
     img = paint(1200, 900, [(100, 100, 700, 500), (750, 300, 1100, 800)], seed=3)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from inference_fakes import FakeClassifier, FlakySource, small_slide
+from inference_fakes import CountingSource, FakeClassifier, FlakySource, small_slide
 
 from pvdesk.inference import InferenceEngine, to_tile_predictions
 from pvdesk.slides import open_source
@@ -45,18 +45,10 @@ def test_every_tile_once_in_order_and_independent_of_threads_and_batch(slide):
 
 def test_each_tile_read_once_for_several_classifiers(slide):
     src, grid = slide
-    reads = []
-
-    class Counting(FlakySource):
-        def read_tile(self, tile, g):
-            reads.append(tile.index)
-            return super().read_tile(tile, g)
-
-        def clone(self):
-            return Counting(self.inner.clone())
+    reads: list[int] = []
 
     clfs = {"a": FakeClassifier(), "b": FakeClassifier(seed=5), "c": FakeClassifier(seed=6)}
-    InferenceEngine(Counting(src), grid, clfs, batch_size=16, workers=2).run_all()
+    InferenceEngine(CountingSource(src, reads), grid, clfs, batch_size=16, workers=2).run_all()
     assert sorted(reads) == [t.index for t in grid.tiles]
 
 
@@ -118,18 +110,9 @@ def test_read_ahead_is_bounded_while_the_consumer_waits(slide):
     import time
 
     src, grid = slide
-    reads = []
-
-    class Counting(FlakySource):
-        def read_tile(self, tile, g):
-            reads.append(tile.index)
-            return super().read_tile(tile, g)
-
-        def clone(self):
-            return Counting(self.inner.clone())
-
-    engine = InferenceEngine(Counting(src), grid, {"m": FakeClassifier()}, batch_size=4,
-                             workers=2, prefetch=1)
+    reads: list[int] = []
+    engine = InferenceEngine(CountingSource(src, reads), grid, {"m": FakeClassifier()},
+                             batch_size=4, workers=2, prefetch=1)
     it = engine.run()
     next(it)  # hold the first batch and stop consuming
     time.sleep(0.3)
