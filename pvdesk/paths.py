@@ -2,30 +2,40 @@
 
 from __future__ import annotations
 
+import functools
 import os
-import sys
 from pathlib import Path
 
 APP_NAME = "pvdesk"
 
 
 def resources_dir() -> Path:
-    """The bundled resources/ folder (model manifests, prompts, the sample slide, styles)."""
+    """The bundled resources (model manifests, prompts, the sample slide, the icon): the
+    ``pvdesk.resources`` package, found with importlib.resources so that a source checkout,
+    an installed wheel and a PyInstaller build all read the same files.
+    ``PVDESK_RESOURCES`` names another folder instead."""
     env = os.environ.get("PVDESK_RESOURCES")
-    candidates = [Path(env)] if env else []
-    candidates += [
-        Path(__file__).resolve().parents[1] / "resources",  # source tree / editable install
-        Path(sys.prefix) / "share" / APP_NAME / "resources",  # wheel data files
-        Path(getattr(sys, "_MEIPASS", "")) / "resources",  # PyInstaller bundle
-    ]
-    for c in candidates:
-        if c.is_dir():
-            return c
-    return candidates[0] if env else candidates[1]
+    return Path(env) if env else _package_resources()
+
+
+@functools.lru_cache(maxsize=1)
+def _package_resources() -> Path:
+    from importlib.resources import files
+
+    root = files("pvdesk.resources")
+    if isinstance(root, Path):
+        return root
+    # A zipped install (zipimport) has no folder to hand to OpenSlide or safetensors.
+    raise RuntimeError(f"pvdesk's resources are inside an archive ({root}); install pvdesk "
+                       "unzipped (pip does) or set PVDESK_RESOURCES to a copy of them")
 
 
 def sample_slide() -> Path:
     return resources_dir() / "samples" / "CMU-1-Small-Region.svs"
+
+
+def icon_path() -> Path:
+    return resources_dir() / "icons" / "pvdesk.svg"
 
 
 def _dirs():

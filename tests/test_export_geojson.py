@@ -58,13 +58,11 @@ def test_several_slides_need_a_choice_or_one_file_each(tmp_path):
 
 def test_sample_slide_gives_one_feature_per_tissue_tile(tmp_path):
     """The CMU sample through the real slide and tiling code (random probabilities)."""
-    from pathlib import Path
-
     import numpy as np
 
-    sample = Path(__file__).resolve().parents[1] / "resources/samples/CMU-1-Small-Region.svs"
-    if not sample.exists():
-        pytest.skip("the CMU sample slide is not in resources/samples")
+    from pvdesk.paths import sample_slide
+
+    sample = sample_slide()
     slides = pytest.importorskip("pvdesk.slides")
     from pvdesk.review import ReviewStore
     from pvdesk.taxonomy import CLASS_NAMES

@@ -181,8 +181,8 @@ def test_demo_clip_rn50_is_untrained_deterministic_and_uses_its_shipped_text_cac
 
     def stale(*a, **k):
         raise AssertionError(
-            "resources/models/demo-clip-rn50/text_embeddings.safetensors is stale (the manifest "
-            "or resources/prompts/breakhis-default.json changed): delete it, load the bundle "
+            "pvdesk/resources/models/demo-clip-rn50/text_embeddings.safetensors is stale (the manifest "
+            "or pvdesk/resources/prompts/breakhis-default.json changed): delete it, load the bundle "
             "once with a fresh PVDESK_HOME and copy the file from <PVDESK_HOME>/cache/"
             "text_embeddings/ back into the bundle folder")
 
