@@ -82,8 +82,12 @@ def _run_options(p) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Train and evaluate pvdesk models: "
-                                     "patient-level splits, CLIP heads, ResNet50 fine-tuning.")
+    from pvdesk import __version__
+    from pvdesk.cli import SuggestingParser
+
+    parser = SuggestingParser(prog=PROG, description="Train and evaluate pvdesk models: "
+                              "patient-level splits, CLIP heads, ResNet50 fine-tuning.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
 
     p = sub.add_parser("split", help="write a patient-disjoint train/val/test split manifest")

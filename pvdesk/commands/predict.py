@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -30,6 +31,8 @@ def register(sub) -> None:
                    help="also record the runs and predictions in this review store")
     p.add_argument("--heatmap-size", type=int, default=1200,
                    help="longest side of the heatmap PNGs in px (default %(default)s)")
+    p.add_argument("--json", action="store_true",
+                   help="print the summaries as JSON ({\"results\": [summary.json, ...]})")
     p.set_defaults(func=run)
 
 
@@ -72,6 +75,7 @@ def run(args) -> int:
 
         store = ReviewStore(args.store)
     taken: set[str] = set()
+    results: list[dict] = []
     try:
         for path in args.paths:
             with open_source(path, mpp=args.mpp) as src:
@@ -83,6 +87,10 @@ def run(args) -> int:
                         workers=args.workers, store=store, device=device,
                         heatmap_size=args.heatmap_size,
                         progress=lambda p, bar=bar: bar(p.done, p.total))
+            info["out"] = str(out)
+            results.append(info)
+            if args.json:
+                continue
             calls = ", ".join(f"{m['model']}: {m['slide_call'] or '-'}"
                               + ("" if m["trained"] else " (UNTRAINED)") for m in info["models"])
             print(f"{out}: {info['tiles']} tiles, {info['csv_rows']} rows, "
@@ -95,4 +103,6 @@ def run(args) -> int:
     finally:
         if store is not None:
             store.close()
+    if args.json:
+        print(json.dumps({"results": results}, indent=2, ensure_ascii=False))
     return 0
