@@ -1,5 +1,6 @@
 """GeoJSON for QuPath: a FeatureCollection of closed tile polygons with the documented
-properties; patches skipped; one file per slide."""
+properties (review fields in metadata); patches skipped; one file per slide. The QuPath
+round trip is in test_qupath.py."""
 
 from __future__ import annotations
 
@@ -29,16 +30,17 @@ def test_feature_collection_with_documented_properties(tmp_path):
         assert ring[0] == ring[-1] == [x, y] and len(ring) == 5
         assert {tuple(p) for p in ring} == {(x, y), (x + w, y), (x + w, y + h), (x, y + h)}
         props = f["properties"]
-        assert props["objectType"] == "annotation" and props["model"] == "sample-model@1.0"
+        meta = props["metadata"]
+        assert props["objectType"] == "tile" and meta["model"] == "sample-model@1.0"
         assert set(props["measurements"]) == {f"p_{c}" for c in rec.classes} | {"confidence"}
         assert props["measurements"]["confidence"] == rec.confidence
         name = props["classification"]["name"]
         assert props["classification"]["color"] == list(hex_to_rgb(colour_of(name)))
         if rec.tile_id == ids[0]:
-            assert (name, props["review_status"]) == ("papillary_carcinoma", "corrected")
-            assert props["review_label"] == "papillary_carcinoma"
+            assert (name, meta["review_status"]) == ("papillary_carcinoma", "corrected")
+            assert meta["review_label"] == "papillary_carcinoma"
         else:
-            assert (name, props["review_status"]) == (rec.predicted, "unreviewed")
+            assert (name, meta["review_status"]) == (rec.predicted, "unreviewed")
     store.close()
 
 

@@ -29,6 +29,9 @@ def register(sub) -> None:
     add_grid_arguments(p, tile_um_default=None, with_size=False)
     p.add_argument("--store", default=None, metavar="FILE.pvdb",
                    help="also record the runs and predictions in this review store")
+    p.add_argument("--ignore-regions", action="store_true",
+                   help="classify the whole slide even when the store holds regions imported "
+                   "from QuPath (review import-geojson --as-region)")
     p.add_argument("--heatmap-size", type=int, default=1200,
                    help="longest side of the heatmap PNGs in px (default %(default)s)")
     p.add_argument("--json", action="store_true",
@@ -79,13 +82,18 @@ def run(args) -> int:
     try:
         for path in args.paths:
             with open_source(path, mpp=args.mpp) as src:
+                regions = None
+                if store is not None and not args.ignore_regions:
+                    from pvdesk.regions import regions_for
+
+                    regions = regions_for(store, src.slide_id)
                 out = output_folder(out_dir, Path(path), taken)
                 with TerminalProgress(f"{Path(path).name}", "tile") as bar:
                     info = predict_source(
                         src, models, out, tile_um=args.tile_um, overlap=args.overlap,
                         min_tissue=args.min_tissue, batch_size=args.batch,
                         workers=args.workers, store=store, device=device,
-                        heatmap_size=args.heatmap_size,
+                        heatmap_size=args.heatmap_size, regions=regions,
                         progress=lambda p, bar=bar: bar(p.done, p.total))
             info["out"] = str(out)
             results.append(info)

@@ -1,10 +1,13 @@
-"""`pvdesk review stats|export|import STORE`: a review store from the command line."""
+"""`pvdesk review stats|export|import|import-geojson STORE`: a review store from the command
+line."""
 
 from __future__ import annotations
 
+import argparse
 import json
 
 from pvdesk.errors import PvdeskError
+from pvdesk.export.qupath import OBJECT_TYPES
 from pvdesk.review.store import ReviewStore, default_reviewer
 
 
@@ -30,14 +33,65 @@ def register(sub) -> None:
     e.add_argument("--geojson", help="GeoJSON file to write (one per slide when several)")
     e.add_argument("--run", type=int, default=None, help="one model run (default: all / latest)")
     e.add_argument("--slide", default=None, help="one slide id")
-    e.add_argument("--object-type", choices=("annotation", "detection"), default="annotation",
-                   help="QuPath object type of the tiles (default %(default)s)")
+    e.add_argument("--object-type", choices=OBJECT_TYPES, default="tile",
+                   help="QuPath object type of the tiles (default %(default)s: light objects, "
+                   "as QuPath's tile classifiers make; annotations keep pvdesk's metadata "
+                   "inside QuPath)")
+    e.add_argument("--offset", type=_offset, default=None, metavar="X,Y",
+                   help="subtract this from level-0 coordinates instead of the slide's "
+                   "OpenSlide bounds (QuPath's default crop); 0,0 for none")
     e.set_defaults(func=run_export)
 
     i = verbs.add_parser("import", help="load a clip_predictions.csv (with its reviews)")
     common(i)
     i.add_argument("--csv", required=True, help="CSV file to read")
     i.set_defaults(func=run_import)
+
+    g = verbs.add_parser(
+        "import-geojson", help="read a GeoJSON back: a pvdesk export, or QuPath annotations "
+        "that label tiles (or, with --as-region, limit the next run)",
+        description="Import GeoJSON into a review store. Features of a pvdesk export bring "
+        "back their tiles, probabilities and review decisions. Other polygons with a "
+        "classification that names a review label (e.g. QuPath annotations classed "
+        "'Ductal carcinoma') label every tile of the slide's run they cover by at least "
+        "--min-coverage, recorded as corrections by --reviewer in the audit trail. With "
+        "--as-region the polygons become the slide's regions of interest instead: "
+        "`pvdesk predict --store` then classifies only the tiles inside them.")
+    g.add_argument("store", help="review store file (.pvdb)")
+    g.add_argument("file", help="GeoJSON file (FeatureCollection, Feature or list of features)")
+    g.add_argument("--reviewer", default=None,
+                   help="reviewer name recorded in the audit trail (default: login name)")
+    g.add_argument("--slide", default=None, help="slide id (when the store holds several)")
+    g.add_argument("--run", type=int, default=None,
+                   help="model run whose tiles are labelled (default: the slide's latest)")
+    g.add_argument("--min-coverage", type=_fraction, default=0.5, metavar="F",
+                   help="share of a tile a polygon must cover to label it (default "
+                   "%(default)s)")
+    g.add_argument("--as-region", action="store_true",
+                   help="store the polygons as regions of interest that limit the next run")
+    g.add_argument("--offset", type=_offset, default=None, metavar="X,Y",
+                   help="add this to QuPath's coordinates instead of the slide's OpenSlide "
+                   "bounds; 0,0 for none")
+    g.add_argument("--json", action="store_true", help="print the summary as JSON")
+    g.set_defaults(func=run_import_geojson)
+
+
+def _offset(text: str) -> tuple[int, int]:
+    try:
+        x, y = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected X,Y in pixels, got {text!r}") from None
+    return (x, y)
+
+
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = -1.0
+    if not 0.0 < v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], got {text!r}")
+    return v
 
 
 def _open(args, create: bool = False) -> ReviewStore:
@@ -60,6 +114,9 @@ def stats(store: ReviewStore, run_id: int | None = None) -> dict:
     out["corrected"] = sum(d.status == "corrected" for d in decisions.values())
     out["per_class"] = {k: {"predicted": p, "reviewed": v}
                         for k, (p, v) in sorted(store.class_counts(run_id).items())}
+    from pvdesk.regions import region_count
+
+    out["regions"] = region_count(store)
     return out
 
 
@@ -80,6 +137,9 @@ def run_stats(args) -> int:
               "per class (predicted / reviewed):"]
     for name, c in s["per_class"].items():
         lines.append(f"  {name:<22} {c['predicted']:>7} {c['reviewed']:>7}")
+    if s["regions"]:
+        lines.append(f"regions:   {s['regions']} imported from QuPath (they limit "
+                     "`pvdesk predict --store`)")
     print("\n".join(lines))
     return 0
 
@@ -95,13 +155,20 @@ def run_export(args) -> int:
             n = write_predictions_csv(store, args.csv, run_id=args.run, slide_id=args.slide)
             print(f"wrote {args.csv}: {n} rows")
         if args.geojson:
+            notes: list[str] = []
             if args.slide:
                 done = [(args.geojson, write_geojson(store, args.geojson, args.run, args.slide,
-                                                     args.object_type))]
+                                                     args.object_type, args.offset, notes))]
+            elif args.offset is not None:
+                done = [(args.geojson, write_geojson(store, args.geojson, args.run, None,
+                                                     args.object_type, args.offset, notes))]
             else:
-                done = write_geojson_per_slide(store, args.geojson, args.run, args.object_type)
+                done = write_geojson_per_slide(store, args.geojson, args.run, args.object_type,
+                                               notes)
             for path, n in done:
                 print(f"wrote {path}: {n} tiles")
+            for note in notes:
+                print(f"note: {note}")
     return 0
 
 
@@ -112,4 +179,15 @@ def run_import(args) -> int:
         r = import_csv(store, args.csv)
     print(f"imported {args.csv} into {args.store}: {r['rows']} rows, {r['decisions']} reviewed,"
           f" {r['runs_created']} new runs, {r['slides_created']} new slides")
+    return 0
+
+
+def run_import_geojson(args) -> int:
+    from pvdesk.export.geojson_import import import_geojson, summary_text
+
+    with _open(args, create=True) as store:
+        s = import_geojson(store, args.file, slide_id=args.slide, run_id=args.run,
+                           min_coverage=args.min_coverage, as_region=args.as_region,
+                           offset=args.offset)
+    print(json.dumps(s, indent=2, ensure_ascii=False) if args.json else summary_text(s))
     return 0

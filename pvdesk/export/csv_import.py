@@ -25,7 +25,9 @@ def _split_model(model: str) -> tuple[str, str]:
     return (name, version) if sep and name else (model, "")
 
 
-def _run_for(store, model: str, classes: list[str], fname: str, created: list) -> int:
+def find_or_add_run(store, model: str, classes: list[str], fname: str, created: list) -> int:
+    """The run of ``model`` ("name@version") with these classes, or a new imported one
+    (its id appended to ``created``)."""
     for run in store.runs():
         if run.model == model and list(run.classes) == classes:
             return run.run_id
@@ -51,7 +53,7 @@ def import_csv(store, path) -> dict:
             classes = [c for c in table.classes if any(r[f"p_{c}"] is not None for r in rows)]
             if not classes:
                 raise ExportError(f"{path}: model {model!r} has no probability columns")
-            run_id = _run_for(store, model, classes, fname, runs_created)
+            run_id = find_or_add_run(store, model, classes, fname, runs_created)
             by_slide: dict[str, list[TilePrediction]] = {}
             placed = []
             for row in rows:

@@ -1,12 +1,19 @@
-"""GeoJSON that QuPath imports (File > Import objects, or drag and drop).
+"""GeoJSON that QuPath imports (File > Import objects, or drag and drop), and reads back
+(:mod:`pvdesk.export.geojson_import`).
 
-A FeatureCollection with one Polygon feature per tile in level-0 pixel coordinates (a closed
-ring x,y -> x+w,y -> x+w,y+h -> x,y+h -> x,y). Properties:
+A FeatureCollection with one Polygon feature per tile, in QuPath's pixel coordinates: pvdesk's
+level-0 pixels minus the slide's OpenSlide bounds offset (see :mod:`pvdesk.export.qupath`),
+as a closed ring x,y -> x+w,y -> x+w,y+h -> x,y+h -> x,y. Each feature:
 
-    objectType      "annotation" (default) or "detection"
+    id              a UUID derived from slide id, run and tile (identical in every export)
+    objectType      "tile" (default: light objects, as QuPath's own tile classifiers make),
+                    "detection" or "annotation"
     classification  {"name": reviewed label if reviewed else predicted, "color": [r, g, b]}
     measurements    {"p_<class>": probability for each class, "confidence": top probability}
-    review_status, review_label, model, source, predicted
+    metadata        strings: slide_id, source, model, run, tile ("x,y,w,h" in level-0 pixels),
+                    mpp, predicted, review_status, and when reviewed review_label, reviewer,
+                    reviewed_at (QuPath keeps metadata on annotations; pvdesk reads it from
+                    any object type)
 
 Patch images (no coordinates) are skipped. One file describes one slide; for a store with
 several slides use ``slide_id``, or :func:`write_geojson_per_slide`. Written atomically,
@@ -22,9 +29,9 @@ from pathlib import Path
 
 from pvdesk.export import ExportError
 from pvdesk.export.atomic import atomic_write
+from pvdesk.export.qupath import OBJECT_TYPES, slide_offset, tile_uuid
+from pvdesk.review.types import UNREVIEWED, tile_key
 from pvdesk.taxonomy import colour_of, hex_to_rgb
-
-OBJECT_TYPES = ("annotation", "detection")
 
 
 def _colour(name: str) -> list[int]:
@@ -34,39 +41,59 @@ def _colour(name: str) -> list[int]:
         return [128, 128, 128]
 
 
-def _num(v: float):
-    return None if v is None or not math.isfinite(v) else float(v)
+def _measurements(rec) -> dict:
+    """Finite numbers only (QuPath reads measurements as doubles; null is not one)."""
+    out = {f"p_{c}": float(p) for c, p in zip(rec.classes, rec.probs, strict=True)
+           if p is not None and math.isfinite(p)}
+    if rec.confidence is not None and math.isfinite(rec.confidence):
+        out["confidence"] = float(rec.confidence)
+    return out
 
 
-def feature(rec, object_type: str = "annotation") -> dict:
-    """The GeoJSON feature of a TileRecord with coordinates."""
-    x, y, w, h = rec.tile_x, rec.tile_y, rec.tile_w, rec.tile_h
+def metadata(rec) -> dict[str, str]:
+    """The review and provenance of a tile as QuPath metadata (a map of strings)."""
+    meta = {"slide_id": str(rec.slide_id), "source": str(rec.source), "model": rec.model,
+            "run": str(rec.run_id), "tile": f"{rec.tile_x},{rec.tile_y},{rec.tile_w},{rec.tile_h}",
+            "predicted": rec.predicted, "review_status": rec.status}
+    if rec.mpp is not None:
+        meta["mpp"] = f"{rec.mpp:g}"
+    if rec.status != UNREVIEWED:
+        for key, value in (("review_label", rec.label), ("reviewer", rec.reviewer),
+                           ("reviewed_at", rec.reviewed_at)):
+            if value:
+                meta[key] = str(value)
+    return meta
+
+
+def feature(rec, object_type: str = "tile", offset: tuple[int, int] = (0, 0)) -> dict:
+    """The GeoJSON feature of a TileRecord with coordinates; ``offset`` is subtracted to give
+    QuPath's coordinates."""
+    x, y = rec.tile_x - offset[0], rec.tile_y - offset[1]
+    w, h = rec.tile_w, rec.tile_h
     ring = [[x, y], [x + w, y], [x + w, y + h], [x, y + h], [x, y]]
     name = rec.shown_label
-    measurements = {f"p_{c}": _num(p) for c, p in zip(rec.classes, rec.probs, strict=True)}
-    measurements["confidence"] = _num(rec.confidence)
     return {
         "type": "Feature",
-        "id": f"tile-{rec.tile_id}-run-{rec.run_id}",
+        "id": tile_uuid(rec.slide_id, rec.run_id, tile_key(rec.source, rec.tile_x, rec.tile_y,
+                                                            rec.tile_w, rec.tile_h)),
         "geometry": {"type": "Polygon", "coordinates": [ring]},
         "properties": {
             "objectType": object_type,
             "classification": {"name": name, "color": _colour(name)},
-            "measurements": measurements,
             "isLocked": False,
-            "review_status": rec.status,
-            "review_label": rec.label,
-            "predicted": rec.predicted,
-            "model": rec.model,
-            "source": rec.source,
+            "measurements": _measurements(rec),
+            "metadata": metadata(rec),
         },
     }
 
 
 def write_geojson(store, path, run_id: int | None = None, slide_id: str | None = None,
-                  object_type: str = "annotation") -> int:
+                  object_type: str = "tile", offset: tuple[int, int] | None = None,
+                  notes: list[str] | None = None) -> int:
     """Write one slide's tiles as a FeatureCollection; returns the feature count.
-    ``run_id`` None means the latest run of that slide."""
+    ``run_id`` None means the latest run of that slide. ``offset`` None reads the slide's
+    OpenSlide bounds (the store's record, else the slide file); a note is appended to
+    ``notes`` when they cannot be known."""
     if object_type not in OBJECT_TYPES:
         raise ValueError(f"object_type must be one of {OBJECT_TYPES}")
     if slide_id is None:
@@ -77,6 +104,10 @@ def write_geojson(store, path, run_id: int | None = None, slide_id: str | None =
         slide_id = slides[0] if slides else None
     if run_id is None and slide_id is not None:
         run_id = store.latest_run(slide_id)
+    if offset is None:
+        offset, note = slide_offset(store, slide_id) if slide_id else ((0, 0), None)
+        if note and notes is not None:
+            notes.append(note)
     n = 0
     with atomic_write(path, "w") as fh:
         fh.write('{"type": "FeatureCollection", "features": [')
@@ -84,7 +115,8 @@ def write_geojson(store, path, run_id: int | None = None, slide_id: str | None =
             if rec.tile_x is None:
                 continue
             fh.write(",\n" if n else "\n")
-            fh.write(json.dumps(feature(rec, object_type), ensure_ascii=False, allow_nan=False))
+            fh.write(json.dumps(feature(rec, object_type, offset), ensure_ascii=False,
+                                allow_nan=False))
             n += 1
         fh.write("\n]}\n")
     return n
@@ -95,13 +127,15 @@ def _slides_with_tiles(store, run_id=None) -> list[str]:
 
 
 def write_geojson_per_slide(store, path, run_id: int | None = None,
-                            object_type: str = "annotation") -> list[tuple[Path, int]]:
-    """One file per slide: ``path`` itself for a single slide, else ``<stem>.<slide><ext>``."""
+                            object_type: str = "tile", notes: list[str] | None = None
+                            ) -> list[tuple[Path, int]]:
+    """One file per slide: ``path`` itself for a single slide, else ``<stem>.<slide><ext>``;
+    each slide with its own bounds offset."""
     path = Path(path)
     slides = _slides_with_tiles(store, run_id)
     if len(slides) <= 1:
         return [(path, write_geojson(store, path, run_id, slides[0] if slides else None,
-                                     object_type))]
+                                     object_type, notes=notes))]
     out, seen = [], set()
     for sid in slides:
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(sid).stem or sid).strip("._") or "slide"
@@ -111,5 +145,6 @@ def write_geojson_per_slide(store, path, run_id: int | None = None,
             safe = f"{base}-{k}"
         seen.add(safe)
         target = path.with_name(f"{path.stem}.{safe}{path.suffix}")
-        out.append((target, write_geojson(store, target, run_id, sid, object_type)))
+        out.append((target, write_geojson(store, target, run_id, sid, object_type,
+                                          notes=notes)))
     return out

@@ -82,17 +82,22 @@ def _rows(batch, models, source_path: str, mpp):
 def predict_source(source, models: list[LoadedModel], out: Path, *, tile_um: float | None = None,
                    overlap: float = 0.0, min_tissue: float = 0.25, batch_size: int = 32,
                    workers: int = 2, store=None, device: str = "cpu", heatmap_size: int = 1200,
-                   progress=None, grid_progress=None, cancel=None) -> dict:
+                   progress=None, grid_progress=None, cancel=None, regions=None) -> dict:
     """Classify every tissue tile of ``source``; write the outputs into folder ``out``.
 
     ``tile_um`` defaults to the first model's field of view. ``progress`` gets the engine's
-    Progress objects. Returns the summary dict (also written as summary.json).
+    Progress objects. ``regions`` (pvdesk.regions) limits the run to the tiles they cover.
+    Returns the summary dict (also written as summary.json).
     """
     if not models:
         raise ValueError("no model given")
     tile_um = tile_um or models[0].bundle.tile_um
     out_size = max(m.bundle.input_size for m in models)
     grid = make_grid(source, tile_um, out_size, overlap, min_tissue, progress=grid_progress)
+    if regions:
+        from pvdesk.regions import limit_grid
+
+        grid = limit_grid(grid, regions)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     source_path = str(Path(source.path).resolve())
