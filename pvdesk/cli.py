@@ -3,8 +3,8 @@
 Each verb lives in its own module under pvdesk/commands and exposes
 ``register(subparsers)``, which adds a parser whose ``func(args) -> int`` runs it.
 A PvdeskError becomes one line on stderr and exit status 2, never a traceback. A first
-word that is neither a verb nor an existing path is an error (exit 2, with the closest verb
-as a suggestion), never a window.
+word that is neither a verb nor a path is an error (exit 2, with the closest verb as a
+suggestion), never a window.
 """
 
 from __future__ import annotations
@@ -74,15 +74,14 @@ def verbs_of(parser: argparse.ArgumentParser) -> list[str]:
 
 
 def unknown_word(word: str, verbs: list[str]) -> str | None:
-    """The error line for a first word that is neither a verb nor an existing path; None
-    when it names an existing file or folder (the window opens it)."""
-    if Path(word).expanduser().exists():
+    """The error line for a first word that is neither a verb nor a path; None when it is a
+    path (existing or not, e.g. ``x.svs``, ``dir/``): the window opens it or says in a
+    dialog what is wrong, which a desktop launcher shows where it would hide stderr."""
+    if Path(word).expanduser().exists() or any(c in word for c in "/\\.~:"):
         return None
     best = suggestion(word, verbs)
     if best:
         return f"unknown verb '{word}'; did you mean '{best}'? (pvdesk --help lists the verbs)"
-    if any(c in word for c in "/\\.~:"):
-        return f"{word}: no such file or folder"
     return (f"unknown verb '{word}' (verbs: {', '.join(verbs)}; or give a slide, image or "
             "folder to open it in the window)")
 
