@@ -92,3 +92,80 @@ def test_blank_slide_has_no_tissue(tmp_path):
     with open_source(path) as src:
         grid = make_grid(src)
     assert len(grid) == 0 and grid.mask.fraction_total == 0.0
+
+
+# -- the vectorised grid against the per-position reference ---------------------------------
+
+def _random_case(rng, max_positions: int = 20000):
+    from tiling_reference import GeometrySource, blob_mask
+
+    w, h = (int(v) for v in rng.integers(1, 30000, size=2))
+    mpp = [None, 0.25, 0.4999, 0.5, 1.0, float(rng.uniform(0.1, 2.0))][rng.integers(6)]
+    overlap = float(rng.choice([0.0, 0.25, 0.5, 0.75, float(rng.uniform(0, 0.9))]))
+    # the smallest side that keeps the reference loop quick, then anything up to 4x that
+    side = max(1.0, (w * h / max_positions) ** 0.5 / (1 - overlap)) * rng.uniform(1, 4)
+    src = GeometrySource(w, h, mpp=mpp, levels=int(rng.integers(1, 5)))
+    mask = blob_mask(w, h, seed=int(rng.integers(1 << 30)), thumb=int(rng.integers(16, 700)),
+                     density=float(rng.uniform(0.05, 0.95)))
+    out_size = int(rng.choice([96, 224, 256]))
+    kwargs = dict(out_size=out_size, overlap=overlap,
+                  min_tissue=float(rng.choice([0.0, 0.25, 0.5, 0.999, 1.0])))
+    if mpp is None:  # the grid falls back to out_size px tiles unless told the side
+        kwargs["tile_px"] = max(out_size, round(side))
+    elif rng.random() < 0.2:
+        kwargs["tile_px"] = round(side)
+    else:
+        kwargs["tile_um"] = side * mpp
+    return src, mask, kwargs
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_vectorised_grid_equals_reference(seed):
+    from tiling_reference import make_grid_reference
+
+    src, mask, kwargs = _random_case(np.random.default_rng(seed))
+    new = make_grid(src, mask=mask, **kwargs)
+    old = make_grid_reference(src, mask=mask, **kwargs)
+    assert new.tiles == old.tiles  # same tiles, order, indices and rounded tissue values
+    types = [tuple(map(type, vars(t).values())) for t in (new.tiles[:3], old.tiles[:3])[0]]
+    assert types == [tuple(map(type, vars(t).values())) for t in old.tiles[:3]]  # Python ints
+    for attr in ("out_size", "side", "stride", "level", "units", "tile_um", "mpp",
+                 "total_positions", "warnings"):
+        assert getattr(new, attr) == getattr(old, attr), attr
+    assert new.xy.dtype == np.int64 and new.xy.shape == (len(old.tiles), 2)
+    assert new.xy.tolist() == [[t.x, t.y] for t in old.tiles]
+    assert (new.columns, new.rows) == (old.columns, old.rows)
+
+
+def test_edge_tiles_overhang_and_count_partial_tissue():
+    from tiling_reference import GeometrySource, make_grid_reference
+
+    from pvdesk.tissue import TissueMask
+
+    # 1000 x 700 px slide, all tissue; 300 px tiles: 4 columns (last overhangs by 200 px)
+    src = GeometrySource(1000, 700, mpp=None)
+    mask = TissueMask(np.ones((70, 100), bool), (10.0, 10.0), 0.1)
+    grid = make_grid(src, tile_px=300, mask=mask, min_tissue=0.0)
+    assert grid.total_positions == 4 * 3
+    assert grid.xy[:, 0].max() == 900 and grid.xy[:, 1].max() == 600
+    corner = grid.tiles[-1]
+    assert (corner.x, corner.y) == (900, 600)
+    assert corner.tissue == pytest.approx(round((100 * 100) / (300 * 300), 4))
+    assert grid.tiles == make_grid_reference(src, tile_px=300, mask=mask, min_tissue=0.0).tiles
+    # a slide smaller than one tile is one position
+    tiny = GeometrySource(100, 50, mpp=None)
+    one = make_grid(tiny, tile_px=300, min_tissue=0.05,
+                    mask=TissueMask(np.ones((5, 10), bool), (10.0, 10.0), 0.1))
+    assert one.total_positions == 1 and len(one) == 1
+
+
+def test_grid_xy_is_read_only_and_follows_a_replaced_tile_list(pyramid):
+    import dataclasses
+
+    with open_source(pyramid) as src:
+        grid = make_grid(src, tile_um=112, out_size=224, min_tissue=0.5)
+    with pytest.raises(ValueError):
+        grid.xy[0, 0] = 1
+    sub = dataclasses.replace(grid, tiles=grid.tiles[5:9])
+    assert sub.xy.tolist() == [[t.x, t.y] for t in grid.tiles[5:9]]
+    assert np.allclose(grid.tissue, [t.tissue for t in grid.tiles])
