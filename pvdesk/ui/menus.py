@@ -36,6 +36,9 @@ def build_menus(window) -> dict[str, QAction]:
     acts["label_image"] = _action(window, "Show &label image…",
                                   tip="Label and macro images can show patient names")
     file_menu.addAction(acts["label_image"])
+    from pvdesk.ui.qupath_import import install_qupath_import  # File ▸ Import QuPath objects…
+
+    install_qupath_import(window, file_menu, acts)
     acts["settings"] = _action(window, "&Settings…", QKeySequence.StandardKey.Preferences)
     file_menu.addAction(acts["settings"])
     file_menu.addSeparator()
