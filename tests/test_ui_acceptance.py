@@ -59,6 +59,7 @@ def test_open_run_review_export_retrain_load_and_run(qtbot, tmp_path, monkeypatc
         cur = s.current
         qtbot.keyClick(w.view, subtype(true_label[(cur.tile_x, cur.tile_y)]).key)
     assert s.counts().reviewed == 20
+    qtbot.waitUntil(lambda: s.pending == 0, timeout=10000)  # every key stored, acknowledged
     decided = {(r.tile_x, r.tile_y): s.store.decision(r.tile_id).label
                for r in s.store.tiles(run_id=s.run_id)}
     assert decided == true_label

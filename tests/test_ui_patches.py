@@ -77,9 +77,11 @@ def test_patch_folder_grid_review_disagree_filter_export(qtbot, window, tmp_path
     first = s.current
     assert grid.currentIndex().row() == 0
     qtbot.keyClick(grid, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: s.pending == 0, timeout=10000)
     assert s.store.decision(first.tile_id).status == "confirmed"
     assert grid.currentIndex().row() == 1 and s.current.tile_id == items[1].rec.tile_id
     qtbot.keyClick(grid, Qt.Key.Key_2)
+    qtbot.waitUntil(lambda: s.pending == 0, timeout=10000)
     assert s.store.decision(items[1].rec.tile_id).label == "fibroadenoma"
     qtbot.keyClick(grid, Qt.Key.Key_Right)
     assert grid.currentIndex().row() == 3
@@ -91,6 +93,7 @@ def test_patch_folder_grid_review_disagree_filter_export(qtbot, window, tmp_path
         sm.select(grid.patches.index(r), sm.SelectionFlag.Select)
     assert len(s.selection) == 3
     qtbot.keyClick(grid, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: s.pending == 0, timeout=10000)
     assert all(s.store.decision(items[r].rec.tile_id).status == "confirmed" for r in (5, 6, 7))
 
     # folder class != prediction

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from pvdesk.app.retrain_plan import HEADS, RetrainPlan, child_env, merge_csvs, prepare_data
+from pvdesk.app.retrain_progress import LineBuffer, RunState, format_eta, parse_line
 from pvdesk.bundle_metrics import bundle_reports
 from pvdesk.export.csv import read_predictions_csv, write_rows_csv
-from pvdesk.retrain_plan import HEADS, RetrainPlan, child_env, merge_csvs, prepare_data
-from pvdesk.retrain_progress import LineBuffer, RunState, format_eta, parse_line
 
 
 def test_plan_command_line_and_defaults(tmp_path, monkeypatch):

@@ -26,6 +26,11 @@ from pvdesk.ui.worker import RunRequest
 SHOTS = Path(os.environ.get("PVDESK_SHOTS", "/tmp/pvdesk-shots"))
 
 
+def acked(qtbot, session, timeout=10000):
+    """Wait until the review service has stored (and acknowledged) every action."""
+    qtbot.waitUntil(lambda: session.pending == 0, timeout=timeout)
+
+
 @pytest.fixture
 def env(tmp_path, monkeypatch):
     monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
@@ -88,11 +93,13 @@ def test_keyboard_review_lands_in_store_and_csv(qtbot, env, tmp_path):
     assert r.layer.current.tile_id == first.tile_id
 
     qtbot.keyClick(w.view, Qt.Key.Key_Return)  # confirm
+    acked(qtbot, s)
     assert store.decision(first.tile_id).status == "confirmed"
     second = s.current
     assert second.tile_id == s.entries[1].tile_id  # advanced to the next one
     label = "ductal_carcinoma" if second.predicted != "ductal_carcinoma" else "adenosis"
     qtbot.keyClick(w.view, "5" if label == "ductal_carcinoma" else "1")
+    acked(qtbot, s)
     assert store.decision(second.tile_id).label == label
     assert s.current.tile_id == s.entries[2].tile_id
     qtbot.keyClick(w.view, Qt.Key.Key_K)
@@ -103,14 +110,17 @@ def test_keyboard_review_lands_in_store_and_csv(qtbot, env, tmp_path):
     qtbot.keyClick(w.view, Qt.Key.Key_Up)
     third = s.current
     qtbot.keyClick(w.view, Qt.Key.Key_U)
+    acked(qtbot, s)
     assert store.decision(third.tile_id).label == "uncertain"
 
     # undo and redo (Edit menu / Ctrl+Z, Ctrl+Shift+Z)
     ctrl = Qt.KeyboardModifier.ControlModifier
     qtbot.keyClick(w.view, Qt.Key.Key_Z, ctrl)
+    acked(qtbot, s)
     assert store.decision(third.tile_id).status == "unreviewed"
     assert s.current.tile_id == third.tile_id
     qtbot.keyClick(w.view, Qt.Key.Key_Z, ctrl | Qt.KeyboardModifier.ShiftModifier)
+    acked(qtbot, s)
     assert store.decision(third.tile_id).label == "uncertain"
 
     # choosing an entry in the queue centres the view on its tile and highlights it
@@ -127,9 +137,11 @@ def test_keyboard_review_lands_in_store_and_csv(qtbot, env, tmp_path):
                          screen_centre(w, rec))
     assert s.selection == {a.tile_id, b.tile_id}
     qtbot.keyClick(w.view, Qt.Key.Key_0)
+    acked(qtbot, s)
     assert store.decision(a.tile_id).label == store.decision(b.tile_id).label == "non_tissue"
     assert not s.selection
 
+    acked(qtbot, s)
     # rubber band with Ctrl over the whole slide selects every tile; Esc clears
     w.view.fit()
     p0 = QPoint(*(round(v) for v in w.view.vp.to_screen(0, 0)))
@@ -201,8 +213,9 @@ def test_reopening_restores_decisions_and_heatmap(qtbot, env):
     assert w2.review.dock.diagnosis.currentData() == "malignant"
     assert "re-cut" in w2.review.dock.comment.toPlainText()
     hm = w2.overlay.heatmaps.get("demo-resnet50")
+    assert w2.overlay.flush()  # folded in off the GUI thread
     assert hm is not None and hm.tiles_added == s2.counts().total
-    assert w2.overlay.layer.image is not None
+    qtbot.waitUntil(lambda: w2.overlay.layer.image is not None, timeout=5000)
     assert not warnings
 
 

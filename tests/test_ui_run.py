@@ -154,10 +154,10 @@ def test_close_window_mid_run(qtbot, window, errors, qtlog):
     w = window
     w.start_run(RunRequest(["demo-resnet50"], device="cpu", batch_size=2))
     qtbot.waitUntil(lambda: w.status.run.bar.maximum() > 1, timeout=60000)  # engine running
-    thread = w.runs._thread
-    assert thread is not None and thread.isRunning()
+    session = w.runs.session
+    assert session is not None and session.running
     w.close()
-    assert not thread.isRunning() and not w.runs.running
+    assert not session.running and not w.runs.running and session.state == "cancelled"
     assert not any("Destroyed while thread" in r.message for r in qtlog.records)
     assert not errors
 

@@ -50,7 +50,7 @@ def default_out(head: str) -> Path:
 def source_root() -> Path | None:
     """The folder holding the ``training`` package next to ``pvdesk`` (a source checkout),
     or None when it is installed (then ``python -m training`` finds it anyway)."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]  # pvdesk/app/retrain_plan.py -> the checkout
     return root if (root / "training" / "__main__.py").is_file() else None
 
 

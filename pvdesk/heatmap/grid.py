@@ -72,18 +72,32 @@ class HeatmapGrid:
         if probs.ndim != 2 or probs.shape != (len(tiles), len(self.classes)):
             raise ValueError(f"expected probabilities of shape ({len(tiles)}, "
                              f"{len(self.classes)}), got {probs.shape}")
+        keep = np.array([t.x is not None for t in tiles], dtype=bool)
+        if keep.any():
+            keep &= np.isfinite(probs).all(axis=1)
+        if not keep.any():
+            return 0
+        xs = np.array([t.x for t, k in zip(tiles, keep, strict=True) if k], dtype=np.int64)
+        ys = np.array([t.y for t, k in zip(tiles, keep, strict=True) if k], dtype=np.int64)
+        p = probs[keep]
         rows, cols = self.shape
-        n = 0
-        for tile, p in zip(tiles, probs, strict=True):
-            if tile.x is None or not np.isfinite(p).all():
-                continue
-            r0, c0 = int(tile.y) // self.stride, int(tile.x) // self.stride
-            r1, c1 = min(rows, r0 + self.span), min(cols, c0 + self.span)
-            if r0 >= rows or c0 >= cols:
-                continue
-            self.sums[:, r0:r1, c0:c1] += p[:, None, None]
-            self.counts[r0:r1, c0:c1] += 1
-            n += 1
+        r0, c0 = ys // self.stride, xs // self.stride
+        inside = (r0 < rows) & (c0 < cols)
+        r0, c0, p = r0[inside], c0[inside], p[inside]
+        # each tile covers span x span cells; np.add.at sums tiles that share a cell
+        for dr in range(self.span):
+            for dc in range(self.span):
+                r, c = r0 + dr, c0 + dc
+                ok = (r < rows) & (c < cols)
+                if not ok.all():
+                    r, c, q = r[ok], c[ok], p[ok]
+                else:
+                    q = p
+                flat = r * cols + c
+                np.add.at(self.counts.reshape(-1), flat, 1)
+                for k in range(len(self.classes)):
+                    np.add.at(self.sums[k].reshape(-1), flat, q[:, k])
+        n = int(len(r0))
         self.tiles_added += n
         return n
 

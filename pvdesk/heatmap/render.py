@@ -64,7 +64,7 @@ def argmax_layer(index: np.ndarray, top: np.ndarray, classes, opacity: float = 0
 
 def render(heatmap: HeatmapGrid, layer: str, opacity: float = 0.6, threshold: float = 0.0,
            smooth: float = 0.0, size: tuple[int, int] | None = None,
-           vmax: float | None = 1.0) -> Image.Image:
+           vmax: float | None = 1.0, tissue: np.ndarray | None = None) -> Image.Image:
     """A layer as RGBA: one pixel per cell, or scaled onto a ``size`` picture of the slide."""
     if layer == ARGMAX:
         idx, top = heatmap.argmax(smooth)
@@ -74,22 +74,32 @@ def render(heatmap: HeatmapGrid, layer: str, opacity: float = 0.6, threshold: fl
     else:
         img = colour_layer(heatmap.values(layer, smooth), colour_of(layer), opacity, threshold,
                            vmax)
-    return img if size is None else fit_to(heatmap, img, size, smooth=smooth > 0)
+    return img if size is None else fit_to(heatmap, img, size, smooth=smooth > 0, tissue=tissue)
+
+
+def tissue_alpha(heatmap: HeatmapGrid, size: tuple[int, int]) -> np.ndarray | None:
+    """The grid's tissue mask as a (h, w) uint8 alpha limit at ``size`` (None: no mask).
+    Depends only on the grid and the size: a caller rendering often may keep it."""
+    if heatmap.mask is None:
+        return None
+    tissue = Image.fromarray(heatmap.mask.mask.astype(np.uint8) * 255, "L")
+    return np.asarray(tissue.resize((int(size[0]), int(size[1])), Image.Resampling.NEAREST))
 
 
 def fit_to(heatmap: HeatmapGrid, cells: Image.Image, size: tuple[int, int],
-           smooth: bool = False) -> Image.Image:
-    """Scale a cell image onto a ``size`` picture of the whole slide, alpha cut to tissue."""
+           smooth: bool = False, tissue: np.ndarray | None = None) -> Image.Image:
+    """Scale a cell image onto a ``size`` picture of the whole slide, alpha cut to tissue
+    (``tissue``: a :func:`tissue_alpha` computed before, else it is computed here)."""
     w, h = int(size[0]), int(size[1])
     sx, sy = w / heatmap.size[0], h / heatmap.size[1]
     rows, cols = heatmap.shape
     full = (max(1, round(cols * heatmap.stride * sx)), max(1, round(rows * heatmap.stride * sy)))
     resample = Image.Resampling.BILINEAR if smooth else Image.Resampling.NEAREST
     img = cells.resize(full, resample).crop((0, 0, w, h))
-    if heatmap.mask is not None:
-        tissue = Image.fromarray(heatmap.mask.mask.astype(np.uint8) * 255, "L")
-        tissue = tissue.resize((w, h), Image.Resampling.NEAREST)
-        alpha = np.minimum(np.asarray(img.getchannel("A")), np.asarray(tissue))
+    if tissue is None:
+        tissue = tissue_alpha(heatmap, (w, h))
+    if tissue is not None:
+        alpha = np.minimum(np.asarray(img.getchannel("A")), tissue)
         img.putalpha(Image.fromarray(alpha, "L"))
     return img
 

@@ -29,10 +29,33 @@ def stores_dir() -> Path:
     return user_data_dir() / "stores"
 
 
-def default_store_path(slide_id: str) -> Path:
-    """``<user data>/stores/<slide_id>.pvdb``: the store a slide uses by default."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(slide_id)).strip("._") or "slide"
-    return stores_dir() / f"{safe}{STORE_SUFFIX}"
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("._")
+
+
+def default_store_path(slide_id: str, source_path=None) -> Path:
+    """The store a slide uses by default, under ``<user data>/stores``: named after the
+    slide's file (``<file name>-<8 characters of its id>.pvdb``, so two files with one
+    name stay apart) when the path is given. A store made by an earlier version under the
+    bare id (``<slide_id>.pvdb``) keeps being used."""
+    folder = stores_dir()
+    legacy = folder / f"{_safe(slide_id) or 'slide'}{STORE_SUFFIX}"
+    if source_path is None or legacy.exists():
+        return legacy
+    p = Path(source_path)
+    name = _safe(p.stem if p.suffix else p.name)[:80] or "slide"
+    short = _safe(slide_id).split("-")[-1][:8] or "id"
+    return folder / f"{name}-{short}{STORE_SUFFIX}"
+
+
+def last_reviewed_run(store, slide_id: str) -> int | None:
+    """The run in which the slide's most recent review decision was made (None if none)."""
+    with store._lock:
+        r = store.con.execute(
+            "SELECT d.run_id FROM decisions d JOIN tiles t USING(tile_id) WHERE t.slide_id=? "
+            "AND d.status != 'unreviewed' AND d.run_id IS NOT NULL "
+            "ORDER BY d.reviewed_at DESC LIMIT 1", (slide_id,)).fetchone()
+    return None if r is None else int(r[0])
 
 
 def run_settings(grid, **extra) -> dict:
@@ -79,6 +102,18 @@ class RunRecorder:
                     run_id, self.slide_id,
                     to_tile_predictions(batch, key, self.source_path, self.mpp))
         return n
+
+    def add_records(self, batch) -> dict[str, list]:
+        """:meth:`add`, returning {key: the stored tiles as TileRecords} for a viewer."""
+        from pvdesk.inference.results import to_tile_predictions
+
+        out = {}
+        for key, run_id in self.runs.items():
+            if key in batch.probs:
+                out[key] = self.store.record_predictions(
+                    run_id, self.slide_id,
+                    to_tile_predictions(batch, key, self.source_path, self.mpp))
+        return out
 
 
 def slide_runs(store, slide_id: str) -> list:

@@ -1,17 +1,36 @@
 """A review session over one slide (or patch folder) and one model run: the queue, the
-current tile, a multi-selection, and reviewer actions that go straight to the store.
+current tile, a multi-selection, and reviewer actions.
 
-The GUI is a thin layer over this: it maps keys to :func:`key_command` tokens, calls
-:meth:`ReviewSession.command`, and redraws from ``entries``, ``current`` and ``selection``.
+Every cost here is per action, not per tile of the slide: the queue is kept in memory and
+updated in place, counts are kept as running totals, and spatial questions (the tile under
+the cursor, tiles in a rubber band, reviewed tiles in view) go through a
+:class:`~pvdesk.app.tile_index.TileIndex`. What changed since the last look is collected in
+a :class:`Delta` (rows changed, rows appended, queue reset, outlines changed) for a view to
+repaint only that.
+
+Actions decide the new decision in memory (the rule the store applies: confirming keeps the
+prediction; a correction to the predicted class is a confirmation) and hand the write to
+:meth:`ReviewSession.persist`. Here it writes at once and reads the store's exact decision
+back; :class:`pvdesk.app.review_service.ReviewService` writes on a writer thread instead.
 After an action the session advances to the next unreviewed tile of the queue.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from pvdesk.review.types import CONFIRMED, CORRECTED, UNREVIEWED, Counts, TileRecord
+from pvdesk.app.tile_index import TileIndex
+from pvdesk.review.types import (
+    CONFIRMED,
+    CORRECTED,
+    UNREVIEWED,
+    Counts,
+    Decision,
+    TileRecord,
+    utc_now,
+)
 from pvdesk.taxonomy import label_for_key
 
 NEXT, PREV, CONFIRM = "next", "prev", "confirm"
@@ -46,6 +65,29 @@ def _matches(rec: TileRecord, status: str | None) -> bool:
     return rec.status == status
 
 
+def decide(rec: TileRecord, action: str, label: str | None) -> tuple[str, str | None]:
+    """The (status, label) an action gives a tile (the store applies the same rule)."""
+    if action == "confirm":
+        return CONFIRMED, rec.predicted
+    return (CONFIRMED if label == rec.predicted else CORRECTED), label
+
+
+@dataclass
+class Delta:
+    """What changed since the last :meth:`ReviewSession.take_delta`."""
+
+    reset: bool = False  # the queue was rebuilt: redraw all rows
+    rows: set[int] = field(default_factory=set)  # queue positions whose record changed
+    appended: int = 0  # rows added at the end of the queue
+    outlines: set[int] = field(default_factory=set)  # tile ids whose decision changed
+    current: bool = False  # the current tile or the selection moved
+    counts: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.reset or self.rows or self.appended or self.outlines or self.current
+                    or self.counts)
+
+
 class ReviewSession:
     """Queue and actions for ``slide_id`` in ``run_id`` (default: the slide's latest run)."""
 
@@ -62,7 +104,12 @@ class ReviewSession:
         self.current: TileRecord | None = None
         self.selection: set[int] = set()
         self.all: dict[int, TileRecord] = {}  # every tile of the run on this slide
+        self.frozen = False  # a run is streaming in: new tiles join the end of the queue
         self._pos: dict[int, int] = {}  # tile id -> position in entries
+        self._tiles = TileIndex()  # every tile with coordinates
+        self._reviewed = TileIndex()  # reviewed tiles with coordinates (outlines)
+        self._n_reviewed = self._n_corrected = 0
+        self._delta = Delta(reset=True)
         if load:
             self.reload()
 
@@ -76,12 +123,60 @@ class ReviewSession:
 
     def apply(self, tiles: dict[int, TileRecord]) -> None:
         """Use a :meth:`snapshot` (keeps the current tile and the selection)."""
-        self.all = tiles
-        self.selection &= set(tiles)
+        self.all = {}
+        self._tiles, self._reviewed = TileIndex(), TileIndex()
+        self._n_reviewed = self._n_corrected = 0
+        for rec in tiles.values():
+            self._admit(rec)
+        self.selection &= set(self.all)
+        self.refresh(self.current.tile_id if self.current else None)
+
+    def _admit(self, rec: TileRecord) -> None:
+        self.all[rec.tile_id] = rec
+        if rec.tile_x is not None:
+            self._tiles.add(rec.tile_id, rec.tile_x, rec.tile_y, rec.tile_w, rec.tile_h)
+        self._count(rec, +1)
+
+    def _count(self, rec: TileRecord, sign: int) -> None:
+        if rec.status != UNREVIEWED:
+            self._n_reviewed += sign
+            self._n_corrected += sign * (rec.status == CORRECTED)
+            if rec.tile_x is not None:
+                if sign > 0:
+                    self._reviewed.add(rec.tile_id, rec.tile_x, rec.tile_y, rec.tile_w,
+                                       rec.tile_h)
+                else:
+                    self._reviewed.remove(rec.tile_id)
+
+    def add_records(self, records) -> int:
+        """New tiles of the run (a run streaming in): they join ``all`` and, when the
+        filters pass them, the queue. While ``frozen`` they are appended at the end, sorted
+        among themselves, so rows never move under the reviewer; otherwise the queue is
+        re-sorted (keeping the current tile). Returns the number of new tiles."""
+        new = [r for r in records if r.tile_id not in self.all]
+        for rec in new:
+            self._admit(rec)
+        if not new:
+            return 0
+        self._delta.counts = True
+        if not self.frozen:
+            self.refresh(self.current.tile_id if self.current else None)
+            return len(new)
+        shown = sorted((r for r in new if self._passes(r)), key=ORDERS[self.order])
+        start = len(self.entries)
+        self.entries.extend(shown)
+        for i, rec in enumerate(shown, start):
+            self._pos[rec.tile_id] = i
+        self._delta.appended += len(shown)
+        return len(new)
+
+    def settle(self) -> None:
+        """The run ended: sort the tiles that streamed in into the queue (one reset)."""
+        self.frozen = False
         self.refresh(self.current.tile_id if self.current else None)
 
     def reload(self) -> None:
-        """Re-read the run's tiles (a run grew, or another run was chosen)."""
+        """Re-read the run's tiles (another run was chosen)."""
         self.apply(self.snapshot())
 
     def set_run(self, run_id: int | None) -> None:
@@ -103,23 +198,30 @@ class ReviewSession:
             self.order = order
         self.refresh(self.current.tile_id if self.current else None)
 
+    def _passes(self, r: TileRecord) -> bool:
+        return ((self.predicted is None or r.predicted == self.predicted)
+                and _matches(r, self.status)
+                and (not self.disagree or (r.folder_class is not None
+                                           and r.folder_class != r.predicted)))
+
     def refresh(self, keep: int | None = None) -> None:
         """Rebuild the queue from ``all`` with the filters (the order and filters of
         ``ReviewStore.queue``, computed here so filtering needs no store round trip);
         keep tile ``keep`` current."""
-        recs = [r for r in self.all.values()
-                if (self.predicted is None or r.predicted == self.predicted)
-                and _matches(r, self.status)
-                and (not self.disagree or (r.folder_class is not None
-                                           and r.folder_class != r.predicted))]
+        recs = [r for r in self.all.values() if self._passes(r)]
         recs.sort(key=ORDERS[self.order])
         self.entries = recs
         self._reindex()
         self.index = -1
+        self._delta.reset = self._delta.current = self._delta.counts = True
         if keep is not None:
             self.goto_tile(keep)
         elif self.current is not None:
             self.current = self.all.get(self.current.tile_id)
+
+    def take_delta(self) -> Delta:
+        d, self._delta = self._delta, Delta()
+        return d
 
     # -- navigation ----------------------------------------------------------------------
     def position(self, tile_id: int) -> int:
@@ -129,6 +231,7 @@ class ReviewSession:
         self._pos = {e.tile_id: i for i, e in enumerate(self.entries)}
 
     def goto(self, i: int) -> TileRecord | None:
+        self._delta.current = True
         if not self.entries:
             self.index = -1
             return self.current
@@ -138,6 +241,7 @@ class ReviewSession:
 
     def goto_tile(self, tile_id: int) -> TileRecord | None:
         """Make a tile current (also one the filters hide, e.g. clicked in the view)."""
+        self._delta.current = True
         self.index = self.position(tile_id)
         self.current = self.entries[self.index] if self.index >= 0 else self.all.get(tile_id)
         return self.current
@@ -165,25 +269,16 @@ class ReviewSession:
     def toggle(self, tile_ids) -> None:
         for t in tile_ids:
             self.selection.symmetric_difference_update({t})
+        self._delta.current = True
 
     def tile_at(self, x: float, y: float) -> TileRecord | None:
         """The tile under a level-0 point (the one whose centre is nearest when tiles overlap)."""
-        best, dist = None, None
-        for r in self.all.values():
-            if r.tile_x is None or not (r.tile_x <= x < r.tile_x + r.tile_w
-                                        and r.tile_y <= y < r.tile_y + r.tile_h):
-                continue
-            d = (x - r.tile_x - r.tile_w / 2) ** 2 + (y - r.tile_y - r.tile_h / 2) ** 2
-            if dist is None or d < dist:
-                best, dist = r, d
-        return best
+        tid = self._tiles.at(x, y)
+        return None if tid is None else self.all.get(tid)
 
     def tiles_in(self, x0: float, y0: float, x1: float, y1: float) -> list[int]:
         """Tiles whose centre lies in the level-0 rectangle (corners in any order)."""
-        x0, x1 = sorted((x0, x1))
-        y0, y1 = sorted((y0, y1))
-        return [r.tile_id for r in self.all.values() if r.tile_x is not None
-                and x0 <= r.tile_x + r.tile_w / 2 <= x1 and y0 <= r.tile_y + r.tile_h / 2 <= y1]
+        return self._tiles.centres_in(x0, y0, x1, y1)
 
     # -- actions --------------------------------------------------------------------------
     def command(self, token: str) -> str | None:
@@ -203,20 +298,34 @@ class ReviewSession:
             return None
         return what
 
-    def confirm(self, tile_ids=None) -> int | None:
-        ids = list(tile_ids) if tile_ids is not None else self.targets()
-        if not ids or self.run_id is None:
-            return None
-        batch = self.store.confirm_many(ids, self.run_id)
-        self._after_action(ids)
-        return batch
+    def confirm(self, tile_ids=None):
+        return self._act("confirm", None, tile_ids)
 
-    def correct(self, label: str, tile_ids=None) -> int | None:
-        ids = list(tile_ids) if tile_ids is not None else self.targets()
+    def correct(self, label: str, tile_ids=None):
+        return self._act("correct", label, tile_ids)
+
+    def _act(self, action: str, label: str | None, tile_ids):
+        ids = list(dict.fromkeys(tile_ids if tile_ids is not None else self.targets()))
+        ids = [t for t in ids if t in self.all]
         if not ids or self.run_id is None:
             return None
-        batch = self.store.correct_many(ids, label, self.run_id)
+        now = utc_now()
+        reviewer = getattr(self.store, "reviewer", None)
+        for tid in ids:
+            status, lab = decide(self.all[tid], action, label)
+            self.set_decision(tid, Decision(status, lab, reviewer, now))
+        result = self.persist(action, ids, label)
         self._after_action(ids)
+        return result
+
+    def persist(self, action: str, ids: list[int], label: str | None):
+        """Write an action to the store (one transaction, one undo step). Here: at once,
+        then the store's exact decisions are read back; returns the audit batch id."""
+        if action == "confirm":
+            batch = self.store.confirm_many(ids, self.run_id)
+        else:
+            batch = self.store.correct_many(ids, label, self.run_id)
+        self._update(ids)
         return batch
 
     def undo(self) -> list[int]:
@@ -230,31 +339,58 @@ class ReviewSession:
             return []
         ids = self.store.batch_tiles(batch)
         self._update(ids)
-        self.refresh(ids[0] if ids else None)
+        self.after_replay(ids)
         return ids
 
+    def after_replay(self, ids) -> None:
+        """An undo or redo changed ``ids``: drop those the filter now hides, bring back
+        those it shows again (a rebuild: rare, only under a status filter), go to the first."""
+        if any(t in self.all and t not in self._pos and self._passes(self.all[t]) for t in ids):
+            self.refresh(ids[0])
+            return
+        self._drop_hidden(ids)
+        if ids:
+            self.goto_tile(ids[0])
+
     def _update(self, ids) -> None:
-        """Re-read the decisions of ``ids`` into ``all``, ``entries`` and ``current``."""
+        """Re-read the decisions of ``ids`` from the store."""
         for tid in ids:
-            rec = self.all.get(tid)
-            if rec is None:
-                continue
-            d = self.store.decision(tid)
-            new = dataclasses.replace(rec, status=d.status, label=d.label, reviewer=d.reviewer,
-                                      reviewed_at=d.reviewed_at)
-            self.all[tid] = new
-            i = self._pos.get(tid)
-            if i is not None:
-                self.entries[i] = new
-            if self.current is not None and self.current.tile_id == tid:
-                self.current = new
+            if tid in self.all:
+                self.set_decision(tid, self.store.decision(tid))
+
+    def set_decision(self, tid: int, d: Decision) -> None:
+        """A tile's decision changed: update ``all``, its queue row, counts and outlines."""
+        rec = self.all.get(tid)
+        if rec is None:
+            return
+        new = dataclasses.replace(rec, status=d.status, label=d.label, reviewer=d.reviewer,
+                                  reviewed_at=d.reviewed_at)
+        self._count(rec, -1)
+        self.all[tid] = new
+        self._count(new, +1)
+        i = self._pos.get(tid)
+        if i is not None:
+            self.entries[i] = new
+            self._delta.rows.add(i)
+        if self.current is not None and self.current.tile_id == tid:
+            self.current = new
+        self._delta.outlines.add(tid)
+        self._delta.counts = True
+
+    def _drop_hidden(self, ids) -> None:
+        gone = {t for t in ids if t in self._pos and not self._passes(self.all[t])}
+        if gone:
+            self.entries = [e for e in self.entries if e.tile_id not in gone]
+            self._reindex()
+            if self.current is not None:
+                self.index = self.position(self.current.tile_id)
+            self._delta.reset = True
 
     def _after_action(self, ids) -> None:
-        """Update the acted-on tiles in place, drop those the status filter now hides, and
-        move to the next unreviewed tile after the current one (else the next one)."""
+        """Drop the acted-on tiles the status filter now hides and move to the next
+        unreviewed tile after the current one (else the next one)."""
         acted = set(ids)
         start = self.index + 1 if self.index >= 0 else 0
-        self._update(ids)
         self.selection.clear()
         target = fallback = None
         for i in range(start, len(self.entries)):
@@ -266,10 +402,7 @@ class ReviewSession:
             if e.status == UNREVIEWED:
                 target = e.tile_id
                 break
-        gone = {t for t in acted if t in self._pos and not _matches(self.all[t], self.status)}
-        if gone:
-            self.entries = [e for e in self.entries if e.tile_id not in gone]
-            self._reindex()
+        self._drop_hidden(acted)
         target = target if target is not None else fallback
         if target is not None:
             self.goto_tile(target)
@@ -279,16 +412,20 @@ class ReviewSession:
     # -- reading ---------------------------------------------------------------------------
     def counts(self) -> Counts:
         """reviewed / total / corrected over the run's tiles on this slide (as loaded)."""
-        reviewed = corrected = 0
-        for r in self.all.values():
-            if r.status != UNREVIEWED:
-                reviewed += 1
-                corrected += r.status == CORRECTED
-        return Counts(reviewed, len(self.all), corrected)
+        return Counts(self._n_reviewed, len(self.all), self._n_corrected)
 
     def reviewed(self) -> list[TileRecord]:
         """Reviewed tiles with coordinates (the view outlines them in their label's colour)."""
-        return [r for r in self.all.values() if r.status != UNREVIEWED and r.tile_x is not None]
+        return [self.all[t] for t in self._reviewed.rects]
+
+    def reviewed_in(self, x0: float, y0: float, x1: float, y1: float,
+                    limit: int | None = None) -> list[TileRecord]:
+        """Reviewed tiles meeting a level-0 rectangle (the visible part of the view)."""
+        return [self.all[t] for t in self._reviewed.overlapping(x0, y0, x1, y1, limit)]
+
+    @property
+    def reviewed_count_with_coords(self) -> int:
+        return len(self._reviewed)
 
     def counts_text(self) -> str:
         """"12/52 reviewed · 3 corrected"."""

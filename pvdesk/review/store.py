@@ -27,6 +27,7 @@ from pvdesk.review.actions import ReviewActions
 from pvdesk.review.blobs import to_blob
 from pvdesk.review.history import ReviewHistory
 from pvdesk.review.types import (
+    UNREVIEWED,
     Counts,
     RunInfo,
     TilePrediction,
@@ -194,8 +195,41 @@ class ReviewStore(ReviewActions, ReviewHistory):
                         rows: Iterable[TilePrediction]) -> int:
         """Record tiles and their probabilities in one transaction; returns the row count.
         A tile seen before (same slide and coordinates, or same patch path) is reused."""
+        return len(self._add_predictions(run_id, slide_id, rows))
+
+    def record_predictions(self, run_id: int, slide_id: str,
+                           rows: Iterable[TilePrediction]) -> list[TileRecord]:
+        """:meth:`add_predictions`, returning the stored tiles as queue records (with any
+        decision a reused tile already has), so a viewer adds them without a re-read."""
+        rows = list(rows)
+        added = self._add_predictions(run_id, slide_id, rows)
+        run = self.run(run_id)
+        decisions: dict[int, tuple] = {}
+        ids = [a[0] for a in added]
+        with self._lock:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                for r in self.con.execute(
+                        "SELECT tile_id, status, label, reviewer, reviewed_at FROM decisions "
+                        f"WHERE tile_id IN ({','.join('?' * len(chunk))})", chunk):
+                    decisions[r[0]] = r[1:]
+        out = []
+        for (tid, best, conf, ent, margin), row in zip(added, rows, strict=True):
+            d = decisions.get(tid)
+            out.append(TileRecord(
+                tile_id=tid, slide_id=slide_id, source=str(row.source), tile_x=row.tile_x,
+                tile_y=row.tile_y, tile_w=row.tile_w, tile_h=row.tile_h, mpp=row.mpp,
+                run_id=run_id, classes=run.classes, probs=tuple(float(v) for v in row.probs),
+                predicted=run.classes[best], confidence=conf, entropy=ent, margin=margin,
+                status=(d[0] or UNREVIEWED) if d else UNREVIEWED, label=d[1] if d else None,
+                reviewer=d[2] if d else None, reviewed_at=d[3] if d else None,
+                patch_path=row.patch_path, folder_class=row.folder_class, model=run.model))
+        return out
+
+    def _add_predictions(self, run_id: int, slide_id: str,
+                         rows: Iterable[TilePrediction]) -> list[tuple]:
         classes = self.run(run_id).classes
-        n = 0
+        added = []
         with self.transaction() as con:
             if con.execute("SELECT 1 FROM slides WHERE slide_id=?", (slide_id,)).fetchone() is None:
                 raise StoreError(f"{self.path}: unknown slide {slide_id!r} (add_slide first)")
@@ -224,8 +258,8 @@ class ReviewStore(ReviewActions, ReviewHistory):
                     "embedding=coalesce(excluded.embedding, embedding)",
                     (run_id, tid, to_blob(row.probs, "d"), classes[best], conf, ent, margin,
                      to_blob(row.embedding, "f")))
-                n += 1
-        return n
+                added.append((tid, best, conf, ent, margin))
+        return added
 
     def embedding(self, tile_id: int, run_id: int):
         """The tile's embedding in a run as a float32 numpy array, or None."""

@@ -76,7 +76,7 @@ class MainWindow(QMainWindow):
         self.opener = SlideOpener(self)
         self.opener.opened.connect(self._on_opened)
         self.opener.failed.connect(self._on_open_failed)
-        self.runs = RunController(self)
+        self.runs = RunController(self.overlay.service, self)
         self._wire_run()
 
         self.actions_ = build_menus(self)
@@ -125,7 +125,7 @@ class MainWindow(QMainWindow):
         r.progress.connect(run.set_progress)
         r.progress.connect(lambda p: setattr(self, "_last_progress", p))
         r.started.connect(self.overlay.begin)
-        r.batch.connect(self.overlay.add_batch)
+        r.progress.connect(self.overlay.on_progress)
         r.failed.connect(self._on_run_failed)
         r.finished.connect(self._on_run_finished)
         run.cancel_clicked.connect(self.cancel_run)
@@ -249,7 +249,7 @@ class MainWindow(QMainWindow):
         self._last_progress = None
         self.status.run.start(f"Starting {', '.join(request.bundles)}…")
         self.actions_["cancel_run"].setEnabled(True)
-        self.runs.start(request, self.source)
+        self.runs.start(request, self.source, self.review.run_target())
         return True
 
     def cancel_run(self) -> None:
@@ -291,6 +291,7 @@ class MainWindow(QMainWindow):
         self.runs.shutdown()
         self.opener.shutdown()
         self.review.shutdown()
+        self.overlay.shutdown()
         self.loader.shutdown()
         self._save_settings()
         if self.source is not None:

@@ -1,22 +1,21 @@
-"""The heatmap overlay: per-model HeatmapGrids (core) fed by run batches, drawn on the view.
+"""The heatmap overlay: frames from the application layer's HeatmapService, drawn on the view.
 
-Rendering goes through ``pvdesk.heatmap.render`` (or ``pvdesk.colormaps``) onto an image
-the size of the slide's thumbnail, so edges follow the tissue mask; updates are coalesced
-(at most one render per ``RENDER_MS``) so a fast run never floods the GUI thread.
+Heatmaps are accumulated and rendered off the GUI thread (pvdesk.app.heatmap_service); this
+module only turns each ready frame into an image, draws it, answers hover questions and
+keeps the Heatmap panel in step. The tile under review is left untinted so its tissue can
+be judged as it is.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QRectF, QTimer, Signal
-from PySide6.QtGui import QColor, QPen
+from PySide6.QtCore import QObject, QRectF, Signal
+from PySide6.QtGui import QColor, QImage, QPen, QRegion
 
-from pvdesk.colormaps import CLASS_COLOUR, colormap_layer
-from pvdesk.heatmap import ARGMAX, ROLLUP, HeatmapGrid, fit_to, render
+from pvdesk.app.heatmap_service import HeatmapService
+from pvdesk.heatmap import ARGMAX, ROLLUP, HeatmapGrid
 from pvdesk.taxonomy import subtype
+from pvdesk.ui.background import Relay
 from pvdesk.ui.overlay_panel import OverlayPanel
-
-RENDER_MS = 150
-MAX_OVERLAY_PX = 1024
 
 
 def _label(name: str) -> str:
@@ -30,16 +29,26 @@ class HeatmapLayer:
     """Draws one RGBA image over the whole slide (nearest-neighbour: cells stay crisp)."""
 
     def __init__(self):
-        self.image = None  # QImage (ARGB32)
+        self.image = None  # QImage (premultiplied ARGB)
         self.visible = True
         self.hover_rect: tuple[float, float, float, float] | None = None  # level-0 x, y, w, h
+        self.hole: tuple[float, float, float, float] | None = None  # level-0 rect left clear
 
     def paint(self, painter, vp) -> None:
         if self.image is None or not self.visible:
             return
         sx, sy = vp.to_screen(0, 0)
+        if self.hole is not None:
+            x, y, w, h = self.hole
+            hx, hy = vp.to_screen(x, y)
+            clip = QRegion(0, 0, int(vp.view_w), int(vp.view_h)).subtracted(
+                QRegion(int(hx), int(hy), max(1, int(w * vp.scale)), max(1, int(h * vp.scale))))
+            painter.save()
+            painter.setClipRegion(clip)
         painter.drawImage(QRectF(sx, sy, vp.slide_w * vp.scale, vp.slide_h * vp.scale),
                           self.image)
+        if self.hole is not None:
+            painter.restore()
         if self.hover_rect is not None:
             x, y, w, h = self.hover_rect
             hx, hy = vp.to_screen(x, y)
@@ -50,18 +59,17 @@ class HeatmapLayer:
             painter.drawRect(r)
 
 
-def _qimage_rgba(img):
-    from PySide6.QtGui import QImage
-
-    img = img.convert("RGBA")
-    q = QImage(img.tobytes(), img.width, img.height, img.width * 4,
-               QImage.Format.Format_RGBA8888)
-    return q.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
+def frame_image(frame) -> QImage:
+    """A HeatmapService frame (premultiplied RGBA array) as a QImage (one copy)."""
+    h, w = frame.rgba.shape[:2]
+    q = QImage(frame.rgba.data, w, h, w * 4, QImage.Format.Format_RGBA8888_Premultiplied)
+    return q.copy()  # own the pixels: the array may go
 
 
 class OverlayController(QObject):
     untrained_changed = Signal(list)
     visible_changed = Signal(bool)
+    frame_shown = Signal(object)  # the Frame now on screen (None: no heatmap)
 
     def __init__(self, view, settings, parent=None):
         super().__init__(parent)
@@ -69,60 +77,69 @@ class OverlayController(QObject):
         self.panel = OverlayPanel(settings.overlay_opacity)
         self.layer = HeatmapLayer()
         view.add_layer(self.layer)
-        self.heatmaps: dict[str, HeatmapGrid] = {}
+        self.service = HeatmapService()
+        self.relay = Relay(self)
+        self.service.frame.connect(self.relay.wrap(self._on_frame))
+        self.service.failed.connect(self.relay.wrap(self._on_failed))
         self.bundles: dict = {}
         self.info = None
         self.state = "idle"
         self.tiles_done = 0
+        self.frame = None
         self._layers_for = None
         self._settings = settings
-        self._timer = QTimer(self, singleShot=True, interval=RENDER_MS)
-        self._timer.timeout.connect(self.render_now)
         self.panel.changed.connect(self._on_panel)
         self.panel.visible.toggled.connect(self._on_visible_box)
 
+    @property
+    def heatmaps(self) -> dict[str, HeatmapGrid]:
+        return self.service.heatmaps
+
     # run lifecycle ---------------------------------------------------------------
     def clear(self) -> None:
-        self.heatmaps.clear()
+        self.service.clear()
         self.bundles.clear()
         self.info = None
         self.state = "idle"
         self.tiles_done = 0
         self._layers_for = None
         self.layer.image = None
+        self.frame = None
         self.panel.set_models([], [])
         self.panel.hover.setText("Run a model (Analysis ▸ Run model…) to see heatmaps.")
         self.untrained_changed.emit([])
         self.view.update()
 
     def begin(self, info) -> None:
-        """A run has its grid: one HeatmapGrid per bundle."""
-        self.clear()
+        """A run has its grid (its heatmaps were begun on the run's thread)."""
         self.info, self.state = info, "running"
-        size = info.slide_size if info.slide_size[0] else None
-        for b in info.bundles:
-            self.bundles[b.name] = b
-            if info.grid.stride is not None:  # a patch folder has no slide heatmap
-                self.heatmaps[b.name] = HeatmapGrid(info.grid, b.classes, size=size)
+        self.tiles_done = 0
+        self.bundles = {b.name: b for b in info.bundles}
         first = info.bundles[0]
         self._layers_for = first.name
         self.panel.set_models([b.name for b in info.bundles], first.classes)
+        self._send_params()
         self.panel.hover.setText(f"{len(info.grid.tiles)} tissue tiles to classify.")
         self.untrained_changed.emit(info.untrained)
 
-    def add_batch(self, result) -> None:
-        readable = getattr(result, "readable", None)
-        self.tiles_done += int(readable.sum()) if readable is not None else len(result.tiles)
-        for name, hm in self.heatmaps.items():
-            probs = result.probs.get(name)
-            if probs is not None:
-                hm.add(result.tiles, probs)
-        if not self._timer.isActive():
-            self._timer.start()
+    def show_stored(self, info, batch) -> None:
+        """A stored run reopened: its heatmap without running the model again."""
+        size = info.slide_size if info.slide_size[0] else None
+        self.service.begin(info.grid, info.bundles, size)
+        self.begin(info)
+        self.service.add(batch)
+        self.add_progress(len(batch.tiles))
+        self.finish("done")
+
+    def add_progress(self, done: int) -> None:
+        self.tiles_done = int(done)
+
+    def on_progress(self, p) -> None:
+        self.tiles_done = p.done - p.unreadable
 
     def finish(self, state: str) -> None:
         self.state = state
-        self.render_now()
+        self.service.finish()
         if self.info is not None:
             verb = "Finished" if state == "done" else "Stopped"
             self.panel.hover.setText(f"{verb}: {self.summary()}. Hover a tile to see its "
@@ -135,10 +152,21 @@ class OverlayController(QObject):
         kind = "tissue tiles" if self.info.grid.stride is not None else "images"
         return f"{self.tiles_done} of {total} {kind} classified"
 
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait for the heatmap thread to render what it has (tests, screenshots); the
+        frame then arrives with the next turn of the event loop."""
+        return self.service.flush(timeout)
+
     # display -----------------------------------------------------------------------
     def current(self) -> tuple[HeatmapGrid | None, str]:
         p = self.panel.params
         return self.heatmaps.get(p["model"]), p["layer"] or ARGMAX
+
+    def _send_params(self) -> None:
+        p = self.panel.params
+        self.service.set_params(model=p["model"], layer=p["layer"] or ARGMAX,
+                                colormap=p["colormap"], opacity=p["opacity"],
+                                threshold=p["threshold"])
 
     def _on_panel(self) -> None:
         hm, layer = self.current()
@@ -152,29 +180,21 @@ class OverlayController(QObject):
             self.panel.update_legend(self.current()[1] if hm is not None else ARGMAX, classes)
         self._settings.overlay_opacity = self.panel.params["opacity"]
         self.layer.visible = self.panel.params["visible"]
-        self.render_now()
-
-    def render_now(self) -> None:
-        self._timer.stop()
-        hm, layer = self.current()
-        if hm is None:
-            self.layer.image = None
-            self.view.update()
-            return
-        self.layer.image = _qimage_rgba(self.render_pil(hm, layer))
+        self._send_params()
         self.view.update()
 
-    def render_pil(self, hm: HeatmapGrid, layer: str):
-        """The current layer as a PIL RGBA image over the whole slide."""
-        p = self.panel.params
-        w, h = hm.size
-        s = min(1.0, MAX_OVERLAY_PX / max(w, h))
-        size = (max(1, round(w * s)), max(1, round(h * s)))
-        if p["colormap"] != CLASS_COLOUR and layer != ARGMAX:
-            cells = colormap_layer(hm.values(layer), p["colormap"], p["opacity"],
-                                   p["threshold"])
-            return fit_to(hm, cells, size)
-        return render(hm, layer, opacity=p["opacity"], threshold=p["threshold"], size=size)
+    def render_now(self) -> None:
+        """Ask the heatmap thread for a frame of the current layer."""
+        self._send_params()
+
+    def _on_frame(self, frame) -> None:
+        self.frame = frame
+        self.layer.image = None if frame is None else frame_image(frame)
+        self.view.update()
+        self.frame_shown.emit(frame)
+
+    def _on_failed(self, message: str) -> None:
+        self.panel.hover.setText(message)
 
     def set_visible(self, visible: bool) -> None:
         if self.panel.visible.isChecked() != visible:
@@ -187,6 +207,10 @@ class OverlayController(QObject):
         self.layer.visible = visible
         self.view.update()
         self.visible_changed.emit(visible)
+
+    def shutdown(self) -> None:
+        self.relay.close()
+        self.service.close()
 
     # hover -------------------------------------------------------------------------
     def hover(self, x: float, y: float, inside: bool) -> None:

@@ -3,7 +3,7 @@
 Left: the choices (this project's reviewed tiles, exported CSVs or a folder dataset; the
 head; backbone, epochs, learning rate with the training package's defaults; the output
 folder). Right: live progress (bar, ETA, train/validation curves, log tail) and, after a
-successful run, its metrics. The work is in pvdesk.retrain_plan / retrain_progress and
+successful run, its metrics. The work is in pvdesk.app.retrain_plan / retrain_progress and
 pvdesk.ui.retrain_process; this module only wires widgets to them.
 """
 
@@ -25,10 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pvdesk.app.retrain_plan import HEADS, RetrainPlan, child_env
+from pvdesk.app.retrain_plan import prepare_data as plan_data
 from pvdesk.bundle_metrics import bundle_reports
 from pvdesk.errors import PvdeskError
-from pvdesk.retrain_plan import HEADS, RetrainPlan, child_env
-from pvdesk.retrain_plan import prepare_data as plan_data
 from pvdesk.ui.curves_canvas import CurvesCanvas
 from pvdesk.ui.metrics_view import MetricsPanel
 from pvdesk.ui.retrain_form import DataBox, ModelBox

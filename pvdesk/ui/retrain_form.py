@@ -1,6 +1,6 @@
 """The retrain dialog's choices: the data (DataBox) and the head with its settings (ModelBox).
 
-Defaults come from pvdesk.retrain_plan (which mirrors the training package's); a spin box at
+Defaults come from pvdesk.app.retrain_plan (which mirrors the training package's); a spin box at
 0 means "the package's default" and says which.
 """
 
@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from pvdesk.retrain_plan import DEFAULT_BACKBONE, DEMO_BACKBONE, HEADS, default_out
+from pvdesk.app.retrain_plan import DEFAULT_BACKBONE, DEMO_BACKBONE, HEADS, default_out
 from pvdesk.ui.settings import DEVICES
 
 

@@ -1,6 +1,6 @@
 """The training child process (``python -m training train ... --progress json``) under QProcess.
 
-stdout carries JSON lines (parsed by :mod:`pvdesk.retrain_progress`); stderr is kept as a
+stdout carries JSON lines (parsed by :mod:`pvdesk.app.retrain_progress`); stderr is kept as a
 tail for error messages. ``cancel()`` asks the child to stop (SIGTERM: the training CLI
 stops like Ctrl-C, leaving a resumable folder) and kills it after a grace period;
 ``shutdown()`` does the same but waits, so closing the app never leaves an orphan.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
-from pvdesk.retrain_progress import LineBuffer, RunState
+from pvdesk.app.retrain_progress import LineBuffer, RunState
 
 GRACE_MS = 3000
 

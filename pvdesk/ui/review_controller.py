@@ -1,16 +1,17 @@
 """Review mode, patch-folder mode and export, wired into the main window.
 
-Thin glue over the core (``pvdesk.review.session`` / ``pvdesk.review.project``): every store
-write that can be large (opening, recording a run's batches) runs on one background writer
-thread; reviewer actions are single small transactions. Keys reach the review session only
-in review mode (R) and never while a text field has focus; otherwise the arrows pan.
+Thin glue over the application layer (``pvdesk.app.review_service``): the review session
+lives in memory and answers a key at once; every store call (opening, reviewer actions,
+another run) runs on one background writer thread and comes back through ``self.relay``.
+Keys reach the review session only in review mode (R) and never while a text field has
+focus; otherwise the arrows pan.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
@@ -21,14 +22,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pvdesk.app.review_service import ReviewService
 from pvdesk.review.project import BackgroundWriter
-from pvdesk.review.session import ReviewSession
+from pvdesk.ui.background import Relay
 from pvdesk.ui.export_action import Exporter
 from pvdesk.ui.patch_grid import GridItem, PatchGrid
 from pvdesk.ui.review_dock import ReviewDock
 from pvdesk.ui.review_layer import ReviewLayer, TilePicker
 from pvdesk.ui.review_menus import build_review_menus
-from pvdesk.ui.review_store import SlideContext, StoreMixin, open_job
+from pvdesk.ui.review_store import SlideContext, StoreMixin, open_job, service_job
 from pvdesk.ui.review_sync import ReviewSync
 
 TEXT_INPUTS = (QLineEdit, QPlainTextEdit, QTextEdit, QAbstractSpinBox)
@@ -40,15 +42,15 @@ BLOCKING_MODS = (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltMo
 
 
 class ReviewController(StoreMixin, QObject):
-    _done = Signal(object, object, object)  # (continuation, ctx), result, error
-
     def __init__(self, window):
         super().__init__(window)
         self.w = window
         self.writer = BackgroundWriter()
+        self.relay = Relay(self)
+        self.relay.error.connect(lambda msg: window.status.showMessage(f"Review: {msg}", 10000))
         self.ctx: SlideContext | None = None
         self.run_ctx: SlideContext | None = None
-        self.session: ReviewSession | None = None
+        self.session: ReviewService | None = None
         self.project: Path | None = None
         self.mode = False
         self.closed = False
@@ -66,8 +68,6 @@ class ReviewController(StoreMixin, QObject):
         window.status.addPermanentWidget(self.store_label)
         self.exporter = Exporter(self, window)
         self.sync = ReviewSync(self)
-        self._reload_timer = QTimer(self, singleShot=True, interval=700)
-        self._reload_timer.timeout.connect(self._reload)
         self.acts = build_review_menus(window, self.command)
         self.w.view_menu.addAction(self.dock_widget.toggleViewAction())
         self._wire()
@@ -75,10 +75,10 @@ class ReviewController(StoreMixin, QObject):
 
     def _wire(self) -> None:
         w, a, d = self.w, self.acts, self.dock
-        self._done.connect(self._on_done)
         w.opener.opened.connect(self.on_opened)
         w.runs.started.connect(self.on_run_started)
-        w.runs.batch.connect(self.on_batch)
+        w.runs.tiles.connect(self.on_tiles)
+        w.runs.store_failed.connect(self.on_store_failed)
         w.runs.finished.connect(self.on_run_finished)
         w.view.clicked.connect(self.on_view_clicked)
         self.picker.toggled.connect(self.on_toggle_at)
@@ -113,7 +113,7 @@ class ReviewController(StoreMixin, QObject):
             self._submit(old.store.close)
         folder = getattr(opened.source, "kind", "") == "folder"
         self.ctx = SlideContext(opened.source, folder, self.project, self._reviewer())
-        self.session = None
+        self._use_session(None)
         self.sync.clear()
         self.dock.disagree.setEnabled(folder)
         if folder:
@@ -123,7 +123,7 @@ class ReviewController(StoreMixin, QObject):
             self.w.stack.setCurrentWidget(self.grid)
         else:
             self.w.stack.setCurrentWidget(self.w.view)
-        self._submit(open_job, self.ctx, then=self._on_store_opened, ctx=self.ctx)
+        self._submit(open_job, self.ctx, self.writer, then=self._on_store_opened, ctx=self.ctx)
 
     def _reviewer(self) -> str:
         from pvdesk.review.store import default_reviewer
@@ -212,11 +212,20 @@ class ReviewController(StoreMixin, QObject):
             self.sync.refresh(center=False)
 
     def on_run_chosen(self, *_) -> None:
+        """Another run of the slide: its queue is loaded on the writer thread."""
         run_id = self.dock.run.currentData()
-        if self.session is not None and run_id is not None and run_id != self.session.run_id:
-            self.session.set_run(run_id)
-            self.session.set_filters(**self.dock.filters())
-            self.sync.refresh(center=False)
+        s, ctx = self.session, self.ctx
+        if s is None or ctx is None or run_id is None or run_id == s.run_id:
+            return
+        self._submit(service_job, ctx, run_id, self.writer, self.dock.filters(),
+                     then=self._on_run_loaded, ctx=ctx)
+
+    def _on_run_loaded(self, ctx, session, error) -> None:
+        if error is not None:
+            self.w.status.showMessage(f"That run could not be loaded: {error}", 10000)
+            return
+        if ctx is self.ctx:
+            self._use_session(session)
 
     def on_diagnosis(self, label, comment: str) -> None:
         ctx = self.ctx
@@ -254,6 +263,7 @@ class ReviewController(StoreMixin, QObject):
     # -- closing ------------------------------------------------------------------------------
     def shutdown(self) -> None:
         self.closed = True
+        self.relay.close()
         QApplication.instance().removeEventFilter(self)
         self.dock.flush_diagnosis()
         self.exporter.shutdown()

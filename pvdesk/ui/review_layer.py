@@ -38,13 +38,21 @@ def label_colour(name: str | None) -> QColor:
         return QColor("#cccccc")
 
 
+MAX_DETAILED = 1500  # more reviewed tiles than this in view: thin outlines, no tags
+
+
 class ReviewLayer:
     def __init__(self):
-        self.reviewed: list = []  # TileRecords with a decision (coordinates known)
+        self.session = None  # the ReviewSession whose reviewed tiles are outlined
         self.current = None  # TileRecord
         self.selected: list = []  # TileRecords
         self.band: QRectF | None = None  # screen rect while a rubber band is dragged
         self.visible = True
+
+    @property
+    def reviewed(self) -> list:
+        """Every reviewed tile with coordinates (the outlines)."""
+        return self.session.reviewed() if self.session is not None else []
 
     def _rect(self, vp, r) -> QRectF:
         x, y = vp.to_screen(r.tile_x, r.tile_y)
@@ -57,18 +65,15 @@ class ReviewLayer:
         font = QFont(p.font())
         font.setBold(True)
         p.setFont(font)
-        for r in self.reviewed:
-            rect = self._rect(vp, r)
-            if not rect.intersects(view):
-                continue
-            colour = label_colour(r.label)
-            inner = rect.adjusted(2, 2, -2, -2) if rect.width() > 12 else rect
-            p.setPen(QPen(HALO, 5 if rect.width() > 12 else 3))
-            p.drawRect(inner)
-            p.setPen(QPen(colour, 3 if rect.width() > 12 else 1.5))
-            p.drawRect(inner)
-            if rect.width() >= MIN_TEXT_PX:
-                self._tag(p, inner, short_label(r.label or ""), colour)
+        s = self.session
+        if s is not None:
+            x0, y0 = vp.to_slide(0, 0)
+            x1, y1 = vp.to_slide(vp.view_w, vp.view_h)
+            shown = s.reviewed_in(x0, y0, x1, y1, limit=MAX_DETAILED + 1)
+            if len(shown) > MAX_DETAILED:
+                self._paint_many(p, vp, s.reviewed_in(x0, y0, x1, y1))
+            else:
+                self._paint_detailed(p, vp, view, shown)
         for r in self.selected:
             if r.tile_x is None:
                 continue
@@ -88,11 +93,36 @@ class ReviewLayer:
             p.setPen(QPen(SELECTED, 1.5, Qt.PenStyle.DashLine))
             p.drawRect(self.band)
 
+    def _paint_detailed(self, p, vp, view: QRectF, records) -> None:
+        """Outlines on a dark halo, with the label's key and code on tiles large enough."""
+        for r in records:
+            rect = self._rect(vp, r)
+            if not rect.intersects(view):
+                continue
+            colour = label_colour(r.label)
+            inner = rect.adjusted(2, 2, -2, -2) if rect.width() > 12 else rect
+            p.setPen(QPen(HALO, 5 if rect.width() > 12 else 3))
+            p.drawRect(inner)
+            p.setPen(QPen(colour, 3 if rect.width() > 12 else 1.5))
+            p.drawRect(inner)
+            if rect.width() >= MIN_TEXT_PX:
+                self._tag(p, inner, short_label(r.label or ""), colour)
+
+    def _paint_many(self, p, vp, records) -> None:
+        """Thousands of outlines in view (zoomed out): one batched draw per label colour."""
+        by_label: dict = {}
+        for r in records:
+            by_label.setdefault(r.label, []).append(self._rect(vp, r))
+        for label, rects in by_label.items():
+            p.setPen(QPen(label_colour(label), 1.5))
+            p.drawRects(rects)
+
     @staticmethod
     def _tag(p, rect: QRectF, text: str, colour: QColor) -> None:
+        """The label's tag at the tile's top left, never cut: it may run past a small tile."""
         fm = p.fontMetrics()
         w, h = fm.horizontalAdvance(text) + 8, fm.height() + 2
-        box = QRectF(rect.left() + 2, rect.top() + 2, min(w, rect.width() - 4), h)
+        box = QRectF(rect.left() + 2, rect.top() + 2, w, h)
         p.fillRect(box, QColor(0, 0, 0, 170))
         p.setPen(colour.lighter(130))
         p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)

@@ -31,28 +31,44 @@ def where_text(rec) -> str:
 
 
 class QueueModel(QAbstractTableModel):
+    """Reads the session's queue list in place; told of changes by deltas (rows changed,
+    rows appended, reset), so a key press repaints one row, never the whole queue."""
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.entries: list = []
+        self._n = 0
 
     def set_entries(self, entries: list) -> None:
         self.beginResetModel()
-        self.entries = list(entries)
+        self.entries = entries
+        self._n = len(entries)
         self.endResetModel()
 
-    def update_entries(self, entries: list) -> None:
-        """Same rows, new decisions: repaint without resetting the view's scroll position."""
-        if len(entries) != len(self.entries) or any(
-                a.tile_id != b.tile_id for a, b in zip(entries, self.entries, strict=True)):
+    def append_rows(self, entries: list) -> None:
+        """``entries`` grew at the end (a run streaming in): insert the new rows only."""
+        n = len(entries)
+        if entries is not self.entries or n < self._n:
             self.set_entries(entries)
             return
-        self.entries = list(entries)
-        if entries:
-            self.dataChanged.emit(self.index(0, 0), self.index(len(entries) - 1,
-                                                               len(COLUMNS) - 1))
+        if n > self._n:
+            self.beginInsertRows(QModelIndex(), self._n, n - 1)
+            self._n = n
+            self.endInsertRows()
+
+    def rows_changed(self, rows) -> None:
+        rows = [r for r in rows if 0 <= r < self._n]
+        if not rows:
+            return
+        last = len(COLUMNS) - 1
+        if len(rows) <= 8:
+            for r in rows:
+                self.dataChanged.emit(self.index(r, 0), self.index(r, last))
+        else:  # a bulk action: one signal over the span
+            self.dataChanged.emit(self.index(min(rows), 0), self.index(max(rows), last))
 
     def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.entries)
+        return 0 if parent.isValid() else self._n
 
     def columnCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(COLUMNS)

@@ -1,28 +1,33 @@
-"""The review mode's side of the store: which store the open slide uses, recording the
-GUI's model runs into it from a background writer thread, reopening (decisions and the
-stored heatmap come back without a rerun), review projects and File ▸ Export.
+"""The review mode's side of the store: which store the open slide uses, the run being
+recorded into it (by the application layer's RunSession, off the GUI thread), reopening
+(decisions and the stored heatmap come back without a rerun), review projects and
+File ▸ Export.
 
 ``StoreMixin`` is mixed into ``ReviewController``; every store call that can be large runs
-on ``self.writer`` (one thread, in order) and continues on the GUI thread via ``_done``.
+on ``self.writer`` (one thread, in order) and continues on the GUI thread through the
+controller's relay. The review session is a :class:`pvdesk.app.review_service.ReviewService`:
+key presses change it in memory and its writes are acknowledged through ``_on_acks``.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
 from PySide6.QtWidgets import QFileDialog
 
-from pvdesk.review.project import RunRecorder, default_store_path
-from pvdesk.review.session import ReviewSession
+from pvdesk.app.review_service import ReviewService
+from pvdesk.app.run_session import RunInfo, StoreTarget
+from pvdesk.review.project import default_store_path
 from pvdesk.ui.export_action import ExportDialog
 
 
 @dataclass(eq=False)
 class SlideContext:
-    """The open slide or folder and its store (filled in on the writer thread)."""
+    """The open slide or folder and its store (opened off the GUI thread)."""
 
     source: object
     folder: bool
@@ -30,26 +35,29 @@ class SlideContext:
     reviewer: str
     slide_id: str | None = None
     store: object = None
-    recorder: RunRecorder | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def store_path(self) -> Path:
-        return self.project or default_store_path(self.slide_id)
+        return self.project or default_store_path(self.slide_id, self.source.path)
 
     def ensure_store(self, create: bool):
+        """The slide's store, opened once (the writer and a run's thread may both ask)."""
         from pvdesk.review.store import ReviewStore
 
-        if self.slide_id is None:
-            self.slide_id = self.source.slide_id
-        path = self.store_path()
-        if self.store is None and (create or path.exists()):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.store = ReviewStore(path, reviewer=self.reviewer)
-        return self.store
+        with self._lock:
+            if self.slide_id is None:
+                self.slide_id = self.source.slide_id
+            path = self.store_path()
+            if self.store is None and (create or path.exists()):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.store = ReviewStore(path, reviewer=self.reviewer)
+            return self.store
 
 
-def open_job(ctx: SlideContext):
-    """Writer thread: the slide's store (when one exists) and its newest run to show."""
-    from pvdesk.review.project import latest_runs_by_model, restore_run
+def open_job(ctx: SlideContext, writer):
+    """Writer thread: the slide's store (when one exists), the run to show (the one last
+    reviewed, else the newest) as a loaded ReviewService, and its stored heatmap."""
+    from pvdesk.review.project import last_reviewed_run, latest_runs_by_model, restore_run
 
     store = ctx.ensure_store(create=ctx.project is not None)
     if store is None:
@@ -57,37 +65,66 @@ def open_job(ctx: SlideContext):
     runs = latest_runs_by_model(store, ctx.slide_id)
     if not runs:
         return None
-    session = ReviewSession(store, ctx.slide_id, runs[0].run_id)  # reads every tile: here
+    run_id = last_reviewed_run(store, ctx.slide_id) or runs[0].run_id
+    run = store.run(run_id)
+    session = ReviewService(store, ctx.slide_id, run_id, writer=writer)  # reads every tile
     if ctx.folder:
-        return runs, session, None
-    return runs, session, (runs[0], restore_run(store, runs[0].run_id, ctx.slide_id))
+        return run, session, None
+    return run, session, restore_run(store, run_id, ctx.slide_id)
 
 
-def begin_job(ctx: SlideContext, bundles, grid, device) -> dict:
-    ctx.ensure_store(create=True)
-    ctx.recorder = RunRecorder(ctx.store, ctx.source)
-    return ctx.recorder.begin(bundles, grid, device, {"app": "pvdesk"})
+def service_job(ctx: SlideContext, run_id: int, writer, filters: dict):
+    """Writer thread: a ReviewService over another run of the slide, filtered."""
+    session = ReviewService(ctx.store, ctx.slide_id, run_id, writer=writer)
+    session.set_filters(**filters)
+    session.first()
+    return session
 
 
 class StoreMixin:
-    """Needs from ReviewController: w, writer, ctx, run_ctx, session, project, dock,
-    dock_widget, sync, acts, exporter, _done, _reload_timer, on_opened, closed."""
+    """Needs from ReviewController: w, writer, relay, ctx, run_ctx, session, project, dock,
+    dock_widget, sync, acts, exporter, on_opened, closed."""
 
     def _submit(self, fn, *args, then=None, ctx=None) -> None:
         done = None
         if then is not None:
-            def done(result, error, then=then, ctx=ctx):
-                self._done.emit((then, ctx), result, error)
+            relayed = self.relay.wrap(lambda result, error: self._on_done(then, ctx, result,
+                                                                          error))
+
+            def done(result, error):
+                relayed(result, error)
         self.writer.submit(fn, *args, done=done)
 
-    def _on_done(self, tag, result, error) -> None:
+    def _on_done(self, then, ctx, result, error) -> None:
         if self.closed:  # the window closed while this was queued
             return
-        then, ctx = tag
         try:
             then(ctx, result, error)
         except Exception as exc:  # a store problem must never take the window down
             self.w.status.showMessage(f"Review store: {exc}", 10000)
+
+    def _use_session(self, session) -> None:
+        """Show ``session`` (a ReviewService); its acknowledgements come back by the relay."""
+        old, self.session = self.session, session
+        if old is not None:
+            old.ready.clear()
+        if session is not None:
+            session.ready.connect(self.relay.wrap(self._on_acks))
+            session.poll()
+        self.sync.refresh(center=False)
+        self.sync.refresh_runs()
+
+    def _on_acks(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        acks = s.poll()
+        failed = [a for a in acks if a.error]
+        if failed:
+            self.w.status.showMessage(f"NOT stored (the screen shows what the store holds): "
+                                      f"{failed[-1].error}", 15000)
+        if acks:
+            self.sync.refresh(center=any(a.kind in ("undo", "redo") for a in acks))
 
     # -- opening ----------------------------------------------------------------------------
     def _on_store_opened(self, ctx, result, error) -> None:
@@ -101,90 +138,72 @@ class StoreMixin:
         if not result:
             self.sync.refresh()
             return
-        runs, self.session, restored = result
+        run, session, restored = result
         self.dock_widget.show()
-        if restored is not None and restored[1] is not None:
-            self._show_stored_heatmap(*restored)
-        self.sync.refresh(center=False)
-        c = self.session.counts()
+        self._use_session(session)
+        if restored is not None:
+            self._show_stored_heatmap(run, restored)
+        c = session.counts()
         self.w.status.showMessage(
-            f"Reopened the review of this slide: {runs[0].bundle_name}, {c.reviewed}/{c.total} "
+            f"Reopened the review of this slide: {run.bundle_name}, {c.reviewed}/{c.total} "
             f"tiles reviewed ({ctx.store_path()})", 10000)
 
     def _show_stored_heatmap(self, run, restored) -> None:
-        from pvdesk.ui.worker import RunInfo
-
         grid, batch = restored
         stub = SimpleNamespace(name=run.bundle_name, version=run.bundle_version, label=run.model,
                                classes=run.classes, trained=run.trained)
         size = tuple(self.w.view.source.dimensions) if self.w.view.source else (0, 0)
-        self.w.overlay.begin(RunInfo([stub], grid, run.device, size))
-        self.w.overlay.add_batch(batch)
-        self.w.overlay.finish("done")
+        self.w.overlay.show_stored(RunInfo([stub], grid, run.device, size), batch)
 
     # -- runs -------------------------------------------------------------------------------
-    def on_run_started(self, info) -> None:
+    def run_target(self):
+        """Where the window's next run is recorded: the open slide's store."""
         ctx = self.ctx
         if ctx is None or ctx.source is not self.w.source:
-            return
+            return None
         self.run_ctx = ctx
-        bundles = {b.name: b for b in info.bundles}
-        self._submit(begin_job, ctx, bundles, info.grid, info.device,
-                     then=self._on_run_begun, ctx=ctx)
+        return StoreTarget(lambda: ctx.ensure_store(create=True), ctx.source)
 
-    def _on_run_begun(self, ctx, runs, error) -> None:
-        if error is not None:
-            self.w.status.showMessage(f"Predictions are NOT being stored: {error}", 15000)
+    def on_run_started(self, info) -> None:
+        ctx = self.run_ctx
+        if ctx is None or ctx is not self.ctx or not info.runs:
             return
-        if ctx is self.ctx and runs:
-            self.session = ReviewSession(ctx.store, ctx.slide_id, next(iter(runs.values())),
-                                         load=False)  # no predictions yet
-            self.dock_widget.show()
+        run_id = info.runs.get(info.bundles[0].name)
+        session = ReviewService(ctx.store, ctx.slide_id, run_id, load=False, writer=self.writer)
+        session.frozen = True  # rows join the end as they stream in; sorted when it ends
+        session.set_filters(**self.dock.filters())
+        self.dock_widget.show()
+        self._use_session(session)
+
+    def on_tiles(self, run_id, records) -> None:
+        s = self.session
+        if s is not None and s.run_id == run_id and self.run_ctx is self.ctx:
+            s.add_records(records)
+            if s.current is None and s.entries and self.mode:
+                s.first()
             self.sync.refresh(center=False)
 
-    def on_batch(self, batch) -> None:
-        ctx = self.run_ctx
-        if ctx is not None:
-            self._submit(lambda: ctx.recorder and ctx.recorder.add(batch),
-                         then=self._on_written, ctx=ctx)
-
-    def _on_written(self, ctx, result, error) -> None:
-        if error is not None:
-            self.w.status.showMessage(f"Predictions not stored: {error}", 10000)
-        if ctx is self.ctx and not self._reload_timer.isActive():
-            self._reload_timer.start()
+    def on_store_failed(self, message: str) -> None:
+        self.w.status.showMessage(f"Predictions are NOT being stored: {message}", 15000)
 
     def on_run_finished(self, state: str) -> None:
         ctx, self.run_ctx = self.run_ctx, None
         if ctx is None:
             return
-        self._submit(lambda: None, then=self._on_run_written, ctx=ctx)
-
-    def _on_run_written(self, ctx, result, error) -> None:
         if ctx is not self.ctx:
             if ctx.store is not None:
                 self._submit(ctx.store.close)
             return
-        self._reload_timer.stop()
-        self._reload()
-        if self.session is not None:
+        s = self.session
+        if s is not None and s.frozen:
+            s.settle()
+            self.sync.refresh(center=False)
+            self.sync.refresh_runs()
             # keep the run's own message (tiles classified, unreadable ones) in front
             run_msg = self.w.status.currentMessage()
             stored = (f"Predictions stored in {ctx.store_path().name}. Press R to review them "
                       "from the keyboard.")
             self.w.status.showMessage(f"{run_msg} · {stored}" if run_msg else stored, 15000)
-
-    def _reload(self) -> None:
-        """Re-read the session's tiles on the writer thread (a run on a large slide keeps
-        adding them), then show them."""
-        s = self.session
-        if s is not None:
-            self._submit(s.snapshot, then=self._on_snapshot, ctx=s)
-
-    def _on_snapshot(self, session, tiles, error) -> None:
-        if session is self.session and error is None:
-            session.apply(tiles)
-            self.sync.refresh(center=False)
 
     # -- review -----------------------------------------------------------------------------
     def choose_project(self) -> None:

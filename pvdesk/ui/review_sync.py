@@ -28,7 +28,8 @@ class ReviewSync(QObject):
         return self.c.session
 
     def clear(self) -> None:
-        self.c.layer.reviewed, self.c.layer.current, self.c.layer.selected = [], None, []
+        self.c.layer.session, self.c.layer.current, self.c.layer.selected = None, None, []
+        self.c.w.overlay.layer.hole = None
         self.c.dock.model.set_entries([])
         self.c.dock.set_runs([], None)
         self._runs_key = None
@@ -39,40 +40,66 @@ class ReviewSync(QObject):
 
     # -- session -> widgets -----------------------------------------------------------------
     def refresh(self, center: bool = False) -> None:
+        """Apply what changed in the session since the last refresh (its Delta): only
+        those queue rows, the current tile, counts; the view repaints what is visible."""
         s, c = self.session, self.c
         if s is None:
             self.clear()
             return
         self._busy = True
         try:
-            all_runs = s.store.runs()
-            key = (id(s), len(all_runs), bool(s.all))
-            if self._runs_key != key:
-                self._runs_key = key
-                mine = self._slide_runs(s)
-                c.dock.set_runs([r for r in all_runs if r.run_id in mine], s.run_id)
-            c.dock.model.update_entries(s.entries)
-            table = c.dock.table
-            if s.index >= 0:
-                idx = c.dock.model.index(s.index, 0)
-                table.selectionModel().setCurrentIndex(
-                    idx, QItemSelectionModel.SelectionFlag.ClearAndSelect
-                    | QItemSelectionModel.SelectionFlag.Rows)
-                table.scrollTo(idx)
+            d = s.take_delta()
+            model = c.dock.model
+            if d.reset or model.entries is not s.entries:
+                model.set_entries(s.entries)
+                d.current = True
             else:
-                table.clearSelection()
-            c.layer.reviewed = s.reviewed()
+                if d.appended:
+                    model.append_rows(s.entries)
+                model.rows_changed(d.rows)
+            if d.current:
+                table = c.dock.table
+                if s.index >= 0:
+                    idx = model.index(s.index, 0)
+                    table.selectionModel().setCurrentIndex(
+                        idx, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                        | QItemSelectionModel.SelectionFlag.Rows)
+                    table.scrollTo(idx)
+                else:
+                    table.clearSelection()
+            c.layer.session = s
             c.layer.current = s.current
             c.layer.selected = [s.all[t] for t in s.selection if t in s.all]
+            cur = s.current
+            c.w.overlay.layer.hole = (None if cur is None or cur.tile_x is None
+                                      else (cur.tile_x, cur.tile_y, cur.tile_w, cur.tile_h))
             c.dock.show_selection(len(s.selection))
             if c.ctx is not None and c.ctx.folder:
-                self._grid()
+                if d.reset or d.rows or d.appended or d.current:
+                    self._grid()
             elif center and s.current is not None and s.current.tile_x is not None:
                 self._center(s.current)
             c.w.view.update()
             self.refresh_status()
         finally:
             self._busy = False
+
+    def refresh_runs(self) -> None:
+        """The run chooser: the store's runs on this slide (when the session or runs change)."""
+        s, c = self.session, self.c
+        if s is None:
+            return
+        all_runs = s.store.runs()
+        key = (id(s), len(all_runs), s.run_id)
+        if self._runs_key != key:
+            self._runs_key = key
+            mine = self._slide_runs(s)
+            self._busy = True
+            try:
+                c.dock.set_runs([r for r in all_runs if r.run_id in mine or r.run_id == s.run_id],
+                                s.run_id)
+            finally:
+                self._busy = False
 
     def _slide_runs(self, s) -> set[int]:
         from pvdesk.review.project import slide_runs
@@ -84,14 +111,22 @@ class ReviewSync(QObject):
         store = s.store if s is not None else (c.ctx.store if c.ctx else None)
         counts = s.counts_text() if s is not None else ""
         where = f"Every action is stored at once in {store.path}" if store is not None else ""
-        c.store_label.setText(f"{counts} · stored ✓" if counts else "")
+        pending = getattr(s, "pending", 0) if s is not None else 0
+        error = getattr(s, "last_error", None) if s is not None else None
+        if error:
+            state = "NOT stored ✗"
+        elif pending:
+            state = "storing…"
+        else:
+            state = "stored ✓"
+        c.store_label.setText(f"{counts} · {state}" if counts else "")
         c.store_label.setMinimumWidth(c.store_label.sizeHint().width())
-        c.store_label.setToolTip(where)
+        c.store_label.setToolTip(f"{where}\nLast error: {error}" if error else where)
         c.dock.counts.setText(counts or "No predictions yet: run a model (Analysis ▸ Run model…).")
         c.dock.where.setText(f"Stored in {store.path.name}" if store is not None else "")
         c.dock.where.setToolTip(where)
-        can_undo = bool(store is not None and store.can_undo())
-        can_redo = bool(store is not None and store.can_redo())
+        can_undo = bool(s is not None and (getattr(s, "can_undo", False) or pending))
+        can_redo = bool(s is not None and getattr(s, "can_redo", False))
         for w in (c.dock.undo, c.acts["undo"]):
             w.setEnabled(can_undo)
         for w in (c.dock.redo, c.acts["redo"]):

@@ -53,7 +53,7 @@ class TrainingController(QObject):
             from pvdesk.review.project import default_store_path
             from pvdesk.review.store import ReviewStore
 
-            path = default_store_path(source.slide_id)
+            path = default_store_path(source.slide_id, source.path)
             if not path.is_file():
                 return None
             if self._opened_store is None or Path(self._opened_store.path) != path:

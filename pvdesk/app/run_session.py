@@ -1,0 +1,237 @@
+"""A model run off the caller's thread: bundles -> tile grid -> engine -> store -> deltas.
+
+``RunSession(request, source, target, heatmaps).start()`` runs on its own thread:
+
+1. loads the bundles and builds the tile grid (tissue detection reads pixels);
+2. ``started(RunInfo)``; the target (a :class:`StoreTarget`, or None) records the run;
+3. for every engine batch: the target stores it and returns the stored tiles as review
+   records, the heatmap service folds the batch in, and ``tiles(records)`` hands the new
+   records on, coalesced to at most one call per ``tiles_interval`` seconds;
+4. ``finished(state)`` with "done", "cancelled" or "failed" (after ``failed(message)``).
+
+Nothing here waits on the caller: a GUI relays the events to its thread and only ever
+receives small deltas and ready-to-draw heatmap frames. ``cancel()`` works from any thread;
+``join(timeout)`` waits for the thread.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+from pvdesk.app.events import Event
+from pvdesk.errors import PvdeskError
+
+TILES_INTERVAL_S = 0.1
+
+
+@dataclass
+class RunRequest:
+    bundles: list[str]
+    device: str = "auto"
+    tile_um: float | None = None  # None: the first bundle's manifest value
+    model_folders: list[str] = field(default_factory=list)
+    batch_size: int = 16
+    workers: int = 2
+    min_tissue: float = 0.25
+    weights: str | None = None  # a local backbone weights file for bundles lacking theirs
+
+
+@dataclass
+class RunInfo:
+    """What a viewer needs before the first batch arrives."""
+
+    bundles: list  # Bundle objects, in request order
+    grid: object  # TileGrid
+    device: str
+    slide_size: tuple[int, int]
+    runs: dict = field(default_factory=dict)  # bundle name -> store run id (when stored)
+
+    @property
+    def untrained(self) -> list[str]:
+        return [b.name for b in self.bundles if not b.trained]
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One clear line for an error that stopped a run."""
+    if isinstance(exc, PvdeskError):
+        text = str(exc)
+        if "weights" in text and "--weights" in text:
+            text += (" — in the app: Analysis ▸ Run model… ▸ Backbone weights file, or add "
+                     "the folder under File ▸ Settings ▸ Model folders.")
+        return text
+    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
+        return ("Out of memory while running the model: try a smaller batch, the CPU, or "
+                "close other programs.")
+    return f"The run failed: {type(exc).__name__}: {exc}"
+
+
+def lower_thread_priority(niceness: int | None = None) -> None:
+    """Make the calling thread (and the threads it starts: torch's pool, tile readers)
+    yield the CPU to an interactive thread. Linux sets niceness per thread; elsewhere a
+    no-op. PVDESK_WORKER_NICE overrides the default of 10 (0 turns it off)."""
+    if niceness is None:
+        try:
+            niceness = int(os.environ.get("PVDESK_WORKER_NICE", "10"))
+        except ValueError:
+            niceness = 10
+    if niceness and sys.platform.startswith("linux") and hasattr(os, "setpriority"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+        except OSError as exc:  # not permitted here: the run still works, only less politely
+            print(f"pvdesk: could not lower the worker's priority: {exc}", file=sys.stderr)
+
+
+class StoreTarget:
+    """Records a run into the slide's review store (opened on the run's thread by
+    ``open_store()``) and returns each batch's stored tiles as review records."""
+
+    def __init__(self, open_store, source):
+        self.open_store = open_store
+        self.source = source
+        self.recorder = None
+        self.store = None
+
+    def begin(self, bundles, grid, device: str) -> dict[str, int]:
+        from pvdesk.review.project import RunRecorder
+
+        self.store = self.open_store()
+        self.recorder = RunRecorder(self.store, self.source)
+        return self.recorder.begin({b.name: b for b in bundles}, grid, device,
+                                   {"app": "pvdesk"})
+
+    def add(self, batch) -> dict[str, list]:
+        return self.recorder.add_records(batch)
+
+
+class RunSession:
+    def __init__(self, request: RunRequest, source, target: StoreTarget | None = None,
+                 heatmaps=None, tiles_interval: float = TILES_INTERVAL_S,
+                 load_classifiers=None):
+        self.request = request
+        self.source = source
+        self.target = target
+        self.heatmaps = heatmaps  # a HeatmapService, or None
+        self.tiles_interval = tiles_interval
+        self._load = load_classifiers or _load_classifiers
+        self.cancel_event = threading.Event()
+        self.status = Event("run.status")
+        self.started = Event("run.started")
+        self.progress = Event("run.progress")
+        self.batch = Event("run.batch")  # every BatchResult (tests, exports)
+        self.tiles = Event("run.tiles")  # (run_id, [TileRecord]) deltas, coalesced
+        self.store_failed = Event("run.store_failed")
+        self.failed = Event("run.failed")
+        self.finished = Event("run.finished")
+        self.info: RunInfo | None = None
+        self.state: str | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("a run session runs once")
+        self._thread = threading.Thread(target=self._main, name="pvdesk-run", daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def _main(self) -> None:
+        lower_thread_priority()
+        state = "failed"
+        try:
+            state = self._run()
+        except BaseException as exc:  # noqa: B036 - reported to the listeners, never lost
+            self.failed.emit(describe_failure(exc))
+        finally:
+            self.state = state
+            if self.heatmaps is not None:  # every batch folded in and drawn before "finished"
+                self.heatmaps.flush(timeout=30.0)
+            self.finished.emit(state)
+
+    def _run(self) -> str:
+        from pvdesk.inference import InferenceEngine
+        from pvdesk.tiling import make_grid
+
+        req = self.request
+        bundles, classifiers, device = self._load(req, self.status.emit, self.cancel_event)
+        if self.cancel_event.is_set():
+            return "cancelled"
+        self.status.emit("Finding tissue…")
+        tile_um = req.tile_um or bundles[0].tile_um
+        out_size = max(b.input_size for b in bundles)
+        source = self.source.clone()
+        try:
+            grid = make_grid(source, tile_um=tile_um, out_size=out_size,
+                             min_tissue=req.min_tissue)
+            if self.cancel_event.is_set():
+                return "cancelled"
+            size = tuple(source.dimensions) if hasattr(source, "dimensions") else (0, 0)
+            info = RunInfo(bundles, grid, device, size)
+            target = self.target
+            if target is not None and grid.tiles:
+                try:
+                    info.runs = target.begin(bundles, grid, device)
+                except Exception as exc:
+                    self.store_failed.emit(f"{type(exc).__name__}: {exc}")
+                    target = None
+            self.info = info
+            if self.heatmaps is not None:
+                self.heatmaps.begin(grid, bundles, size if size[0] else None)
+            self.started.emit(info)
+            if not grid.tiles:
+                self.status.emit("No tissue tiles found: nothing to classify.")
+                return "done"
+            engine = InferenceEngine(source, grid, classifiers, batch_size=req.batch_size,
+                                     workers=req.workers, progress=self.progress.emit,
+                                     cancel_event=self.cancel_event, embeddings=False)
+            shown = bundles[0].name
+            pending: list = []
+            last = time.monotonic()
+            for result in engine.run():
+                if target is not None:
+                    try:
+                        pending.extend(target.add(result).get(shown, ()))
+                    except Exception as exc:
+                        self.store_failed.emit(f"{type(exc).__name__}: {exc}")
+                        target = None
+                if self.heatmaps is not None:
+                    self.heatmaps.add(result)
+                self.batch.emit(result)
+                if pending and time.monotonic() - last >= self.tiles_interval:
+                    self.tiles.emit(info.runs.get(shown), pending)
+                    pending, last = [], time.monotonic()
+            if pending:
+                self.tiles.emit(info.runs.get(shown), pending)
+            return "cancelled" if self.cancel_event.is_set() else "done"
+        finally:
+            source.close()
+
+
+def _load_classifiers(req: RunRequest, status, cancel_event):
+    """The request's bundles, loaded on the device it asks for."""
+    from pvdesk.models import pick_device, resolve_bundle
+
+    bundles = [resolve_bundle(name, req.model_folders) for name in req.bundles]
+    device = pick_device(req.device)
+    classifiers = {}
+    for b in bundles:
+        if cancel_event.is_set():
+            break
+        status(f"Loading {b.name} on {device}…")
+        use_file = req.weights if req.weights and not b.weights_status()[0] else None
+        classifiers[b.name] = b.load(device, weights=use_file)
+    return bundles, classifiers, device
