@@ -27,7 +27,9 @@ COMMAND_MODULES = (
     "pvdesk.commands.models",
     "pvdesk.commands.predict",
     "pvdesk.commands.demo",
+    "pvdesk.commands.selftest",  # hidden: packaging checks
 )
+HIDDEN_VERBS = ("selftest",)
 
 _INVALID_CHOICE = re.compile(r"invalid choice: '?([^'\s]*)'? \(choose from (.*)\)")
 
@@ -79,10 +81,11 @@ def unknown_word(word: str, verbs: list[str]) -> str | None:
     dialog what is wrong, which a desktop launcher shows where it would hide stderr."""
     if Path(word).expanduser().exists() or any(c in word for c in "/\\.~:"):
         return None
-    best = suggestion(word, verbs)
+    best = suggestion(word, [v for v in verbs if v not in HIDDEN_VERBS])
     if best:
         return f"unknown verb '{word}'; did you mean '{best}'? (pvdesk --help lists the verbs)"
-    return (f"unknown verb '{word}' (verbs: {', '.join(verbs)}; or give a slide, image or "
+    shown = [v for v in verbs if v not in HIDDEN_VERBS]
+    return (f"unknown verb '{word}' (verbs: {', '.join(shown)}; or give a slide, image or "
             "folder to open it in the window)")
 
 

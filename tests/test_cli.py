@@ -117,3 +117,12 @@ def test_gui_problem_stops_before_qt(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr("pvdesk.qt_check.gui_problem", lambda: "the window cannot start: X")
     assert main([]) == 2
     assert capsys.readouterr().err.strip() == "pvdesk: the window cannot start: X"
+
+
+def test_selftest_opens_the_sample_in_the_window_and_closes(capsys, tmp_path, monkeypatch):
+    """The hidden verb the frozen-app check runs (offscreen here)."""
+    monkeypatch.setenv("PVDESK_HOME", str(tmp_path))
+    assert main(["selftest"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["dimensions"] == [2220, 2967] and out["opened_s"] >= out["window_s"] > 0
+    assert "selftest" not in cli.build_parser().format_help()
