@@ -9,6 +9,7 @@ Label and macro images (they can carry patient names) are reachable only through
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -16,9 +17,20 @@ from pathlib import Path
 
 from PIL import Image
 
-from pvdesk.errors import RegionReadError
+from pvdesk.errors import RegionReadError, SlideError
 
 WHITE = (255, 255, 255)
+
+# Thumbnails are built from reads of at most READ_BLOCK_PX level pixels, each box-filtered
+# into its part of the output at once: memory is the output plus one block, whatever the
+# level's size. A level up to FULL_READ_PX pixels is read whole (an exact box filter); a
+# larger one (a big image without a usable pyramid) is sampled: a band of rows at the
+# middle of each output row, averaged along the row. Past MAX_READ_PX (even one level
+# row per output row) the thumbnail is refused: the file needs a pyramid.
+READ_BLOCK_PX = 1 << 22  # 4 Mpx: 16 MiB as RGBA
+FULL_READ_PX = 1 << 26  # 64 Mpx
+MAX_READ_PX = 1 << 31
+MAX_REGION_PX = 1 << 28  # one read_region call: 1 GiB as RGBA
 
 
 @dataclass(frozen=True)
@@ -39,16 +51,54 @@ class Tile:
         return (self.patch,) if self.patch else (self.x, self.y, self.w, self.h)
 
 
-def content_id(path: Path, chunk: int = 1 << 20) -> str:
-    """A stable id from a file's content (size, first and last MiB), not its path."""
-    h = hashlib.sha256()
-    size = path.stat().st_size
-    h.update(str(size).encode())
-    with open(path, "rb") as fh:
-        h.update(fh.read(chunk))
-        if size > 2 * chunk:
+ID_VERSION = b"pvdesk-content-id/2\0"
+ID_SAMPLES = 64  # evenly spaced content samples in a file too large to hash whole
+ID_SAMPLE_SIZE = 1 << 16
+ID_HEADER_CAP = 1 << 28  # bytes of TIFF directories and tag values hashed at most
+
+
+def content_id(path: Path, chunk: int = 1 << 20, samples: int = ID_SAMPLES,
+               sample_size: int = ID_SAMPLE_SIZE) -> str:
+    """A stable id from a file's content, not its path: 20 hex digits of a SHA-256.
+
+    A file up to ``2 * chunk + samples * sample_size`` bytes (6 MiB by default) is hashed
+    whole. A larger one contributes its size, its first and last ``chunk`` bytes and
+    ``samples`` blocks of ``sample_size`` bytes spread evenly between them; a TIFF-based
+    file (SVS, generic TIFF, SCN, BIF ...) also its whole header: every image directory and
+    every tag value, the tile offset and byte-count tables included, so two slides differ
+    as soon as one tag or the compressed length of one tile does. An MRXS slide adds its
+    Slidedat.ini and Index.dat. Raises SlideError when the path is not a readable regular
+    file.
+    """
+    from pvdesk.slides.limits import TIFF_MAGIC, open_regular, tiff_header_chunks
+
+    path = Path(path)
+    h = hashlib.sha256(ID_VERSION)
+    with open_regular(path) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        h.update(f"{size}:{chunk}:{samples}:{sample_size}\0".encode())
+        if size <= 2 * chunk + samples * sample_size:
+            while block := fh.read(1 << 20):
+                h.update(block)
+        else:
+            head = fh.read(chunk)
+            h.update(head)
+            span = size - 2 * chunk - sample_size
+            for k in range(samples):
+                fh.seek(chunk + span * k // max(1, samples - 1))
+                h.update(fh.read(sample_size))
             fh.seek(size - chunk)
             h.update(fh.read(chunk))
+            if head[:4] in TIFF_MAGIC:
+                h.update(b"\0tiff-header\0")
+                for part in tiff_header_chunks(path, fh, size, ID_HEADER_CAP):
+                    h.update(part)
+    if path.suffix.lower() == ".mrxs":
+        for name in ("Slidedat.ini", "Index.dat"):
+            companion = path.with_suffix("") / name
+            if companion.is_file():
+                h.update(f"\0{name}\0".encode())
+                h.update(content_id(companion, chunk, samples, sample_size).encode())
     return h.hexdigest()[:20]
 
 
@@ -170,43 +220,97 @@ class PyramidSource(Source):
         return props
 
     def thumbnail(self, max_size: int = 1024, progress=None) -> Image.Image:
-        """Read from the pyramid (never the file's associated 'thumbnail'), in strips."""
+        """The whole slide in at most ``max_size`` px, from the pyramid level nearest above.
+
+        Never the file's associated 'thumbnail' image. Built block by block (see
+        READ_BLOCK_PX), so memory stays about the output's size whatever the level's.
+        """
+        if max_size < 1:
+            raise ValueError(f"thumbnail size must be at least 1 px, got {max_size}")
         w0, h0 = self.dimensions
-        ds = max(w0, h0) / max_size
-        level = self.best_level_for_downsample(max(ds, 1.0))
+        level = self.best_level_for_downsample(max(max(w0, h0) / max_size, 1.0))
         lw, lh = self.level_dimensions[level]
-        lds = self.level_downsamples[level]
-        out = Image.new("RGB", (lw, lh), WHITE)
-        strip = max(1, min(lh, (1 << 24) // max(lw, 1)))  # ~16 Mpx per read
-        for y in range(0, lh, strip):
-            hh = min(strip, lh - y)
-            try:
-                out.paste(self.read_region((0, int(round(y * lds))), level, (lw, hh)), (0, y))
-            except RegionReadError:
-                self._paste_blocks(out, level, y, hh)  # keep what can be read, white elsewhere
-            if progress:
-                progress(min(y + hh, lh), lh)
         scale = max_size / max(lw, lh)
-        if scale < 1:
-            out = out.resize((max(1, round(lw * scale)), max(1, round(lh * scale))),
-                             Image.Resampling.BOX)
+        out = (lw, lh) if scale >= 1 else (max(1, round(lw * scale)), max(1, round(lh * scale)))
+        try:
+            return self.read_level_resized(level, (0, 0, lw, lh), out, progress)
+        except MemoryError:
+            raise SlideError(self.path, f"not enough memory to build its {max_size} px "
+                                        f"overview from a {lw} x {lh} px level") from None
+
+    def read_level_resized(self, level: int, box: tuple[int, int, int, int],
+                           out_size: tuple[int, int], progress=None) -> Image.Image:
+        """Level pixels ``box`` = (x, y, w, h), in level px, box-filtered to ``out_size``.
+
+        Reads blocks of at most READ_BLOCK_PX; samples rows when the box is larger than
+        FULL_READ_PX (see the module constants). Unreadable blocks stay white.
+        """
+        x, y, w, h = box
+        tw, th = out_size
+        fx, fy = w / tw, h / th
+        out = Image.new("RGB", (tw, th), WHITE)
+        if w * h <= FULL_READ_PX or fy <= 1:
+            band, rows = fy, max(1, int(READ_BLOCK_PX // max(1.0, w * fy)))
+        else:
+            if w * th > MAX_READ_PX:
+                raise SlideError(
+                    self.path, f"has no pyramid level small enough to draw a {tw} x {th} px "
+                               f"overview (the nearest is {w} x {h} px, and sampling it would "
+                               f"mean reading {w * th / 1e9:.1f} Gpx); convert it to a "
+                               "pyramidal TIFF")
+            band, rows = max(1, min(int(fy), FULL_READ_PX // (w * th))), 1
+        cols = tw if w * band * rows <= READ_BLOCK_PX else max(1, int(READ_BLOCK_PX // (fx * band)))
+        for v0 in range(0, th, rows):
+            v1 = min(th, v0 + rows)
+            if band == fy:  # exact: the output rows' whole source band
+                sy0, sy1 = v0 * fy, v1 * fy
+                ry0, ry1 = math.floor(sy0), min(h, math.ceil(sy1))
+            else:  # sampled: ``band`` level rows at the middle of output row v0
+                ry0 = min(h - band, max(0, round((v0 + 0.5) * fy - band / 2)))
+                ry1, sy0, sy1 = ry0 + band, ry0, ry0 + band
+            for u0 in range(0, tw, cols):
+                u1 = min(tw, u0 + cols)
+                sx0, sx1 = u0 * fx, u1 * fx
+                rx0, rx1 = math.floor(sx0), min(w, math.ceil(sx1))
+                region = self._read_level_block(level, x + rx0, y + ry0, rx1 - rx0, ry1 - ry0)
+                part = region.resize((u1 - u0, v1 - v0), Image.Resampling.BOX,
+                                     box=(sx0 - rx0, sy0 - ry0, sx1 - rx0, sy1 - ry0))
+                out.paste(part, (u0, v0))
+            if progress:
+                progress(v1, th)
         return out
 
-    def _paste_blocks(self, out: Image.Image, level: int, y: int, height: int,
-                      block: int = 256) -> None:
+    def _read_level_block(self, level: int, x: int, y: int, w: int, h: int,
+                          block: int = 256) -> Image.Image:
+        """Level pixels (x, y, w, h); when the read fails, what 256 px blocks can give."""
         lds = self.level_downsamples[level]
-        for by in range(y, y + height, block):
-            for bx in range(0, out.width, block):
-                size = (min(block, out.width - bx), min(block, y + height - by))
+        try:
+            return self.read_region((round(x * lds), round(y * lds)), level, (w, h))
+        except RegionReadError:
+            pass
+        out = Image.new("RGB", (w, h), WHITE)
+        for by in range(0, h, block):
+            for bx in range(0, w, block):
+                size = (min(block, w - bx), min(block, h - by))
                 try:
-                    region = self.read_region((round(bx * lds), round(by * lds)), level, size)
+                    part = self.read_region((round((x + bx) * lds), round((y + by) * lds)),
+                                            level, size)
                 except RegionReadError:
-                    continue
-                out.paste(region, (bx, by))
+                    continue  # keep what can be read, white elsewhere
+                out.paste(part, (bx, by))
+        return out
 
     def read_tile(self, tile: Tile, grid) -> Image.Image:
         lds = self.level_downsamples[grid.level]
         size = (max(1, round(tile.w / lds)), max(1, round(tile.h / lds)))
+        if size[0] * size[1] > READ_BLOCK_PX:  # a huge tile (no pyramid): read it in blocks
+            x, y = round(tile.x / lds), round(tile.y / lds)
+            try:
+                return self.read_level_resized(grid.level, (x, y, *size),
+                                               (grid.out_size, grid.out_size))
+            except MemoryError:
+                raise RegionReadError(self.path, f"not enough memory to read the tile at "
+                                                 f"({tile.x}, {tile.y})") from None
         img = self.read_region((tile.x, tile.y), grid.level, size)
         if img.size != (grid.out_size, grid.out_size):
             img = img.resize((grid.out_size, grid.out_size), Image.Resampling.BILINEAR)

@@ -6,8 +6,9 @@ import warnings
 
 from PIL import Image
 
-from pvdesk.errors import CorruptSlideError, UnsupportedFormatError
+from pvdesk.errors import CorruptSlideError, SlideError, UnsupportedFormatError
 from pvdesk.slides.base import WHITE, PyramidSource, content_id
+from pvdesk.slides.limits import open_regular
 
 _MAGIC = {b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"II*\x00": "TIFF", b"MM\x00*": "TIFF",
           b"BM": "BMP"}
@@ -15,19 +16,23 @@ _MAGIC = {b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"II*\x00": "TIFF", b"MM\x
 
 def _magic_kind(path) -> str | None:
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             head = fh.read(8)
-    except OSError:
+    except (OSError, SlideError):
         return None
     return next((kind for magic, kind in _MAGIC.items() if head.startswith(magic)), None)
 
 
 def load_rgb(path) -> Image.Image:
-    """Decode an image file fully to RGB, turning every decoder failure into a typed error."""
+    """Decode an image file fully to RGB, turning every decoder failure into a typed error.
+
+    The file must be a regular file (a FIFO or device is refused, never waited on);
+    images over Pillow's decompression-bomb limit are refused.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with open_regular(path) as fh, Image.open(fh) as im:
                 im.load()
                 if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
                     rgba = im.convert("RGBA")
@@ -45,6 +50,8 @@ def load_rgb(path) -> Image.Image:
         raise UnsupportedFormatError(
             path, "not an image or slide format pvdesk reads (the content is not PNG, JPEG, "
                   "TIFF or a whole-slide format, whatever the extension says)") from None
+    except MemoryError:
+        raise CorruptSlideError(path, "not enough memory to decode the image") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise CorruptSlideError(path, f"the image is damaged or truncated ({exc})") from None
 

@@ -7,7 +7,8 @@ import threading
 from PIL import Image
 
 from pvdesk.errors import CorruptSlideError, RegionReadError
-from pvdesk.slides.base import WHITE, PyramidSource, content_id
+from pvdesk.slides.base import MAX_REGION_PX, WHITE, PyramidSource, content_id
+from pvdesk.slides.limits import check_slide_file
 
 PLAUSIBLE_MPP = (0.05, 20.0)  # microns per pixel a microscope slide can have
 
@@ -19,7 +20,11 @@ def _openslide():
 
 
 def detect_vendor(path) -> str | None:
-    """OpenSlide's vendor for a file, or None when OpenSlide does not read it."""
+    """OpenSlide's vendor for a file, or None when OpenSlide does not read it.
+
+    Call ``limits.check_slide_file`` first: OpenSlide's probes open the file (and, for
+    some formats, its companions) and trust the sizes its header claims.
+    """
     try:
         return _openslide().OpenSlide.detect_format(str(path))
     except Exception:
@@ -32,6 +37,7 @@ class OpenSlideSource(PyramidSource):
     def __init__(self, path, mpp: float | None = None, vendor: str | None = None):
         super().__init__(path, mpp)
         self._lock = threading.Lock()
+        check_slide_file(self.path)  # sizes and file kinds, before OpenSlide sees the file
         self._vendor = vendor or detect_vendor(path) or "unknown"
         self._slide = self._open()
         self._id: str | None = None
@@ -95,9 +101,16 @@ class OpenSlideSource(PyramidSource):
     # pixels ------------------------------------------------------------------
     def read_region(self, location, level, size) -> Image.Image:
         osl = _openslide()
+        w, h = size
+        if w * h > MAX_REGION_PX:
+            raise RegionReadError(self.path, f"a {w} x {h} px region is too large to read at "
+                                             f"once (at most {MAX_REGION_PX} px)")
         with self._lock:
             try:
                 rgba = self._slide.read_region(location, level, size)
+            except MemoryError:
+                raise RegionReadError(self.path, f"not enough memory to read a {w} x {h} px "
+                                                 f"region at {location} level {level}") from None
             except osl.OpenSlideError as exc:
                 # OpenSlide errors stick to a handle: reopen so later reads can succeed.
                 try:
