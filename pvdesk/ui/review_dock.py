@@ -95,12 +95,18 @@ class ReviewDock(QWidget):
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setWordWrap(False)
+        # Fixed widths from the font, never "resize to contents": that measures every row
+        # of the queue (100k of them on a large slide) each time one row changes.
         header = self.table.horizontalHeader()
-        for col, mode in enumerate((QHeaderView.ResizeMode.ResizeToContents,
+        fm = self.table.fontMetrics()
+        for col, mode in enumerate((QHeaderView.ResizeMode.Fixed,
                                     QHeaderView.ResizeMode.Stretch,
-                                    QHeaderView.ResizeMode.ResizeToContents,
+                                    QHeaderView.ResizeMode.Fixed,
                                     QHeaderView.ResizeMode.Stretch)):
             header.setSectionResizeMode(col, mode)
+        header.resizeSection(0, fm.horizontalAdvance("000000") + 12)
+        header.resizeSection(2, fm.horizontalAdvance("0.00") + 16)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setMinimumHeight(160)
 

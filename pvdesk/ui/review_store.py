@@ -11,6 +11,7 @@ key presses change it in memory and its writes are acknowledged through ``_on_ac
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from dataclasses import dataclass, field
@@ -111,6 +112,10 @@ class StoreMixin:
         if session is not None:
             session.ready.connect(self.relay.wrap(self._on_acks))
             session.poll()
+            # The session's tens of thousands of records live as long as it does: keep them
+            # out of the cyclic collector's full passes, which would otherwise walk them all
+            # (tens of ms at 100k tiles) at some key press.
+            gc.freeze()
         self.sync.refresh(center=False)
         self.sync.refresh_runs()
 
