@@ -128,7 +128,7 @@ def press_keys(app, w, painter, n: int, label: str) -> None:
         before = painter.n
         t0 = time.perf_counter()
         QTest.keyClick(w.view, keys[i % len(keys)])
-        spin_until(app, lambda: painter.n > before)
+        spin_until(app, lambda b=before: painter.n > b)
         t1 = time.perf_counter()
         spin_until(app, lambda: s.pending == 0)
         app.processEvents()  # the acknowledgement's repaint
@@ -162,9 +162,9 @@ def bulk(app, w, n: int) -> None:
     app.processEvents()
     t2 = time.perf_counter()
     ops = store.con.execute("SELECT count(*) FROM ops").fetchone()[0] - batches_before
-    labelled = store.con.execute(
-        "SELECT count(*) FROM decisions WHERE label='non_tissue' AND tile_id IN (%s)"
-        % ",".join(map(str, ids))).fetchone()[0]
+    in_ids = ",".join(map(str, ids))
+    labelled = store.con.execute("SELECT count(*) FROM decisions WHERE label='non_tissue' "
+                                 f"AND tile_id IN ({in_ids})").fetchone()[0]
     report(f"bulk correct {len(ids)} tiles: key -> repainted", f"{(t1 - t0) * 1000:.0f} ms")
     report(f"bulk correct {len(ids)} tiles: key -> stored", f"{(t2 - t0):.2f} s",
            "<= 0.5 s", t2 - t0 <= 0.5)
@@ -174,11 +174,11 @@ def bulk(app, w, n: int) -> None:
     QTest.keyClick(w.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     spin_until(app, lambda: s.pending == 0, timeout=60)
     app.processEvents()
-    back = store.con.execute(
-        "SELECT count(*) FROM decisions WHERE status='unreviewed' AND tile_id IN (%s)"
-        % ",".join(map(str, ids))).fetchone()[0]
-    report("  ... one undo: time / tiles reverted", f"{time.perf_counter() - t0:.2f} s / {back}",
-           f"<= 0.5 s / {len(ids)}", back == len(ids))
+    undo_s = time.perf_counter() - t0
+    back = store.con.execute("SELECT count(*) FROM decisions WHERE status='unreviewed' "
+                             f"AND tile_id IN ({in_ids})").fetchone()[0]
+    report("  ... one undo: time / tiles reverted", f"{undo_s:.2f} s / {back}",
+           f"<= 0.5 s / {len(ids)}", back == len(ids) and undo_s <= 0.5)
 
 
 def window_run(app, w, slide: Path, batch: int, workers: int, pan: bool):
@@ -284,6 +284,9 @@ def main() -> int:
 
     use_standin()
     app = get_app()
+    from pvdesk.ui.app import prewarm_ml
+
+    prewarm_ml().join()  # as the app does once its window is up: torch is imported before a run
     w = MainWindow(Settings())
     w.resize(1366, 768)
     w.show()
