@@ -152,9 +152,12 @@ def make_grid(
     xy = np.empty((rows.size, 2), np.int64)
     xy[:, 0], xy[:, 1] = xs[cols], ys[rows]
     xy.flags.writeable = False
-    # Python's round: the exact values the per-position loop stored before vectorising
-    kept = [round(f, 4) for f in frac[rows, cols].tolist()]
-    tiles = [Tile(i, x, y, side, side, f)
-             for i, ((x, y), f) in enumerate(zip(xy.tolist(), kept, strict=True))]
+    # Python's round, as the per-position loop stored it; a grid has few distinct
+    # fractions (one per tissue pixel count), so each is rounded once
+    values, which = np.unique(frac[rows, cols], return_inverse=True)
+    rounded = [round(v, 4) for v in values.tolist()]
+    tiles = [Tile(i, x, y, side, side, rounded[k]) for i, x, y, k in
+             zip(range(rows.size), xy[:, 0].tolist(), xy[:, 1].tolist(), which.tolist(),
+                 strict=True)]
     return TileGrid(tiles, out_size, side, stride, level, units,
                     tile_um if units == "um" else None, mpp, nx * ny, mask, warnings, xy)
