@@ -25,6 +25,9 @@ from pvdesk.tissue import TissueMask, TissueParams, detect_tissue
 
 DEFAULT_TILE_UM = 112.0
 DEFAULT_OUT_SIZE = 224
+# Grid positions one make_grid may weigh (16.8M: a 200k px slide at a 56 px stride). More
+# means a tile side too small for the slide; the arrays would grow past ~1 GiB.
+MAX_GRID_POSITIONS = 1 << 24
 _NO_XY = np.zeros((0, 2), np.int64)
 _NO_XY.flags.writeable = False
 
@@ -145,6 +148,11 @@ def make_grid(
 
     w0, h0 = source.dimensions
     nx, ny = grid_positions(w0, side, stride), grid_positions(h0, side, stride)
+    if nx * ny > MAX_GRID_POSITIONS:
+        raise ValueError(
+            f"{source.path.name}: {nx} x {ny} = {nx * ny} grid positions for {side} px tiles "
+            f"at a {stride} px stride on a {w0} x {h0} px slide; at most "
+            f"{MAX_GRID_POSITIONS} (choose larger tiles or less overlap)")
     xs = np.arange(nx, dtype=np.int64) * stride
     ys = np.arange(ny, dtype=np.int64) * stride
     frac = mask.grid_fractions(xs, ys, side, side)  # (ny, nx)

@@ -169,3 +169,17 @@ def test_grid_xy_is_read_only_and_follows_a_replaced_tile_list(pyramid):
     sub = dataclasses.replace(grid, tiles=grid.tiles[5:9])
     assert sub.xy.tolist() == [[t.x, t.y] for t in grid.tiles[5:9]]
     assert np.allclose(grid.tissue, [t.tissue for t in grid.tiles])
+
+
+def test_grid_refuses_absurd_position_counts_before_allocating():
+    from tiling_reference import GeometrySource, blob_mask
+
+    from pvdesk.tissue import TissueMask
+
+    src = GeometrySource(200_000, 200_000, mpp=0.5)
+    mask = blob_mask(200_000, 200_000, thumb=256)
+    with pytest.raises(ValueError, match="grid positions"):
+        make_grid(src, tile_px=8, mask=mask)  # 625 million positions
+    glass = TissueMask(np.zeros((256, 256), bool), (200_000 / 256, 200_000 / 256), 0.1)
+    grid = make_grid(src, tile_um=56, overlap=0.5, mask=glass)  # 12.7 million: allowed
+    assert grid.total_positions == 3571 ** 2 and len(grid) == 0

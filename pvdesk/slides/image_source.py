@@ -6,8 +6,8 @@ import warnings
 
 from PIL import Image
 
-from pvdesk.errors import CorruptSlideError, SlideError, UnsupportedFormatError
-from pvdesk.slides.base import WHITE, PyramidSource, content_id
+from pvdesk.errors import CorruptSlideError, RegionReadError, SlideError, UnsupportedFormatError
+from pvdesk.slides.base import MAX_REGION_PX, WHITE, PyramidSource, content_id
 from pvdesk.slides.limits import open_regular
 
 _MAGIC = {b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"II*\x00": "TIFF", b"MM\x00*": "TIFF",
@@ -85,6 +85,9 @@ class ImageSource(PyramidSource):
     def read_region(self, location, level, size) -> Image.Image:
         x, y = location
         w, h = size
+        if w * h > MAX_REGION_PX:
+            raise RegionReadError(self.path, f"a {w} x {h} px region is too large to read at "
+                                             f"once (at most {MAX_REGION_PX} px)")
         iw, ih = self._img.size
         out = Image.new("RGB", (w, h), WHITE)
         box = (max(x, 0), max(y, 0), min(x + w, iw), min(y + h, ih))
