@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pvdesk import heavy
 from pvdesk.errors import ModelError
 from pvdesk.models import Bundle, resolve_bundle
 from pvdesk.models.manifest import CLIP_KINDS
@@ -70,7 +71,7 @@ def clip_backbone(spec: str | None, clip_model: str = "RN50") -> Bundle:
     for sep in (":", "/", "@"):
         if sep in text:
             model, tag = text.split(sep, 1)
-            import open_clip
+            open_clip = heavy.open_clip()
 
             if model not in open_clip.list_models():
                 break

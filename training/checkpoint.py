@@ -18,6 +18,7 @@ import os
 import shutil
 from pathlib import Path
 
+from pvdesk import heavy
 from pvdesk.export.atomic import atomic_write
 from training.errors import TrainingError
 
@@ -26,7 +27,7 @@ STATE = "state.json"
 
 
 def _save(tensors: dict, path: Path) -> None:
-    from safetensors.torch import save_file
+    save_file = heavy.safetensors_torch().save_file
 
     tmp = path.with_name(f".{path.name}.tmp")
     save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
@@ -35,7 +36,7 @@ def _save(tensors: dict, path: Path) -> None:
 
 def optimizer_tensors(opt) -> tuple[dict, dict]:
     """(tensors, JSON-able rest) of an optimizer's state_dict."""
-    import torch
+    torch = heavy.torch()
 
     sd = opt.state_dict()
     tensors, scalars = {}, {}
@@ -106,7 +107,7 @@ class Checkpoints:
         return state
 
     def load(self, name: str) -> dict:
-        from safetensors.torch import load_file
+        load_file = heavy.safetensors_torch().load_file
 
         path = self.folder / name
         try:

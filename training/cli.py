@@ -17,6 +17,7 @@ import argparse
 import signal
 import sys
 
+from pvdesk import heavy
 from pvdesk.errors import PvdeskError
 from training.progress import MODES, Reporter
 
@@ -234,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     threads = None
     try:
         if getattr(args, "threads", None):
-            import torch
+            torch = heavy.torch()
 
             threads = torch.get_num_threads()
             torch.set_num_threads(max(1, args.threads))
@@ -260,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         reporter.close_bar()
         if threads is not None:
-            import torch
+            torch = heavy.torch()
 
             torch.set_num_threads(threads)
         if old is not None:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pvdesk import heavy
 from pvdesk.paths import cache_dir
 from pvdesk.slides.base import content_id
 from training.data.samples import Sample
@@ -140,7 +141,7 @@ def embedding_classifier(base, device: str, precision: str):
     """
     import tempfile
 
-    import torch
+    torch = heavy.torch()
 
     from pvdesk.models import Bundle, write_bundle
     from pvdesk.models.weights import plan
@@ -155,7 +156,7 @@ def embedding_classifier(base, device: str, precision: str):
     if (base.kind != "clip-zeroshot" or bb.get("source") not in ("open_clip", "file")
             or plan(base).how == "bundle"):
         return base.load(device, precision)
-    import open_clip
+    open_clip = heavy.open_clip()
 
     cfg = open_clip.get_model_config(bb["model"]) or {}
     dim = cfg.get("embed_dim")
@@ -182,7 +183,7 @@ def bundle_probs(clf, samples: list[Sample], reporter=None, batch_size: int = 32
 
     CLIP kinds go through the (cached) embeddings and the head; resnet50 through the engine.
     """
-    import torch
+    torch = heavy.torch()
 
 
     if clf.bundle.has_embeddings:

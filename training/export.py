@@ -16,6 +16,7 @@ import platform
 from pathlib import Path
 
 from pvdesk import __version__ as pvdesk_version
+from pvdesk import heavy
 from pvdesk.export.atomic import atomic_write
 from pvdesk.models import Bundle, write_bundle
 from pvdesk.models.manifest import MANIFEST_NAME, read_manifest, validate_manifest
@@ -52,7 +53,7 @@ def resolved_backbone(base: Bundle) -> dict:
 
 def software() -> dict:
     import sklearn
-    import torch
+    torch = heavy.torch()
 
     return {"pvdesk": pvdesk_version, "torch": torch.__version__,
             "scikit-learn": sklearn.__version__, "python": platform.python_version()}

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from pvdesk import heavy
 from training.checkpoint import Checkpoints, load_optimizer, optimizer_tensors
 from training.data.source import SampleReader
 from training.errors import TrainingError
@@ -57,7 +58,7 @@ class _Images:
         return len(self.samples)
 
     def __getitem__(self, i):
-        import torch
+        torch = heavy.torch()
 
         if self._reader is None:
             self._reader = SampleReader()
@@ -66,8 +67,8 @@ class _Images:
 
 
 def _loader(samples, labels, cfg, shuffle, epoch=0):
-    import torch
-    from torch.utils.data import DataLoader
+    torch = heavy.torch()
+    DataLoader = torch.utils.data.DataLoader
 
     gen = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
     return DataLoader(_Images(samples, labels, cfg.input_size), batch_size=cfg.batch_size,
@@ -77,8 +78,8 @@ def _loader(samples, labels, cfg, shuffle, epoch=0):
 
 def build_model(n_classes: int, start, classes: list[str], seed: int):
     """torchvision ResNet50 for ``n_classes``, loaded from ``start`` (a ResNetStart)."""
-    import torch
-    from torchvision.models import resnet50
+    torch = heavy.torch()
+    resnet50 = heavy.torchvision().models.resnet50
 
     from pvdesk.models.randinit import seeded
 
@@ -99,7 +100,7 @@ def build_model(n_classes: int, start, classes: list[str], seed: int):
 
 def predict(model, samples, cfg, mean, std, device, amp_dtype) -> np.ndarray:
     """Class probabilities (N, C) without augmentation."""
-    import torch
+    torch = heavy.torch()
 
     model.eval()
     out = []
@@ -117,8 +118,8 @@ def finetune(train, ytr, val, yval, classes, start, cfg: FinetuneConfig, out, de
              config_hash: str, reporter=None, stop_after: int | None = None, mean=None,
              std=None):
     """Train; returns (best model in eval mode, history, best epoch)."""
-    import torch
-    from torch import nn
+    torch = heavy.torch()
+    nn = torch.nn
 
     ck = Checkpoints(out)
     n_classes = len(classes)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pvdesk import heavy
 from training.metrics import quick_scores
 
 C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
@@ -106,8 +107,8 @@ class MlpConfig:
 def train_mlp(Xtr, ytr, Xval, yval, n_classes: int, cfg: MlpConfig, seed: int = 0,
               reporter=None):
     """Returns (head module in eval mode, history list, best epoch)."""
-    import torch
-    from torch import nn
+    torch = heavy.torch()
+    nn = torch.nn
 
     from pvdesk.models.heads import mlp_head
 

@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 import numpy as np
 
+from pvdesk import heavy
 from pvdesk.models.weights import plan
 from training.backbones import clip_backbone
 from training.data.samples import label_indices
@@ -46,7 +47,7 @@ def train_head(args, reporter, classes, parts, device, precision) -> dict:
                        "scores": {f"{c:g}": s for c, s in lr.scores.items()}}
         res["config"] = {"C_grid": sorted(lr.scores) or [1.0]}
     else:
-        import torch
+        torch = heavy.torch()
 
         cfg = MlpConfig(**{k: v for k, v in {
             "hidden": args.hidden, "dropout": args.dropout, "epochs": args.epochs,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pvdesk import heavy
 from pvdesk.models.manifest import IMAGENET_MEAN, IMAGENET_STD
 from training.backbones import resnet_start
 from training.data.samples import label_indices
@@ -35,7 +36,7 @@ def train_resnet(args, reporter, ds, classes, parts, out, device, precision, dat
         reporter.stage("evaluate", None)
         amp = None
         if device.startswith("cuda") and precision != "fp32":
-            import torch
+            torch = heavy.torch()
 
             amp = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         probs = predict(model, held, cfg, mean, std, device, amp)

@@ -10,12 +10,14 @@ multiple of 90 degrees, and mild colour jitter (brightness, contrast and saturat
 
 from __future__ import annotations
 
+from pvdesk import heavy
+
 JITTER = {"brightness": 0.1, "contrast": 0.1, "saturation": 0.1, "hue": 0.02}
 
 
 def normalise(x, mean, std):
     """uint8 or float-in-0..255 (N, 3, H, W) -> normalised float32."""
-    import torch
+    torch = heavy.torch()
 
     m = torch.tensor(mean, device=x.device, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
     s = torch.tensor(std, device=x.device, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
@@ -23,15 +25,15 @@ def normalise(x, mean, std):
 
 
 def _uniform(n, spread, gen, device):
-    import torch
+    torch = heavy.torch()
 
     return (1.0 + (torch.rand(n, generator=gen) * 2 - 1) * spread).to(device).view(n, 1, 1, 1)
 
 
 def augment(x, gen):
     """Augment a uint8 batch (N, 3, S, S) with square images; returns float in 0..255."""
-    import torch
-    from torchvision.transforms.v2 import functional as TF
+    torch = heavy.torch()
+    TF = heavy.module("torchvision.transforms.v2.functional")
 
     n = x.shape[0]
     dev = x.device

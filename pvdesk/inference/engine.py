@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pvdesk import heavy
 from pvdesk.inference.reader import BatchReader, ReadBatch
 from pvdesk.inference.results import BatchResult
 
@@ -86,7 +87,7 @@ class InferenceEngine:
             if classes:
                 self._widths[key] = len(classes)
             else:  # ask the model itself, once, with one blank tile
-                import torch
+                torch = heavy.torch()
 
                 size = self.grid.out_size
                 with torch.inference_mode():
@@ -107,7 +108,7 @@ class InferenceEngine:
         return [t for t in (self._reader.threads if self._reader else []) if t.is_alive()]
 
     def _classify(self, read: ReadBatch) -> BatchResult | None:
-        import torch
+        torch = heavy.torch()
 
         ok = read.readable
         n = len(read.tiles)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pvdesk import heavy
 from pvdesk.errors import ModelError
 from pvdesk.models.device import autocast_dtype, pick_device, precision_label
 
@@ -29,7 +30,7 @@ class TileClassifier:
     """
 
     def __init__(self, bundle: Bundle, net, device: str = "cpu", precision: str = "auto"):
-        import torch
+        torch = heavy.torch()
 
         self.bundle = bundle
         self.device = device
@@ -55,8 +56,8 @@ class TileClassifier:
     # -- preprocessing ---------------------------------------------------------------------
     def prepare(self, batch: torch.Tensor) -> torch.Tensor:
         """uint8 (N, 3, H, W) RGB -> normalised float32 (N, 3, S, S) on the device."""
-        import torch
-        import torch.nn.functional as F
+        torch = heavy.torch()
+        F = torch.nn.functional
 
         if batch.ndim != 4 or batch.shape[1] != 3:
             raise ModelError(f"{self.bundle.name}: expected a (N, 3, H, W) batch, got "
@@ -76,14 +77,14 @@ class TileClassifier:
     def _autocast(self):
         import contextlib
 
-        import torch
+        torch = heavy.torch()
 
         if self._dtype is None or self._bf16_weights:
             return contextlib.nullcontext()
         return torch.autocast(self.device.split(":")[0], dtype=self._dtype)
 
     def _run(self, batch: torch.Tensor):
-        import torch
+        torch = heavy.torch()
 
         with torch.inference_mode():
             x = self.prepare(batch)
@@ -109,7 +110,7 @@ class TileClassifier:
 
     def head_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Logits from precomputed normalised embeddings (CLIP kinds), float32 on CPU."""
-        import torch
+        torch = heavy.torch()
 
         if not self.bundle.has_embeddings:
             raise ModelError(f"{self.bundle.name}: kind '{self.bundle.kind}' has no head on "

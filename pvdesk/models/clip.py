@@ -10,6 +10,7 @@ import logging
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from pvdesk import heavy
 from pvdesk.errors import ModelError
 from pvdesk.models.manifest import WEIGHTS_NAME
 from pvdesk.models.randinit import calibrate_batchnorm, seeded
@@ -57,8 +58,8 @@ def _visual_only(name: str, quick: bool, image_size: int | None):
     """The image tower alone, drawn from the RNG exactly as CLIP() draws it (it comes first)."""
     import copy
 
-    import open_clip
-    from torch import nn
+    open_clip = heavy.open_clip()
+    nn = heavy.torch().nn
 
     try:
         from open_clip.model import _build_vision_tower
@@ -76,7 +77,7 @@ def _visual_only(name: str, quick: bool, image_size: int | None):
 
 
 def _open_clip_model(bundle: Bundle, p: WeightsPlan, state, origin: str, need_text: bool):
-    import open_clip
+    open_clip = heavy.open_clip()
 
     bb = bundle.backbone
     if bb["source"] == "hf-hub":
@@ -119,9 +120,8 @@ def _open_clip_model(bundle: Bundle, p: WeightsPlan, state, origin: str, need_te
 
 def build_clip_net(bundle: Bundle, override=None):
     """The network for a CLIP-kind bundle: ``net(x) -> (logits, normalised embeddings)``."""
-    import torch
-    import torch.nn.functional as F
-    from torch import nn
+    torch = heavy.torch()
+    F, nn = torch.nn.functional, torch.nn
 
     from pvdesk.models import text as zs
     from pvdesk.models.heads import build_head, zeroshot_head

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pvdesk import heavy
 from pvdesk.errors import ModelError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -17,7 +18,7 @@ def pick_device(requested: str | None = None) -> str:
 
     A requested device that is not there raises ModelError (no silent fallback).
     """
-    import torch
+    torch = heavy.torch()
 
     if requested in (None, "", "auto"):
         if torch.cuda.is_available():
@@ -49,7 +50,7 @@ def pick_device(requested: str | None = None) -> str:
 
 def cpu_bf16_fast() -> bool:
     """True when the CPU has native bf16 (AVX512-BF16 or AMX), where bf16 autocast pays off."""
-    import torch
+    torch = heavy.torch()
 
     cpu = getattr(torch, "cpu", None)
     try:
@@ -60,7 +61,7 @@ def cpu_bf16_fast() -> bool:
 
 def autocast_dtype(device: str, precision: str):
     """The autocast dtype for ``precision`` on ``device``, or None for plain fp32."""
-    import torch
+    torch = heavy.torch()
 
     if precision not in PRECISIONS:
         raise ModelError(f"precision '{precision}': expected one of {', '.join(PRECISIONS)}")
@@ -80,6 +81,6 @@ def autocast_dtype(device: str, precision: str):
 
 
 def precision_label(dtype) -> str:
-    import torch
+    torch = heavy.torch()
 
     return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pvdesk import heavy
 from pvdesk.errors import ModelError
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
 def zeroshot_head(class_embeddings: torch.Tensor, logit_scale: torch.Tensor):
     """logits = logit_scale.exp() * cosine(image, class)."""
-    from torch import nn
+    nn = heavy.torch().nn
 
     class ZeroShotHead(nn.Module):
         def __init__(self):
@@ -41,7 +42,7 @@ def _export_prefixed(module) -> dict:
 
 def build_head(bundle: Bundle, tensors: dict, dim: int, where: str):
     """The trained head for clip-linear / clip-mlp, checked against the embedding width."""
-    from torch import nn
+    nn = heavy.torch().nn
 
     from pvdesk.models.tensors import load_into
 
@@ -70,7 +71,7 @@ def build_head(bundle: Bundle, tensors: dict, dim: int, where: str):
 
 def mlp_head(dim: int, hidden: int, classes: int, dropout: float = 0.0):
     """Linear(D, hidden), ReLU, Dropout, Linear(hidden, C); state keys 0.* and 3.*."""
-    from torch import nn
+    nn = heavy.torch().nn
 
     return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout),
                          nn.Linear(hidden, classes))
@@ -85,7 +86,7 @@ def linear_tensors_from_sklearn(clf, classes: list[str], labels=None) -> dict:
     two rows, [-w/2, +w/2] and [-b/2, +b/2], whose softmax equals sklearn's sigmoid.
     """
     import numpy as np
-    import torch
+    torch = heavy.torch()
 
     coef = np.asarray(clf.coef_, dtype=np.float64)
     bias = np.asarray(clf.intercept_, dtype=np.float64)

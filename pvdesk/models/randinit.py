@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+from pvdesk import heavy
+
 
 @contextmanager
 def seeded(seed: int):
     """Deterministic init that leaves the global RNG state as it was."""
-    import torch
+    torch = heavy.torch()
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
@@ -24,8 +26,8 @@ def calibrate_batchnorm(module, seed: int, size: int = 96, n: int = 8, output: b
     with probability ~1 for every tile. One train-mode pass over noise gives the statistics a
     trained network would have roughly, so random-weight outputs vary from tile to tile.
     """
-    import torch
-    from torch import nn
+    torch = heavy.torch()
+    nn = torch.nn
 
     bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not bns and not output:
@@ -56,7 +58,7 @@ def calibrate_linear(linear, logits, target_std: float = 1.5) -> None:
     Random features feed logits with a spread of ~10, so the softmax saturates (every tile
     one class, probability 1.0). Rescaled, the demo's probabilities vary but stay readable.
     """
-    import torch
+    torch = heavy.torch()
 
     std = float(logits.float().std())
     if std > 0:

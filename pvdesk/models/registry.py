@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pvdesk import heavy
 from pvdesk.errors import ModelError
 from pvdesk.models.bundle import Bundle
 from pvdesk.models.manifest import MANIFEST_NAME, WEIGHTS_NAME, validate_manifest
@@ -96,7 +97,7 @@ def write_bundle(folder: str | Path, manifest: dict, tensors: dict[str, torch.Te
 
     The manifest and tensor shapes are validated first; nothing is written when they are wrong.
     """
-    from safetensors.torch import save_file
+    save_file = heavy.safetensors_torch().save_file
 
     from pvdesk.models.tensors import check_tensors
 

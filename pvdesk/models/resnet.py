@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pvdesk import heavy
 from pvdesk.errors import ModelError
 from pvdesk.models.clip import bundle_tensors
 from pvdesk.models.manifest import WEIGHTS_NAME
@@ -29,8 +30,8 @@ def _backbone_state(model, sd: dict, path: str) -> dict:
 
 def build_resnet_net(bundle: Bundle, override=None):
     """The network for a resnet50 bundle: ``net(x) -> (logits, None)``."""
-    from torch import nn
-    from torchvision.models import resnet50
+    nn = heavy.torch().nn
+    resnet50 = heavy.torchvision().models.resnet50
 
     tensors = bundle_tensors(bundle)
     where = str(bundle.path / WEIGHTS_NAME) if bundle.path else bundle.where

@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pvdesk import heavy
 from pvdesk.errors import ModelError
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def _is_torchscript(path: Path) -> bool:
 
 
 def _unwrap(obj, path: Path) -> dict:
-    import torch
+    torch = heavy.torch()
 
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
@@ -55,14 +56,14 @@ def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """Tensors from a .safetensors, a weights-only torch checkpoint, or a TorchScript archive."""
     import pickle
 
-    import torch
+    torch = heavy.torch()
 
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: weights file not found")
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        load_file = heavy.safetensors_torch().load_file
 
         try:
             return load_file(str(path), device="cpu")

@@ -14,6 +14,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pvdesk import heavy
+
 if TYPE_CHECKING:
     from pvdesk.models.bundle import Bundle
     from pvdesk.models.weights import WeightsPlan
@@ -59,6 +61,7 @@ def _read_one(key: str, path: Path, classes: int):
     if not path.is_file():
         return None
     try:
+        heavy.torch()  # safe_open(framework='pt') imports torch
         from safetensors import safe_open
 
         with safe_open(str(path), framework="pt") as fh:
@@ -71,7 +74,7 @@ def _read_one(key: str, path: Path, classes: int):
 
 
 def write_cache(key: str, path: Path, emb, scale) -> None:
-    from safetensors.torch import save_file
+    save_file = heavy.safetensors_torch().save_file
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,9 +89,9 @@ def write_cache(key: str, path: Path, emb, scale) -> None:
 
 def class_embeddings(model, tokenizer_name: str, texts: dict):
     """(C, D) float32: per class, mean of normalised text embeddings, renormalised."""
-    import open_clip
-    import torch
-    import torch.nn.functional as F
+    open_clip = heavy.open_clip()
+    torch = heavy.torch()
+    F = torch.nn.functional
 
     tok = open_clip.get_tokenizer(tokenizer_name)
     rows = []

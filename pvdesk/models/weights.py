@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pvdesk import heavy
 from pvdesk.errors import ModelError
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ def _bundle_has_backbone(bundle: Bundle) -> bool:
     f = bundle.weights_file
     if f is None:
         return False
+    heavy.torch()  # safe_open(framework='pt') imports torch
     from safetensors import safe_open
 
     with safe_open(str(f), framework="pt") as fh:
@@ -88,7 +90,7 @@ def _weights_dir_candidates(bundle: Bundle, names: list[str]) -> list[Path]:
 
 def _open_clip_cache(model: str, tag: str) -> tuple[list[Path], str, str, list[str]]:
     """(cache candidates, what a download would fetch, its host, names for the weights dir)."""
-    from open_clip import pretrained as ocp
+    ocp = heavy.open_clip().pretrained
 
     cfg = ocp.get_pretrained_cfg(model, tag) or {}
     if not cfg:
@@ -122,8 +124,8 @@ def _open_clip_cache(model: str, tag: str) -> tuple[list[Path], str, str, list[s
 
 
 def _torchvision_cache(name: str) -> tuple[list[Path], str, str, list[str]]:
-    import torch
-    from torchvision.models import ResNet50_Weights
+    torch = heavy.torch()
+    ResNet50_Weights = heavy.torchvision().models.ResNet50_Weights
 
     try:
         w = ResNet50_Weights[name]
@@ -225,12 +227,12 @@ def fetch(bundle: Bundle, p: WeightsPlan) -> Path | None:
     bb = bundle.backbone
     try:
         if bb["source"] == "open_clip":
-            from open_clip import pretrained as ocp
+            ocp = heavy.open_clip().pretrained
 
             return Path(ocp.download_pretrained(ocp.get_pretrained_cfg(bb["model"],
                                                                       bb["pretrained"])))
         if bb["source"] == "torchvision":
-            import torch
+            torch = heavy.torch()
 
             dst = p.dest
             dst.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib
 import sys
 import threading
 
@@ -46,7 +45,8 @@ _prewarm: threading.Thread | None = None
 
 
 def prewarm_ml() -> threading.Thread:
-    """Import torch and the model libraries in a background thread once the window is up.
+    """Import torch and the model libraries (pvdesk.heavy) in a background thread once the
+    window is up.
 
     Loading libtorch's shared libraries holds the GIL for a few hundred milliseconds that no
     thread can avoid; doing it while the user is still opening a slide keeps those pauses
@@ -56,11 +56,14 @@ def prewarm_ml() -> threading.Thread:
     global _prewarm
     if _prewarm is None:
         def work():
-            for name in ("torch", "torchvision", "open_clip"):
-                try:
-                    importlib.import_module(name)
-                except Exception:
-                    pass
+            from pvdesk import heavy
+
+            try:
+                # The same locked import the run worker goes through: whichever thread comes
+                # first imports, the other waits (never two half-imported torchvisions).
+                heavy.ml()
+            except Exception:
+                pass  # the run reports a broken install itself, with its own message
             # Those libraries bring hundreds of thousands of long-lived objects; frozen, the
             # cyclic garbage collector stops walking them, so its full collections (which
             # stall every thread, the GUI's included) stay short.
