@@ -18,26 +18,30 @@ class Subtype:
     key: str  # review shortcut key
 
 
+# Colours: told apart by readers with any common colour-vision deficiency (deutan, protan,
+# tritan) and kept away from eosin pink and haematoxylin purple, so a tinted tile still reads
+# as tissue (tests/test_palette.py checks both in CIELAB). Benign classes are cool (greens,
+# blues), malignant ones warm or dark (orange, chartreuse, olive, black).
 SUBTYPES: tuple[Subtype, ...] = (
-    Subtype("adenosis", "Adenosis", "A", "benign", "#4daf4a", "1"),
-    Subtype("fibroadenoma", "Fibroadenoma", "F", "benign", "#a6d854", "2"),
-    Subtype("tubular_adenoma", "Tubular adenoma", "TA", "benign", "#66c2a5", "3"),
-    Subtype("phyllodes_tumor", "Phyllodes tumor", "PT", "benign", "#1f78b4", "4"),
-    Subtype("ductal_carcinoma", "Ductal carcinoma", "DC", "malignant", "#e41a1c", "5"),
-    Subtype("lobular_carcinoma", "Lobular carcinoma", "LC", "malignant", "#ff7f00", "6"),
-    Subtype("mucinous_carcinoma", "Mucinous carcinoma", "MC", "malignant", "#984ea3", "7"),
-    Subtype("papillary_carcinoma", "Papillary carcinoma", "PC", "malignant", "#f781bf", "8"),
+    Subtype("adenosis", "Adenosis", "A", "benign", "#009e73", "1"),
+    Subtype("fibroadenoma", "Fibroadenoma", "F", "benign", "#66ccee", "2"),
+    Subtype("tubular_adenoma", "Tubular adenoma", "TA", "benign", "#006400", "3"),
+    Subtype("phyllodes_tumor", "Phyllodes tumor", "PT", "benign", "#0072b2", "4"),
+    Subtype("ductal_carcinoma", "Ductal carcinoma", "DC", "malignant", "#e69f00", "5"),
+    Subtype("lobular_carcinoma", "Lobular carcinoma", "LC", "malignant", "#7fff00", "6"),
+    Subtype("mucinous_carcinoma", "Mucinous carcinoma", "MC", "malignant", "#999933", "7"),
+    Subtype("papillary_carcinoma", "Papillary carcinoma", "PC", "malignant", "#000000", "8"),
 )
 
 CLASS_NAMES: tuple[str, ...] = tuple(s.name for s in SUBTYPES)
 GROUPS: tuple[str, ...] = ("benign", "malignant")
-GROUP_COLOURS = {"benign": "#377eb8", "malignant": "#e41a1c"}
+GROUP_COLOURS = {"benign": "#0072b2", "malignant": "#e69f00"}
 
 # Review-only labels (never predicted by a model).
 NON_TISSUE = "non_tissue"
 UNCERTAIN = "uncertain"
-REVIEW_EXTRA_LABELS = {NON_TISSUE: ("Non-tissue / artefact", "0", "#999999"),
-                       UNCERTAIN: ("Uncertain", "U", "#ffd92f")}
+REVIEW_EXTRA_LABELS = {NON_TISSUE: ("Non-tissue / artefact", "0", "#777777"),
+                       UNCERTAIN: ("Uncertain", "U", "#ffffff")}
 
 _BY_NAME = {s.name: s for s in SUBTYPES}
 _BY_CODE = {s.code: s for s in SUBTYPES}

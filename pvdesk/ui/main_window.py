@@ -8,8 +8,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
+    QScrollArea,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -33,12 +35,23 @@ SLIDE_FILTER = ("Slides and images (*.svs *.tif *.tiff *.ndpi *.mrxs *.scn *.vms
 BANNER_STYLE = ("QLabel { background: #b00020; color: white; font-weight: bold; padding: 6px; }")
 
 
+def initial_size() -> tuple[int, int]:
+    """1280 x 820, or less so that the window fits the screen's free area."""
+    from PySide6.QtGui import QGuiApplication
+
+    screen = QGuiApplication.primaryScreen()
+    if screen is None:
+        return 1280, 820
+    free = screen.availableGeometry()
+    return min(1280, free.width()), min(820, free.height() - 40)
+
+
 class MainWindow(QMainWindow):
     def __init__(self, settings: Settings | None = None):
         super().__init__()
         self.settings = settings or Settings.load()
         self.setWindowTitle("pvdesk — research use only")
-        self.resize(1280, 820)
+        self.resize(*initial_size())
         self.setAcceptDrops(True)
         self.source = None  # the Source the user opened
         self.opened: Opened | None = None
@@ -93,9 +106,17 @@ class MainWindow(QMainWindow):
         self.review = ReviewController(self)
 
     def _dock(self, title: str, widget: QWidget, name: str) -> QDockWidget:
+        """A dock whose content scrolls when the screen is short (1366 x 768 laptops), so
+        no panel's natural height forces the window taller than the screen."""
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
-        dock.setWidget(widget)
+        scroll = QScrollArea()
+        scroll.setWidget(widget)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumHeight(60)
+        dock.setWidget(scroll)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable)

@@ -66,6 +66,8 @@ class Legend(QWidget):
         for i, (text, colour) in enumerate(self._entries):
             y = 3 + i * 20
             p.fillRect(QRectF(4, y + 2, 22, 14), QColor(colour))
+            p.setPen(QColor("#808080"))  # white and black swatches stay visible
+            p.drawRect(QRectF(4, y + 2, 21, 13))
             p.setPen(QColor("#222222") if self.palette().window().color().lightness() > 128
                      else QColor("#eeeeee"))
             p.drawText(32, y + 2 + fm.ascent(), text)

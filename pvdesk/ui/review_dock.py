@@ -6,7 +6,7 @@ Widgets only; ``ReviewController`` connects them to a ``ReviewSession``.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from pvdesk.review.actions import DIAGNOSIS_LABELS
 from pvdesk.taxonomy import GROUPS, NON_TISSUE, SUBTYPES, UNCERTAIN
-from pvdesk.ui.review_layer import label_colour
+from pvdesk.ui.review_layer import swatch
 from pvdesk.ui.review_queue import QueueModel, class_text
 
 STATUS_FILTERS = (("All statuses", None), ("Unreviewed", "unreviewed"), ("Reviewed", "reviewed"),
@@ -117,9 +117,7 @@ class ReviewDock(QWidget):
         self.key_buttons: dict[str, QPushButton] = {}
         for i, name in enumerate(KEY_LABELS):
             b = QPushButton(class_text(name))
-            swatch = QPixmap(14, 14)
-            swatch.fill(label_colour(name))
-            b.setIcon(QIcon(swatch))
+            b.setIcon(QIcon(swatch(name, 14)))
             b.setStyleSheet("QPushButton { text-align: left; padding: 3px 6px; }")
             b.setToolTip(f"Label the tile(s) {class_text(name)[2:]} (key {class_text(name)[0]})")
             b.clicked.connect(lambda _=False, n=name: self.label_clicked.emit(n))

@@ -16,7 +16,7 @@ from PySide6.QtGui import QColor, QFont, QPen
 
 from pvdesk.taxonomy import colour_of, label_parts
 
-CURRENT = QColor("#ffffff")  # white ring on a black halo: no class uses white
+CURRENT = QColor("#ffffff")  # white dashes on a black ring mark the tile under review
 SELECTED = QColor(0, 200, 255)
 HALO = QColor(0, 0, 0, 190)
 MIN_TEXT_PX = 44  # tiles at least this wide on screen carry their label's key and code
@@ -29,6 +29,19 @@ def short_label(name: str) -> str:
     except KeyError:
         return name
     return f"{key} {tag}"
+
+
+def swatch(name: str | None, size: int = 12):
+    """A square of the label's colour with a grey border (white and black stay visible)."""
+    from PySide6.QtGui import QPainter, QPixmap
+
+    pm = QPixmap(size, size)
+    pm.fill(label_colour(name))
+    p = QPainter(pm)
+    p.setPen(QColor("#808080"))
+    p.drawRect(0, 0, size - 1, size - 1)
+    p.end()
+    return pm
 
 
 def label_colour(name: str | None) -> QColor:
@@ -83,10 +96,11 @@ class ReviewLayer:
             p.drawRect(rect)
         cur = self.current
         if cur is not None and cur.tile_x is not None:
-            rect = self._rect(vp, cur).adjusted(-3, -3, 3, 3)
-            p.setPen(QPen(HALO, 7))
+            # black and white dashes: no label's outline looks like this (uncertain is white)
+            rect = self._rect(vp, cur).adjusted(-4, -4, 4, 4)
+            p.setPen(QPen(QColor(0, 0, 0), 7))
             p.drawRect(rect)
-            p.setPen(QPen(CURRENT, 4))
+            p.setPen(QPen(CURRENT, 4, Qt.PenStyle.DashLine))
             p.drawRect(rect)
         if self.band is not None:
             p.fillRect(self.band, QColor(SELECTED.red(), SELECTED.green(), SELECTED.blue(), 40))

@@ -117,12 +117,8 @@ _SWATCHES: dict[str, object] = {}
 
 
 def _swatch(name: str):
-    from PySide6.QtGui import QPixmap
-
-    from pvdesk.ui.review_layer import label_colour
+    from pvdesk.ui.review_layer import swatch
 
     if name not in _SWATCHES:
-        pm = QPixmap(12, 12)
-        pm.fill(label_colour(name))
-        _SWATCHES[name] = pm
+        _SWATCHES[name] = swatch(name, 12)
     return _SWATCHES[name]
