@@ -20,6 +20,7 @@ cd "$WORK"
 unset PYTHONPATH PYTHONHOME VIRTUAL_ENV PVDESK_RESOURCES PVDESK_WEIGHTS_DIR || true
 export PVDESK_HOME="$WORK/home" PATH=/usr/bin:/bin
 ms() { date +%s%N | cut -c1-13; }
+need() { grep -q -- "$1" "$2" || { echo "FAILED: $2 lacks $1: $(head -c 600 "$2")"; exit 1; }; }
 timed() {  # timed NAME CMD...: run, print the wall time, keep stdout in NAME.out
   local name=$1; shift
   local t=$(ms)
@@ -33,7 +34,7 @@ timed version-warm "$APP" --version
 cat version-warm.out
 timed help "$APP" --help
 timed models "$APP" models --json
-SAMPLE=$("$APP" models --json | grep -o '"path": "[^"]*demo-resnet50"' | cut -d'"' -f4)
+SAMPLE=$(grep -o '"path": "[^"]*demo-resnet50"' models.out | cut -d'"' -f4)
 SAMPLE=$(dirname "$(dirname "$SAMPLE")")/samples/CMU-1-Small-Region.svs
 timed info "$APP" info "$SAMPLE" --json
 timed train-version "$APP" -m training --version
@@ -42,7 +43,8 @@ set +e
 "$APP" modles 2> typo.err
 RC=$?
 set -e
-[ "$RC" = 2 ] && grep -q "did you mean 'models'" typo.err || { echo "typo: rc=$RC $(cat typo.err)"; exit 1; }
+[ "$RC" = 2 ] || { echo "FAILED: pvdesk modles exited $RC"; exit 1; }
+need "did you mean 'models'" typo.err
 echo "typo: $(cat typo.err)"
 timed predict "$APP" predict "$SAMPLE" --model demo-resnet50 --device cpu --workers 1 \
     --tile-um 224 --out out --json
@@ -50,8 +52,11 @@ QT_QPA_PLATFORM=offscreen timed selftest "$APP" selftest "$SAMPLE"
 cat selftest.out
 
 # The checks, in the frozen app's own words.
-grep -q '"demo-resnet50"' models.out && grep -q "$(dirname "$APP")" models.out
-grep -q '"vendor": "aperio"' info.out && grep -q '"count": 52' info.out
-grep -q '"tiles": 13' predict.out || { echo "predict: $(head -c 400 predict.out)"; exit 1; }
-grep -q '"opened_s"' selftest.out && grep -q '"frozen": true' selftest.out
+need '"demo-resnet50"' models.out
+need "$(dirname "$APP")" models.out
+need '"vendor": "aperio"' info.out
+need '"count": 52' info.out
+need '"tiles": 16' predict.out   # 224 um tiles: 16 on the sample's tissue
+need '"opened_s"' selftest.out
+need '"frozen": true' selftest.out
 echo "== frozen-app check passed"
