@@ -282,3 +282,24 @@ def test_review_project_file_holds_the_run(qtbot, env, tmp_path):
     w.review.acts["per_slide"].trigger()  # back to one store per slide
     assert w.review.project is None
     assert not warnings
+
+
+def test_reopening_selects_the_run_last_reviewed_and_names_the_store_after_the_file(qtbot, env):
+    slide, _ = env
+    w = open_window(qtbot, slide)
+    run_and_wait(qtbot, w)  # run 1
+    s = w.review.session
+    assert Path(s.store.path).name.startswith("slide-")  # the file's name, then its id
+    first_run = s.run_id
+    w.activateWindow()
+    qtbot.keyClick(w.view, Qt.Key.Key_R)
+    qtbot.keyClick(w.view, Qt.Key.Key_1)
+    acked(qtbot, s)
+    run_and_wait(qtbot, w)  # run 2: newer, never reviewed
+    assert w.review.session.run_id != first_run
+    w.close()
+    w2 = open_window(qtbot, slide)
+    qtbot.waitUntil(lambda: w2.review.session is not None, timeout=20000)
+    assert w2.review.session.run_id == first_run  # where the reviewer left off
+    qtbot.waitUntil(lambda: w2.review.dock.run.currentData() == first_run, timeout=10000)
+    assert w2.review.dock.run.count() == 2

@@ -88,6 +88,38 @@ class Delta:
                     or self.counts)
 
 
+class Positions:
+    """Tile id -> queue position, in a numpy array indexed by tile id (store row ids are
+    small dense integers): rebuilt for 100k tiles in a few milliseconds, unlike a dict."""
+
+    def __init__(self):
+        import numpy as np
+
+        self._np = np
+        self._a = np.full(0, -1, dtype=np.int64)
+
+    def _fit(self, top: int) -> None:
+        if top >= len(self._a):
+            grown = self._np.full(max(top + 1, 2 * len(self._a)), -1, dtype=self._np.int64)
+            grown[:len(self._a)] = self._a
+            self._a = grown
+
+    def rebuild(self, ids: list[int]) -> None:
+        np = self._np
+        arr = np.asarray(ids, dtype=np.int64)
+        self._a = np.full(int(arr.max()) + 1 if len(arr) else 0, -1, dtype=np.int64)
+        self._a[arr] = np.arange(len(arr), dtype=np.int64)
+
+    def extend(self, ids: list[int], start: int) -> None:
+        if ids:
+            arr = self._np.asarray(ids, dtype=self._np.int64)
+            self._fit(int(arr.max()))
+            self._a[arr] = self._np.arange(start, start + len(arr), dtype=self._np.int64)
+
+    def get(self, tile_id: int) -> int:
+        return int(self._a[tile_id]) if 0 <= tile_id < len(self._a) else -1
+
+
 class ReviewSession:
     """Queue and actions for ``slide_id`` in ``run_id`` (default: the slide's latest run)."""
 
@@ -105,7 +137,8 @@ class ReviewSession:
         self.selection: set[int] = set()
         self.all: dict[int, TileRecord] = {}  # every tile of the run on this slide
         self.frozen = False  # a run is streaming in: new tiles join the end of the queue
-        self._pos: dict[int, int] = {}  # tile id -> position in entries
+        self._pos = Positions()  # tile id -> position in entries
+        self._sorted: tuple | None = None  # ((order, tiles), tile ids in queue order)
         self._tiles = TileIndex()  # every tile with coordinates
         self._reviewed = TileIndex()  # reviewed tiles with coordinates (outlines)
         self._n_reviewed = self._n_corrected = 0
@@ -165,8 +198,7 @@ class ReviewSession:
         shown = sorted((r for r in new if self._passes(r)), key=ORDERS[self.order])
         start = len(self.entries)
         self.entries.extend(shown)
-        for i, rec in enumerate(shown, start):
-            self._pos[rec.tile_id] = i
+        self._pos.extend([r.tile_id for r in shown], start)
         self._delta.appended += len(shown)
         return len(new)
 
@@ -204,14 +236,37 @@ class ReviewSession:
                 and (not self.disagree or (r.folder_class is not None
                                            and r.folder_class != r.predicted)))
 
+    def _ordered_ids(self) -> list[int]:
+        """Every tile id in queue order (cached until tiles are added or the order changes;
+        a run's probabilities never change, so neither does the order)."""
+        if self._sorted is None or self._sorted[0] != (self.order, len(self.all)):
+            import numpy as np
+
+            recs = list(self.all.values())
+            n = len(recs)
+            ids = np.fromiter((r.tile_id for r in recs), dtype=np.int64, count=n)
+            if self.order == "tile":
+                order = np.argsort(ids, kind="stable")
+            else:
+                ent = np.fromiter((r.entropy for r in recs), dtype=np.float64, count=n)
+                mar = np.fromiter((r.margin for r in recs), dtype=np.float64, count=n)
+                keys = (ids, mar, -ent) if self.order == "entropy" else (ids, -ent, mar)
+                order = np.lexsort(keys)  # the last key sorts first, as ORDERS says
+            self._sorted = ((self.order, n), ids[order].tolist())
+        return self._sorted[1]
+
     def refresh(self, keep: int | None = None) -> None:
         """Rebuild the queue from ``all`` with the filters (the order and filters of
         ``ReviewStore.queue``, computed here so filtering needs no store round trip);
         keep tile ``keep`` current."""
-        recs = [r for r in self.all.values() if self._passes(r)]
-        recs.sort(key=ORDERS[self.order])
-        self.entries = recs
-        self._reindex()
+        all_ = self.all
+        ids = self._ordered_ids()
+        if self.predicted is None and self.status is None and not self.disagree:
+            self.entries = [all_[t] for t in ids]
+            self._reindex(ids)
+        else:
+            self.entries = [r for r in (all_[t] for t in ids) if self._passes(r)]
+            self._reindex()
         self.index = -1
         self._delta.reset = self._delta.current = self._delta.counts = True
         if keep is not None:
@@ -225,10 +280,10 @@ class ReviewSession:
 
     # -- navigation ----------------------------------------------------------------------
     def position(self, tile_id: int) -> int:
-        return self._pos.get(tile_id, -1)
+        return self._pos.get(tile_id)
 
-    def _reindex(self) -> None:
-        self._pos = {e.tile_id: i for i, e in enumerate(self.entries)}
+    def _reindex(self, ids: list[int] | None = None) -> None:
+        self._pos.rebuild(ids if ids is not None else [e.tile_id for e in self.entries])
 
     def goto(self, i: int) -> TileRecord | None:
         self._delta.current = True
@@ -345,7 +400,7 @@ class ReviewSession:
     def after_replay(self, ids) -> None:
         """An undo or redo changed ``ids``: drop those the filter now hides, bring back
         those it shows again (a rebuild: rare, only under a status filter), go to the first."""
-        if any(t in self.all and t not in self._pos and self._passes(self.all[t]) for t in ids):
+        if any(t in self.all and self.position(t) < 0 and self._passes(self.all[t]) for t in ids):
             self.refresh(ids[0])
             return
         self._drop_hidden(ids)
@@ -368,8 +423,8 @@ class ReviewSession:
         self._count(rec, -1)
         self.all[tid] = new
         self._count(new, +1)
-        i = self._pos.get(tid)
-        if i is not None:
+        i = self.position(tid)
+        if i >= 0:
             self.entries[i] = new
             self._delta.rows.add(i)
         if self.current is not None and self.current.tile_id == tid:
@@ -378,7 +433,7 @@ class ReviewSession:
         self._delta.counts = True
 
     def _drop_hidden(self, ids) -> None:
-        gone = {t for t in ids if t in self._pos and not self._passes(self.all[t])}
+        gone = {t for t in ids if self.position(t) >= 0 and not self._passes(self.all[t])}
         if gone:
             self.entries = [e for e in self.entries if e.tile_id not in gone]
             self._reindex()

@@ -85,26 +85,30 @@ class ReviewSync(QObject):
             self._busy = False
 
     def refresh_runs(self) -> None:
-        """The run chooser: the store's runs on this slide (when the session or runs change)."""
-        s, c = self.session, self.c
+        """The run chooser: the store's runs on this slide, read on the writer thread (the
+        query walks the slide's predictions) when the session or its runs change."""
+        from pvdesk.review.project import slide_runs
+
+        s = self.session
         if s is None:
             return
-        all_runs = s.store.runs()
+        store, slide_id = s.store, s.slide_id
+        self.c._submit(lambda: (store.runs(), {r.run_id for r in slide_runs(store, slide_id)}),
+                       then=self._on_runs, ctx=s)
+
+    def _on_runs(self, s, result, error) -> None:
+        if s is not self.session or error is not None:
+            return
+        all_runs, mine = result
         key = (id(s), len(all_runs), s.run_id)
         if self._runs_key != key:
             self._runs_key = key
-            mine = self._slide_runs(s)
             self._busy = True
             try:
-                c.dock.set_runs([r for r in all_runs if r.run_id in mine or r.run_id == s.run_id],
-                                s.run_id)
+                self.c.dock.set_runs([r for r in all_runs if r.run_id in mine
+                                      or r.run_id == s.run_id], s.run_id)
             finally:
                 self._busy = False
-
-    def _slide_runs(self, s) -> set[int]:
-        from pvdesk.review.project import slide_runs
-
-        return {r.run_id for r in slide_runs(s.store, s.slide_id)}
 
     def refresh_status(self) -> None:
         s, c = self.session, self.c
