@@ -27,7 +27,7 @@ WHITE = (255, 255, 255)
 # larger one (a big image without a usable pyramid) is sampled: a band of rows at the
 # middle of each output row, averaged along the row. Past MAX_READ_PX (even one level
 # row per output row) the thumbnail is refused: the file needs a pyramid.
-READ_BLOCK_PX = 1 << 22  # 4 Mpx: 16 MiB as RGBA
+READ_BLOCK_PX = 1 << 23  # 8 Mpx: 32 MiB as RGBA
 FULL_READ_PX = 1 << 26  # 64 Mpx
 MAX_READ_PX = 1 << 31
 MAX_REGION_PX = 1 << 28  # one read_region call: 1 GiB as RGBA
