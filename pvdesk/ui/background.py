@@ -67,3 +67,44 @@ def run_in_background(relay: Relay, fn: Callable, *args, on_done: Callable | Non
     t = threading.Thread(target=work, name=name, daemon=True)
     t.start()
     return t
+
+
+def describe_error(exc: BaseException, context: str) -> str:
+    """One line for the user: a pvdesk error says it all; anything else gets its context."""
+    from pvdesk.errors import PvdeskError
+
+    if isinstance(exc, PvdeskError):
+        return str(exc)
+    return f"{context}: {type(exc).__name__}: {exc}"
+
+
+class Tasks(QObject):
+    """Jobs off the GUI thread, one at a time or many, through one relay; ``busy`` while
+    any runs; ``shutdown()`` drops what they still send and waits (with a timeout)."""
+
+    def __init__(self, parent=None, name: str = "pvdesk-task"):
+        super().__init__(parent)
+        self.name = name
+        self.relay = Relay(self)
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def busy(self) -> bool:
+        self._threads = [t for t in self._threads if t.is_alive()]
+        return bool(self._threads)
+
+    def start(self, fn: Callable, *args, on_done: Callable | None = None,
+              on_error: Callable | None = None) -> threading.Thread:
+        t = run_in_background(self.relay, fn, *args, on_done=on_done, on_error=on_error,
+                              name=self.name)
+        self._threads.append(t)
+        return t
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        self.relay.close()
+        for t in self._threads:
+            t.join(timeout)
+            if t.is_alive():
+                print(f"pvdesk: {self.name} did not finish within {timeout:.0f} s; "
+                      "closing anyway", file=sys.stderr)
+        self._threads = []

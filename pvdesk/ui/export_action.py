@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from pvdesk.errors import PvdeskError
+from pvdesk.ui.background import Tasks, describe_error
 
 
 class ExportDialog(QDialog):
@@ -59,28 +59,6 @@ class ExportDialog(QDialog):
         return csv_path, csv_path.with_suffix(".geojson") if self.geojson.isChecked() else None
 
 
-class _Signals(QObject):
-    done = Signal(object)
-    failed = Signal(str)
-
-
-class _ExportJob(QRunnable):
-    def __init__(self, store, csv_path, geojson_path, run_id, signals):
-        super().__init__()
-        self.args = (store, csv_path, geojson_path, run_id)
-        self.signals = signals
-
-    def run(self) -> None:
-        from pvdesk.review.project import export_review
-
-        try:
-            self.signals.done.emit(export_review(*self.args[:3], run_id=self.args[3]))
-        except PvdeskError as exc:
-            self.signals.failed.emit(str(exc))
-        except Exception as exc:  # never a traceback in the user's face
-            self.signals.failed.emit(f"Export failed: {type(exc).__name__}: {exc}")
-
-
 def summary_text(info: dict) -> str:
     files = "\n".join(info["files"])
     geo = f", {info['features']} GeoJSON features" if len(info["files"]) > 1 else ""
@@ -97,19 +75,20 @@ class Exporter(QObject):
     def __init__(self, parent=None, window=None):
         super().__init__(parent)
         self.window_ = window  # parent of the summary message
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(1)
-        self._signals = _Signals(self)
-        self._signals.done.connect(self._on_done)
-        self._signals.failed.connect(self._on_failed)
+        self.tasks = Tasks(self, "pvdesk-export")
         self.quiet = False  # tests: no message box
 
     @property
     def busy(self) -> bool:
-        return self.pool.activeThreadCount() > 0
+        return self.tasks.busy
 
     def start(self, store, csv_path, geojson_path=None, run_id=None) -> None:
-        self.pool.start(_ExportJob(store, Path(csv_path), geojson_path, run_id, self._signals))
+        from pvdesk.review.project import export_review
+
+        self.tasks.start(export_review, store, Path(csv_path), geojson_path, run_id,
+                         on_done=self._on_done,
+                         on_error=lambda exc: self._on_failed(describe_error(exc,
+                                                                             "Export failed")))
 
     def _on_done(self, info: dict) -> None:
         if not self.quiet:
@@ -122,4 +101,4 @@ class Exporter(QObject):
         self.failed.emit(message)
 
     def shutdown(self) -> None:
-        self.pool.waitForDone()
+        self.tasks.shutdown()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, Signal
 
-from pvdesk.errors import PvdeskError
+from pvdesk.ui.background import Tasks, describe_error
 
 THUMB_SIZE = 1024
 
@@ -36,28 +36,6 @@ def open_for_view(path: str) -> Opened:
         raise
 
 
-class _Signals(QObject):
-    opened = Signal(int, object)
-    failed = Signal(int, str)
-
-
-class _OpenJob(QRunnable):
-    def __init__(self, token: int, path: str, signals: _Signals):
-        super().__init__()
-        self.token, self.path, self.signals = token, path, signals
-
-    def run(self) -> None:
-        try:
-            result = open_for_view(self.path)
-        except PvdeskError as exc:
-            self.signals.failed.emit(self.token, str(exc))
-            return
-        except Exception as exc:  # never a traceback in the user's face
-            self.signals.failed.emit(self.token, f"{self.path}: cannot be opened ({exc})")
-            return
-        self.signals.opened.emit(self.token, result)
-
-
 class SlideOpener(QObject):
     """``open(path)``; emits ``opened(Opened)`` or ``failed(message)`` for the latest request."""
 
@@ -66,20 +44,20 @@ class SlideOpener(QObject):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(1)
-        self._signals = _Signals(self)
-        self._signals.opened.connect(self._on_opened)
-        self._signals.failed.connect(self._on_failed)
+        self.tasks = Tasks(self, "pvdesk-open")
         self._token = 0
 
     @property
     def busy(self) -> bool:
-        return self.pool.activeThreadCount() > 0
+        return self.tasks.busy
 
     def open(self, path: str) -> None:
         self._token += 1
-        self.pool.start(_OpenJob(self._token, str(path), self._signals))
+        token, path = self._token, str(path)
+        self.tasks.start(open_for_view, path,
+                         on_done=lambda result: self._on_opened(token, result),
+                         on_error=lambda exc: self._on_failed(token, describe_error(
+                             exc, f"{path}: cannot be opened")))
 
     def _on_opened(self, token: int, result: Opened) -> None:
         if token != self._token:  # superseded by a newer request
@@ -93,5 +71,4 @@ class SlideOpener(QObject):
 
     def shutdown(self) -> None:
         self._token += 1
-        self.pool.clear()
-        self.pool.waitForDone()
+        self.tasks.shutdown()
