@@ -120,3 +120,30 @@ def test_queue_matches_the_store_queue_for_every_filter(tmp_path):
                                    predicted=pred)
                 assert [e.tile_id for e in s.entries] == [e.tile_id for e in want]
     store.close()
+
+
+def test_a_store_made_under_the_older_slide_id_is_found_again(tmp_path, monkeypatch):
+    """pvdesk 0.1 named a slide's store after a weaker id; its reviews must stay reachable."""
+    from inference_fakes import small_slide
+
+    from pvdesk.review.project import find_review_store, legacy_slide_id
+    from pvdesk.slides import open_source
+
+    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+    with open_source(small_slide(tmp_path)) as src:
+        old = legacy_slide_id(src)
+        assert old and old != src.slide_id
+        # nothing stored yet: the new, file-named store
+        path, sid = find_review_store(src, src.slide_id)
+        assert sid == src.slide_id and path.name.startswith("small-")
+        # a store from the earlier version, under the old id
+        legacy_path = default_store_path(old)
+        legacy_path.parent.mkdir(parents=True)
+        with ReviewStore(legacy_path, reviewer="t") as store:
+            record_fake_run(store, fake_source(src.path, slide_id=old), grid_tiles(2, 2, 100),
+                            side=100)
+        assert find_review_store(src, src.slide_id) == (legacy_path, old)
+        # a review project holding the slide under its old id
+        assert find_review_store(src, src.slide_id, legacy_path) == (legacy_path, old)
+        assert find_review_store(src, src.slide_id, tmp_path / "new.pvdb") == (
+            tmp_path / "new.pvdb", src.slide_id)

@@ -89,9 +89,10 @@ class StoreTarget:
     """Records a run into the slide's review store (opened on the run's thread by
     ``open_store()``) and returns each batch's stored tiles as review records."""
 
-    def __init__(self, open_store, source):
+    def __init__(self, open_store, source, slide_id=None):
         self.open_store = open_store
         self.source = source
+        self.slide_id = slide_id  # a callable: the id the store knows the slide by (None: its own)
         self.recorder = None
         self.store = None
 
@@ -99,7 +100,8 @@ class StoreTarget:
         from pvdesk.review.project import RunRecorder
 
         self.store = self.open_store()
-        self.recorder = RunRecorder(self.store, self.source)
+        self.recorder = RunRecorder(self.store, self.source,
+                                    self.slide_id() if self.slide_id else None)
         return self.recorder.begin({b.name: b for b in bundles}, grid, device,
                                    {"app": "pvdesk"})
 

@@ -48,6 +48,69 @@ def default_store_path(slide_id: str, source_path=None) -> Path:
     return folder / f"{name}-{short}{STORE_SUFFIX}"
 
 
+def legacy_slide_id(source) -> str | None:
+    """The id pvdesk 0.1 gave this slide or folder (size, first and last MiB of a file;
+    16 KiB per patch of a folder), so that reviews stored under it are found again after
+    the id became stronger. None when it cannot be computed."""
+    import hashlib
+
+    def old(path: Path, chunk: int = 1 << 20) -> str:
+        h = hashlib.sha256()
+        size = path.stat().st_size
+        h.update(str(size).encode())
+        with open(path, "rb") as fh:
+            h.update(fh.read(chunk))
+            if size > 2 * chunk:
+                fh.seek(size - chunk)
+                h.update(fh.read(chunk))
+        return h.hexdigest()[:20]
+
+    try:
+        root = Path(source.path)
+        if getattr(source, "kind", "") == "folder":
+            h = hashlib.sha256()
+            for p in source.patches:
+                h.update(p.path.relative_to(root).as_posix().encode())
+                h.update(old(p.path, chunk=1 << 14).encode())
+            return h.hexdigest()[:20]
+        return old(root) if root.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def find_review_store(source, slide_id: str, project: Path | None = None):
+    """(store path, the id the slide has in it): the project file, or the slide's default
+    store; when that holds nothing for ``slide_id`` but a store made under the slide's
+    older id does, that one, with the older id, so earlier reviews are never lost."""
+    if project is not None:
+        import sqlite3
+
+        legacy = None
+        if Path(project).is_file():
+            legacy = legacy_slide_id(source)
+            try:
+                con = sqlite3.connect(f"file:{project}?mode=ro", uri=True)
+                try:
+                    ids = {r[0] for r in con.execute(
+                        "SELECT slide_id FROM slides WHERE slide_id IN (?, ?)",
+                        (slide_id, legacy or slide_id))}
+                finally:
+                    con.close()
+            except sqlite3.Error:
+                ids = set()  # not a readable store: the store layer will say why
+            if slide_id not in ids and legacy in ids:
+                return Path(project), legacy
+        return Path(project), slide_id
+    path = default_store_path(slide_id, source.path)
+    if not path.exists():
+        legacy = legacy_slide_id(source)
+        if legacy and legacy != slide_id:
+            old_path = default_store_path(legacy)
+            if old_path.exists():
+                return old_path, legacy
+    return path, slide_id
+
+
 def last_reviewed_run(store, slide_id: str) -> int | None:
     """The run in which the slide's most recent review decision was made (None if none)."""
     with store._lock:
@@ -73,10 +136,10 @@ class RunRecorder:
     one transaction per model.
     """
 
-    def __init__(self, store, source):
+    def __init__(self, store, source, slide_id: str | None = None):
         self.store = store
         self.source = source
-        self.slide_id = source.slide_id
+        self.slide_id = slide_id or source.slide_id  # a store may know the slide by an older id
         self.source_path = str(Path(source.path).resolve())
         self.mpp = source.mpp
         self.runs: dict[str, int] = {}

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import QFileDialog
 
 from pvdesk.app.review_service import ReviewService
 from pvdesk.app.run_session import RunInfo, StoreTarget
-from pvdesk.review.project import default_store_path
 from pvdesk.ui.export_action import ExportDialog
 
 
@@ -38,16 +37,24 @@ class SlideContext:
     store: object = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    path: Path | None = None  # the store file, once chosen
+
     def store_path(self) -> Path:
-        return self.project or default_store_path(self.slide_id, self.source.path)
+        if self.path is None:
+            from pvdesk.review.project import find_review_store
+
+            if self.slide_id is None:
+                self.slide_id = self.source.slide_id
+            # the store may know this slide under the id an earlier version gave it
+            self.path, self.slide_id = find_review_store(self.source, self.slide_id,
+                                                         self.project)
+        return self.path
 
     def ensure_store(self, create: bool):
         """The slide's store, opened once (the writer and a run's thread may both ask)."""
         from pvdesk.review.store import ReviewStore
 
         with self._lock:
-            if self.slide_id is None:
-                self.slide_id = self.source.slide_id
             path = self.store_path()
             if self.store is None and (create or path.exists()):
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -167,7 +174,8 @@ class StoreMixin:
         if ctx is None or ctx.source is not self.w.source:
             return None
         self.run_ctx = ctx
-        return StoreTarget(lambda: ctx.ensure_store(create=True), ctx.source)
+        return StoreTarget(lambda: ctx.ensure_store(create=True), ctx.source,
+                           slide_id=lambda: ctx.slide_id)
 
     def on_run_started(self, info) -> None:
         ctx = self.run_ctx

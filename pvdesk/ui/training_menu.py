@@ -50,10 +50,10 @@ class TrainingController(QObject):
         if source is None:
             return None
         try:
-            from pvdesk.review.project import default_store_path
+            from pvdesk.review.project import find_review_store
             from pvdesk.review.store import ReviewStore
 
-            path = default_store_path(source.slide_id, source.path)
+            path, _ = find_review_store(source, source.slide_id)
             if not path.is_file():
                 return None
             if self._opened_store is None or Path(self._opened_store.path) != path:
