@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from pvdesk import heavy
 from pvdesk.errors import ModelError
 from pvdesk.models.device import autocast_dtype, pick_device, precision_label
+from pvdesk.models.preprocess import normalisation, to_model_input
 
 if TYPE_CHECKING:
     import torch
@@ -50,29 +51,26 @@ class TileClassifier:
         self._channels_last = device.split(":")[0] in ("cpu", "cuda")
         if self._channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self._mean = torch.tensor(bundle.mean, device=device).view(1, 3, 1, 1) * 255.0
-        self._std = torch.tensor(bundle.std, device=device).view(1, 3, 1, 1) * 255.0
+        if device.split(":")[0] == "cuda":
+            # Fixed tile shapes: let cuDNN time its convolution algorithms once and keep the
+            # fastest (a few extra milliseconds on the first batch of each shape).
+            torch.backends.cudnn.benchmark = True
+        self._scale, self._shift = normalisation(bundle.mean, bundle.std, device)
 
     # -- preprocessing ---------------------------------------------------------------------
     def prepare(self, batch: torch.Tensor) -> torch.Tensor:
-        """uint8 (N, 3, H, W) RGB -> normalised float32 (N, 3, S, S) on the device."""
+        """uint8 (N, 3, H, W) RGB, on the host or the device -> the network's normalised input
+        (N, 3, S, S) on the device: the uint8 tiles travel (non-blocking from pinned memory)
+        and are converted, resized and normalised there (pvdesk.models.preprocess)."""
         torch = heavy.torch()
-        F = torch.nn.functional
 
         if batch.ndim != 4 or batch.shape[1] != 3:
             raise ModelError(f"{self.bundle.name}: expected a (N, 3, H, W) batch, got "
                              f"{tuple(batch.shape)}")
-        x = batch.to(self.device, non_blocking=True).float()
-        s = self.bundle.input_size
-        if x.shape[-2:] != (s, s):
-            x = F.interpolate(x, size=(s, s), mode="bilinear", antialias=True,
-                              align_corners=False)
-        x = (x - self._mean) / self._std
-        if self._bf16_weights:
-            x = x.to(torch.bfloat16)
-        if self._channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
+        x = batch.to(self.device, non_blocking=True)
+        return to_model_input(x, self.bundle.input_size, self._scale, self._shift,
+                              dtype=torch.bfloat16 if self._bf16_weights else None,
+                              channels_last=self._channels_last)
 
     def _autocast(self):
         import contextlib
@@ -83,14 +81,30 @@ class TileClassifier:
             return contextlib.nullcontext()
         return torch.autocast(self.device.split(":")[0], dtype=self._dtype)
 
+    def _forward(self, batch: torch.Tensor):
+        """(logits, embeddings or None), float32 on the device; call under inference_mode."""
+        x = self.prepare(batch)
+        with self._autocast():
+            logits, emb = self.net(x)
+        return logits.float(), (emb.float() if emb is not None else None)
+
+    def forward_device(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(probabilities (N, C), L2-normalised embeddings (N, D) or None), float32, left on
+        the device and not waited for: on a GPU the call returns once the work is queued, so
+        the caller can queue the next batch (or copy the results back without blocking)
+        before it needs these. ``batch`` as for ``prepare``."""
+        torch = heavy.torch()
+
+        with torch.inference_mode():
+            logits, emb = self._forward(batch)
+            return logits.softmax(dim=1), emb
+
     def _run(self, batch: torch.Tensor):
         torch = heavy.torch()
 
         with torch.inference_mode():
-            x = self.prepare(batch)
-            with self._autocast():
-                logits, emb = self.net(x)
-            return logits.float().cpu(), (emb.float().cpu() if emb is not None else None)
+            logits, emb = self._forward(batch)
+            return logits.cpu(), (emb.cpu() if emb is not None else None)
 
     # -- public ----------------------------------------------------------------------------
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
@@ -98,8 +112,10 @@ class TileClassifier:
         return self._run(batch)[0]
 
     def predict(self, batch: torch.Tensor) -> ClassifierOutput:
-        logits, emb = self._run(batch)
-        return ClassifierOutput(probs=logits.softmax(dim=1), embeddings=emb)
+        """Probabilities (and embeddings) on the CPU for a uint8 (N, 3, H, W) batch."""
+        probs, emb = self.forward_device(batch)
+        return ClassifierOutput(probs=probs.cpu(), embeddings=emb.cpu() if emb is not None
+                                else None)
 
     def embed(self, batch: torch.Tensor) -> torch.Tensor:
         """L2-normalised image embeddings (N, D), float32 on CPU (CLIP kinds only)."""
