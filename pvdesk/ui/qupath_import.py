@@ -3,16 +3,19 @@
 The dialog picks the file and what the polygons mean (labels for the tiles they cover, with
 a coverage threshold, or regions of interest that limit the next run); the import itself is
 :func:`pvdesk.export.geojson_import.import_geojson`, run off the GUI thread on its own store
-connection. Afterwards the slide is reopened so the review shows the new labels.
+connection, through the window's background tasks (an import under way is finished, not
+cut, when the application quits). Afterwards the slide is reopened so the review shows the
+new labels.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
+    QApplication,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -27,7 +30,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from pvdesk.errors import PvdeskError
+from pvdesk.ui.background import Tasks, describe_error
 
 TITLE = "Import QuPath objects"
 
@@ -84,54 +87,41 @@ class QuPathImportDialog(QDialog):
                 "min_coverage": float(self.coverage.value())}
 
 
-class _Signals(QObject):
-    done = Signal(object)
-    failed = Signal(str)
+def import_job(store_path, slide_id, reviewer, options: dict) -> dict:
+    """Off the GUI thread: the import, on a store connection of its own."""
+    from pvdesk.export.geojson_import import import_geojson
+    from pvdesk.review.store import ReviewStore
 
-
-class _ImportJob(QRunnable):
-    def __init__(self, store_path, slide_id, reviewer, options, signals):
-        super().__init__()
-        self.args = (store_path, slide_id, reviewer, options)
-        self.signals = signals
-
-    def run(self) -> None:
-        from pvdesk.export.geojson_import import import_geojson
-        from pvdesk.review.store import ReviewStore
-
-        store_path, slide_id, reviewer, o = self.args
-        try:
-            Path(store_path).parent.mkdir(parents=True, exist_ok=True)
-            with ReviewStore(store_path, reviewer=reviewer) as store:
-                summary = import_geojson(store, o["path"], slide_id=slide_id,
-                                         min_coverage=o["min_coverage"],
-                                         as_region=o["as_region"])
-            self.signals.done.emit(summary)
-        except PvdeskError as exc:
-            self.signals.failed.emit(str(exc))
-        except Exception as exc:  # never a traceback in the user's face
-            self.signals.failed.emit(f"Import failed: {type(exc).__name__}: {exc}")
+    Path(store_path).parent.mkdir(parents=True, exist_ok=True)
+    with ReviewStore(store_path, reviewer=reviewer) as store:
+        return import_geojson(store, options["path"], slide_id=slide_id,
+                              min_coverage=options["min_coverage"],
+                              as_region=options["as_region"])
 
 
 class QuPathImporter(QObject):
-    """Runs imports off the GUI thread; ``finished(summary)`` or ``failed(message)``."""
+    """Runs imports through the window's background tasks; ``finished(summary)`` or
+    ``failed(message)``."""
 
     finished = Signal(object)
     failed = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(1)
-        self._signals = _Signals(self)
-        self._signals.done.connect(self.finished)
-        self._signals.failed.connect(self.failed)
+        self.tasks = Tasks(self, "pvdesk-qupath-import")
+
+    @property
+    def busy(self) -> bool:
+        return self.tasks.busy
 
     def start(self, store_path, slide_id, reviewer, options: dict) -> None:
-        self.pool.start(_ImportJob(store_path, slide_id, reviewer, options, self._signals))
+        self.tasks.start(import_job, store_path, slide_id, reviewer, options,
+                         on_done=self.finished.emit,
+                         on_error=lambda exc: self.failed.emit(
+                             describe_error(exc, "QuPath import failed")))
 
     def shutdown(self) -> None:
-        self.pool.waitForDone()
+        self.tasks.shutdown()
 
 
 def _context(window):
@@ -189,5 +179,8 @@ def install_qupath_import(window, menu, acts: dict) -> QAction:
     window.qupath_importer = importer = QuPathImporter(window)
     importer.finished.connect(lambda s: _done(window, s))
     importer.failed.connect(lambda msg: _failed(window, msg))
+    app = QApplication.instance()
+    if app is not None:
+        app.aboutToQuit.connect(importer.shutdown)
     acts["import_qupath"] = act
     return act
