@@ -79,8 +79,10 @@ class ReviewSync(QObject):
                     self._grid()
             elif center and s.current is not None and s.current.tile_x is not None:
                 self._center(s.current)
-            c.w.view.update()
-            self.refresh_status()
+            if d.reset or d.outlines or d.current or center:
+                c.w.view.update()  # new rows alone (a run streaming in) draw nothing
+            if d.counts or d.reset or d.current:
+                self.refresh_status()
         finally:
             self._busy = False
 
