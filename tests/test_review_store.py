@@ -139,7 +139,7 @@ def test_audit_is_append_only_and_replays(sample):
     assert set(store.state_at(rows[2].audit_id)) == {ids[0], ids[1], ids[2]}
     assert store.state_at() == store.decisions()
     for sql in ("UPDATE audit SET reviewer='x'", "DELETE FROM audit"):
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        with pytest.raises(StoreError, match="append-only"):
             store.con.execute(sql)
     with pytest.raises(StoreError):
         store.set_diagnosis("slide-1", "bogus", "")
@@ -177,8 +177,9 @@ def test_non_sqlite_and_foreign_sqlite_refused(tmp_path):
         ReviewStore(tmp_path / "missing.pvdb", create=False)
     empty = tmp_path / "empty.pvdb"
     empty.write_bytes(b"")
-    with ReviewStore(empty) as store:  # an empty file becomes a store
-        assert store.runs() == []
+    with pytest.raises(StoreError, match="empty file"):  # never written into: not ours
+        ReviewStore(empty)
+    assert empty.read_bytes() == b""
 
 
 def test_class_counts(sample):

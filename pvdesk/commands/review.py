@@ -94,8 +94,9 @@ def _fraction(text: str) -> float:
     return v
 
 
-def _open(args, create: bool = False) -> ReviewStore:
-    return ReviewStore(args.store, reviewer=args.reviewer or default_reviewer(), create=create)
+def _open(args, create: bool = False, readonly: bool = False) -> ReviewStore:
+    return ReviewStore(args.store, reviewer=args.reviewer or default_reviewer(), create=create,
+                       readonly=readonly)
 
 
 def stats(store: ReviewStore, run_id: int | None = None) -> dict:
@@ -121,7 +122,7 @@ def stats(store: ReviewStore, run_id: int | None = None) -> dict:
 
 
 def run_stats(args) -> int:
-    with _open(args) as store:
+    with _open(args, readonly=True) as store:
         s = stats(store, args.run)
     if args.json:
         print(json.dumps(s, indent=2, ensure_ascii=False))
@@ -150,7 +151,7 @@ def run_export(args) -> int:
 
     if not args.csv and not args.geojson:
         raise PvdeskError("review export: give --csv FILE and/or --geojson FILE")
-    with _open(args) as store:
+    with _open(args, readonly=True) as store:
         if args.csv:
             n = write_predictions_csv(store, args.csv, run_id=args.run, slide_id=args.slide)
             print(f"wrote {args.csv}: {n} rows")

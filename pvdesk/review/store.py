@@ -60,23 +60,28 @@ def default_reviewer() -> str:
 
 class ReviewStore(ReviewActions, ReviewHistory):
     """A review store file. ``with ReviewStore(path) as store: ...``; ``create=False``
-    refuses a missing file instead of creating an empty store."""
+    refuses a missing file instead of creating an empty store; ``readonly=True`` opens an
+    existing store without writing anything to it (statistics, exports; also in a read-only
+    folder). Every SQLite error surfaces as a one-line StoreError naming the file."""
 
-    def __init__(self, path, reviewer: str | None = None, create: bool = True):
+    def __init__(self, path, reviewer: str | None = None, create: bool = True,
+                 readonly: bool = False):
         self.path = Path(path)
-        if not create and not self.path.exists():
+        self._con = None
+        if (readonly or not create) and not os.path.lexists(self.path):
             raise StoreError(f"{self.path}: no such review store")
         self.reviewer = reviewer or default_reviewer()
+        self.readonly = readonly
         self._lock = threading.RLock()
         self._depth = 0
         self._runs: dict[int, RunInfo] = {}
-        self._con = schema.connect(self.path)
+        self._con = schema.connect(self.path, readonly=readonly)
 
     # -- lifecycle ---------------------------------------------------------------
     def close(self) -> None:
-        if self._con is not None:
-            self._con.close()
-            self._con = None
+        con, self._con = self._con, None
+        if con is not None:
+            con.close()
 
     def __enter__(self) -> ReviewStore:
         return self
@@ -102,13 +107,17 @@ class ReviewStore(ReviewActions, ReviewHistory):
                 finally:
                     self._depth -= 1
                 return
+            if self.readonly:
+                raise StoreError(f"{self.path}: opened read-only; nothing can be changed")
             con.execute("BEGIN IMMEDIATE")
             self._depth = 1
             try:
                 yield con
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                # Only inside an open transaction: after a failed COMMIT (disk full) SQLite
+                # may have rolled back already, and "cannot rollback" must not hide why.
+                con.rollback_if_active()
                 raise
             finally:
                 self._depth = 0
