@@ -56,6 +56,7 @@ class HeatmapService:
         self.heatmaps: dict[str, HeatmapGrid] = {}
         self.params = dict(DEFAULT_PARAMS)
         self.renders = 0
+        self.render_s = 0.0  # how long the last frame took to render
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._generation = 0  # bumps on begin/clear: frames of an older run are dropped
         self._tissue: dict[tuple, np.ndarray | None] = {}
@@ -113,7 +114,10 @@ class HeatmapService:
         maps: dict[str, HeatmapGrid] = {}
         gen, dirty, last = 0, False, 0.0
         while True:
-            timeout = None if not dirty else max(0.0, last + self.interval - time.monotonic())
+            # while results stream, frames take at most about a tenth of a core: a render
+            # that took r seconds waits at least 10 r before the next
+            gap = max(self.interval, 10 * self.render_s)
+            timeout = None if not dirty else max(0.0, last + gap - time.monotonic())
             try:
                 kind, g, arg = self._q.get(timeout=timeout)
             except queue.Empty:
@@ -139,7 +143,7 @@ class HeatmapService:
                         if probs is not None:
                             hm.add(arg.tiles, probs)
                     dirty = True
-                    if time.monotonic() - last < self.interval:
+                    if time.monotonic() - last < max(self.interval, 10 * self.render_s):
                         continue
                 elif kind == "params":
                     self.params.update(arg)
@@ -156,7 +160,9 @@ class HeatmapService:
         if hm is None:
             self.frame.emit(None)
             return
+        t = time.perf_counter()
         rgba = self.render_array(hm, self.params)
+        self.render_s = time.perf_counter() - t
         self.renders += 1
         self.frame.emit(Frame(rgba, name, self.params.get("layer") or ARGMAX, hm.tiles_added,
                               self.renders))
