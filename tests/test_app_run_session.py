@@ -168,3 +168,30 @@ def test_heatmap_frames_follow_the_parameters_and_drop_older_runs(slide):
     heat.flush()
     assert frames[-1] is None and heat.heatmaps == {}
     heat.close()
+
+
+def test_regions_imported_from_qupath_limit_the_windows_run(tmp_path, slide):
+    from pvdesk.regions import set_regions
+
+    store = ReviewStore(tmp_path / "s.pvdb", reviewer="t")
+    store.add_slide(slide.slide_id, str(slide.path), {})
+    box = [[100, 100], [700, 100], [700, 500], [100, 500], [100, 100]]  # the first block
+    set_regions(store, slide.slide_id, [{"geometry": {"type": "Polygon", "coordinates": [box]},
+                                         "label": "tumor"}], origin="test.geojson")
+    full = RunSession(RunRequest(["fake"], batch_size=8, use_regions=False), slide,
+                      StoreTarget(lambda: store, slide), None, load_classifiers=loader())
+    limited = RunSession(RunRequest(["fake"], batch_size=8), slide,
+                         StoreTarget(lambda: store, slide), None, load_classifiers=loader())
+    counts = []
+    for s in (full, limited):
+        rec = Recorder(s)
+        s.start()
+        assert rec.done.wait(60) and rec.of("finished") == [("done",)]
+        tiles = rec.of("started")[0][0].grid.tiles
+        counts.append(len(tiles))
+        if s is limited:
+            assert all(100 <= t.x + t.w / 2 <= 700 and 100 <= t.y + t.h / 2 <= 500
+                       for t in tiles)
+            assert any("region" in a[0] for a in rec.of("status"))
+    assert 0 < counts[1] < counts[0]
+    store.close()

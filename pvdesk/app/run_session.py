@@ -38,6 +38,7 @@ class RunRequest:
     workers: int = 2
     min_tissue: float = 0.25
     weights: str | None = None  # a local backbone weights file for bundles lacking theirs
+    use_regions: bool = True  # limit to the slide's regions of interest (QuPath) when it has any
 
 
 @dataclass
@@ -96,12 +97,25 @@ class StoreTarget:
         self.recorder = None
         self.store = None
 
+    def _slide_id(self) -> str:
+        return self.slide_id() if self.slide_id else self.source.slide_id
+
+    def limit(self, grid):
+        """The grid limited to the regions of interest imported for this slide (QuPath
+        annotations, ``review import-geojson --as-region``); the grid itself when none."""
+        from pvdesk.regions import limit_grid, regions_for
+
+        if self.store is None:
+            self.store = self.open_store()
+        regions = regions_for(self.store, self._slide_id())
+        return limit_grid(grid, regions) if regions else grid
+
     def begin(self, bundles, grid, device: str) -> dict[str, int]:
         from pvdesk.review.project import RunRecorder
 
-        self.store = self.open_store()
-        self.recorder = RunRecorder(self.store, self.source,
-                                    self.slide_id() if self.slide_id else None)
+        if self.store is None:
+            self.store = self.open_store()
+        self.recorder = RunRecorder(self.store, self.source, self._slide_id())
         return self.recorder.begin({b.name: b for b in bundles}, grid, device,
                                    {"app": "pvdesk"})
 
@@ -179,11 +193,20 @@ class RunSession:
         try:
             grid = make_grid(source, tile_um=tile_um, out_size=out_size,
                              min_tissue=req.min_tissue)
+            target = self.target
+            if target is not None and req.use_regions and hasattr(target, "limit"):
+                try:
+                    grid = target.limit(grid)
+                except Exception as exc:
+                    self.store_failed.emit(f"{type(exc).__name__}: {exc}")
+                    target = None
+                for w in grid.warnings:
+                    if "region" in w:
+                        self.status.emit(w)
             if self.cancel_event.is_set():
                 return "cancelled"
             size = tuple(source.dimensions) if hasattr(source, "dimensions") else (0, 0)
             info = RunInfo(bundles, grid, device, size)
-            target = self.target
             if target is not None and grid.tiles:
                 try:
                     info.runs = target.begin(bundles, grid, device)
