@@ -43,7 +43,8 @@ def suggestion(word: str, choices) -> str | None:
 
 
 class SuggestingParser(argparse.ArgumentParser):
-    """argparse that adds "did you mean ...?" to an invalid choice (verbs, sub-verbs)."""
+    """argparse that adds "did you mean ...?" to an invalid choice (verbs, sub-verbs) and
+    reports a usage error in one line (exit status 2), pointing at --help for the usage."""
 
     def error(self, message: str):
         m = _INVALID_CHOICE.search(message)
@@ -52,7 +53,8 @@ class SuggestingParser(argparse.ArgumentParser):
             best = suggestion(m.group(1), choices)
             if best:
                 message += f"; did you mean '{best}'?"
-        super().error(message)
+        message = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

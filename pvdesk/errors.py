@@ -45,3 +45,7 @@ class ModelError(PvdeskError):
 
 class StoreError(PvdeskError):
     """A review store cannot be opened, migrated or written."""
+
+
+class GridError(PvdeskError, ValueError):
+    """A tile grid that cannot be made: tiles too small in pixels, too many positions."""

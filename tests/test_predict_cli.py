@@ -52,7 +52,10 @@ def test_predict_sample_with_two_demo_bundles(tmp_path, capsys):
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, says):
     argv = [a.replace("{slide}", str(sample_slide())) for a in argv]
-    rc = main(["predict", *argv, "--out", str(tmp_path / "o")])
+    try:
+        rc = main(["predict", *argv, "--out", str(tmp_path / "o")])
+    except SystemExit as exc:  # a value argparse refuses
+        rc = exc.code
     err = capsys.readouterr().err
     assert rc == 2
     assert says in err and len(err.strip().splitlines()) == 1

@@ -179,7 +179,7 @@ def test_grid_refuses_absurd_position_counts_before_allocating():
     src = GeometrySource(200_000, 200_000, mpp=0.5)
     mask = blob_mask(200_000, 200_000, thumb=256)
     with pytest.raises(ValueError, match="grid positions"):
-        make_grid(src, tile_px=8, mask=mask)  # 625 million positions
+        make_grid(src, tile_px=16, mask=mask)  # 156 million positions
     glass = TissueMask(np.zeros((256, 256), bool), (200_000 / 256, 200_000 / 256), 0.1)
     grid = make_grid(src, tile_um=56, overlap=0.5, mask=glass)  # 12.7 million: allowed
     assert grid.total_positions == 3571 ** 2 and len(grid) == 0

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
-from pvdesk.commands.common import add_grid_arguments
+from pvdesk.commands.common import PREVIEW_RANGE, add_grid_arguments, integer
 from pvdesk.errors import PvdeskError
 
 
@@ -23,55 +24,91 @@ def register(sub) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: best)")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
                    help="auto: bf16/fp16 where the device runs it well (default %(default)s)")
-    p.add_argument("--batch", type=int, default=32, help="tiles per batch (default %(default)s)")
-    p.add_argument("--workers", type=int, default=2,
-                   help="tile reader threads (default %(default)s)")
+    p.add_argument("--batch", type=integer(1, 4096), default=32,
+                   help="tiles per batch, 1 to 4096 (default %(default)s)")
+    p.add_argument("--workers", type=integer(1, 64), default=2,
+                   help="tile reader threads, 1 to 64 (default %(default)s)")
     add_grid_arguments(p, tile_um_default=None, with_size=False)
     p.add_argument("--store", default=None, metavar="FILE.pvdb",
                    help="also record the runs and predictions in this review store")
     p.add_argument("--ignore-regions", action="store_true",
                    help="classify the whole slide even when the store holds regions imported "
                    "from QuPath (review import-geojson --as-region)")
-    p.add_argument("--heatmap-size", type=int, default=1200,
-                   help="longest side of the heatmap PNGs in px (default %(default)s)")
+    p.add_argument("--heatmap-size", type=integer(64, PREVIEW_RANGE[1]), default=1200,
+                   help=f"longest side of the heatmap PNGs in px, 64 to {PREVIEW_RANGE[1]} "
+                   "(default %(default)s)")
     p.add_argument("--json", action="store_true",
                    help="print the summaries as JSON ({\"results\": [summary.json, ...]})")
     p.set_defaults(func=run)
 
 
 def _check(args) -> None:
-    if args.batch < 1 or args.workers < 1 or args.heatmap_size < 64:
-        raise PvdeskError("--batch and --workers must be at least 1, --heatmap-size at least 64")
-    if not 0.0 <= args.overlap < 1.0:
-        raise PvdeskError(f"--overlap must be in [0, 1), got {args.overlap}")
-    if not 0.0 <= args.min_tissue <= 1.0:
-        raise PvdeskError(f"--min-tissue must be in [0, 1], got {args.min_tissue}")
+    """Cheap checks of the arguments and output paths (nothing is opened or created)."""
     for p in args.paths:
         if not Path(p).expanduser().exists():
             raise PvdeskError(f"{p}: no such file or folder")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise PvdeskError(f"{out}: exists and is not a folder")
+    if not out.exists() and not _existing_parent(out).is_dir():
+        raise PvdeskError(f"{out}: cannot be created ({_existing_parent(out)} is not a folder)")
+
+
+def _existing_parent(path: Path) -> Path:
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _check_store(path: str) -> None:
+    """An existing store must be a pvdesk store (checked read-only, nothing written); a new
+    one needs its folder. The store itself is created only once there is work to record."""
+    from pvdesk.review.store import ReviewStore
+
+    p = Path(path)
+    if os.path.lexists(p):
+        with ReviewStore(p, readonly=True):
+            pass
+    elif not p.parent.is_dir():
+        raise PvdeskError(f"{p}: the folder {p.parent} does not exist")
+
+
+def _check_inputs(args, bundles) -> None:
+    """Open every input and check its tile grid's geometry (tile size in pixels, number of
+    positions) before any model is loaded: a bad slide costs a second, not a model load."""
+    from pvdesk.slides import PyramidSource, open_source
+    from pvdesk.tiling import grid_geometry
+
+    tile_um = args.tile_um or bundles[0].tile_um
+    out_size = max(b.input_size for b in bundles)
+    for path in args.paths:
+        with open_source(path, mpp=args.mpp) as src:
+            if isinstance(src, PyramidSource):
+                grid_geometry(src, tile_um, out_size, args.overlap)
 
 
 def run(args) -> int:
     _check(args)
+    from pvdesk.export.atomic import make_folder
     from pvdesk.models import pick_device, resolve_bundle
     from pvdesk.predict import LoadedModel, output_folder, predict_source
     from pvdesk.progress import TerminalProgress
     from pvdesk.slides import open_source
 
-    bundles = [resolve_bundle(m) for m in args.model]
+    bundles = [resolve_bundle(m) for m in args.model]  # manifests and weight headers only
     if len({(b.name, b.version) for b in bundles}) != len(bundles):
         raise PvdeskError("the same model is named twice (--model)")
+    if args.store:
+        _check_store(args.store)
+    _check_inputs(args, bundles)
     device = pick_device(args.device)
     models = [LoadedModel(b, b.load(device=device, precision=args.precision)) for b in bundles]
     for b in bundles:
         if not b.trained:
             print(f"WARNING: {b.name} is UNTRAINED (random weights): its predictions are "
                   "meaningless, for testing only", file=sys.stderr)
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = make_folder(args.out)
     store = None
     if args.store:
         from pvdesk.review.store import ReviewStore

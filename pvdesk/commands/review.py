@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from pvdesk.commands.common import MAX_INT64, run_id_value
 from pvdesk.errors import PvdeskError
 from pvdesk.export.qupath import OBJECT_TYPES
 from pvdesk.review.store import ReviewStore, default_reviewer
@@ -23,7 +24,7 @@ def register(sub) -> None:
 
     s = verbs.add_parser("stats", help="slides, runs, tiles, reviewed / total, per class")
     common(s)
-    s.add_argument("--run", type=int, default=None, help="one model run (default: all)")
+    s.add_argument("--run", type=run_id_value, default=None, help="one model run (default: all)")
     s.add_argument("--json", action="store_true", help="print JSON instead of text")
     s.set_defaults(func=run_stats)
 
@@ -31,7 +32,7 @@ def register(sub) -> None:
     common(e)
     e.add_argument("--csv", help="CSV file to write")
     e.add_argument("--geojson", help="GeoJSON file to write (one per slide when several)")
-    e.add_argument("--run", type=int, default=None, help="one model run (default: all / latest)")
+    e.add_argument("--run", type=run_id_value, default=None, help="one model run (default: all / latest)")
     e.add_argument("--slide", default=None, help="one slide id")
     e.add_argument("--object-type", choices=OBJECT_TYPES, default="tile",
                    help="QuPath object type of the tiles (default %(default)s: light objects, "
@@ -62,7 +63,7 @@ def register(sub) -> None:
     g.add_argument("--reviewer", default=None,
                    help="reviewer name recorded in the audit trail (default: login name)")
     g.add_argument("--slide", default=None, help="slide id (when the store holds several)")
-    g.add_argument("--run", type=int, default=None,
+    g.add_argument("--run", type=run_id_value, default=None,
                    help="model run whose tiles are labelled (default: the slide's latest)")
     g.add_argument("--min-coverage", type=_fraction, default=0.5, metavar="F",
                    help="share of a tile a polygon must cover to label it (default "
@@ -78,9 +79,13 @@ def register(sub) -> None:
 
 def _offset(text: str) -> tuple[int, int]:
     try:
+        if len(text) > 45:
+            raise ValueError(text)
         x, y = (int(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected X,Y in pixels, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected X,Y in pixels, got {text[:45]!r}") from None
+    if max(abs(x), abs(y)) > MAX_INT64:
+        raise argparse.ArgumentTypeError(f"offset out of range: {text!r}")
     return (x, y)
 
 

@@ -13,6 +13,7 @@ import json
 import sys
 import time
 
+from pvdesk.commands.common import real
 from pvdesk.errors import PvdeskError
 
 
@@ -20,7 +21,7 @@ def register(sub) -> None:
     p = sub.add_parser("selftest",  # no help=: not listed by --help
                        description="Open PATH in the window, close it, print the timings.")
     p.add_argument("path", nargs="?", help="slide to open (default: the bundled sample)")
-    p.add_argument("--timeout", type=float, default=120.0,
+    p.add_argument("--timeout", type=real(0.1, 86400.0), default=120.0,
                    help="give up after this many seconds (default %(default)s)")
     p.set_defaults(func=run)
 

@@ -3,8 +3,9 @@
     models = [LoadedModel(bundle, bundle.load("cpu"))]
     info = predict_source(source, models, out_dir / "slide", batch_size=32, workers=2)
 
-writes ``clip_predictions.csv`` (one row per readable tile per model, the DESIGN.md schema,
-p_ columns the union of the models' classes in taxonomy order), ``heatmaps/<model>/`` (one
+writes ``clip_predictions.csv`` (one row per tile per model, the DESIGN.md schema, p_
+columns the union of the models' classes in taxonomy order; a tile that could not be read
+has tile_status "unreadable" and no prediction), ``heatmaps/<model>/`` (one
 PNG per class, ``rollup.png`` and ``argmax.png``; slides only), ``summary.json`` and
 ``summary.txt``; optionally records the run in a ReviewStore. Qt-free.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pvdesk.errors import PvdeskError
-from pvdesk.export.atomic import atomic_write
+from pvdesk.export.atomic import atomic_write, make_folder, save_image
 from pvdesk.export.csv import write_rows_csv
 from pvdesk.heatmap import ARGMAX, ROLLUP, HeatmapGrid, figure
 from pvdesk.inference import InferenceEngine, tile_source
@@ -65,7 +66,11 @@ def output_folder(out_dir: Path, path: Path, taken: set[str]) -> Path:
 
 def _rows(batch, models, source_path: str, mpp):
     for i, tile in enumerate(batch.tiles):
-        if tile.index in batch.errors:
+        if tile.index in batch.errors:  # counted, never silently left out
+            for m in models:
+                yield {"source": tile_source(tile, source_path), "tile_x": tile.x,
+                       "tile_y": tile.y, "tile_w": tile.w, "tile_h": tile.h, "mpp": mpp,
+                       "model": m.label, "tile_status": "unreadable"}
             continue
         for m in models:
             probs = batch.probs[m.label][i]
@@ -98,8 +103,7 @@ def predict_source(source, models: list[LoadedModel], out: Path, *, tile_um: flo
         from pvdesk.regions import limit_grid
 
         grid = limit_grid(grid, regions)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(out)
     source_path = str(Path(source.path).resolve())
     mpp = source.mpp
     is_slide = grid.stride is not None
@@ -131,9 +135,13 @@ def predict_source(source, models: list[LoadedModel], out: Path, *, tile_um: flo
     seconds = time.perf_counter() - started
     if heatmaps:
         _write_heatmaps(source, models, heatmaps, out / "heatmaps", heatmap_size)
+    mask = grid.mask
     info = {
         "source": source_path, "grid": grid.describe(), "grid_warnings": list(grid.warnings),
         "tiles": len(grid), "tiles_unreadable": len(errors), "unreadable_examples": errors[:5],
+        "unreadable_area": None if mask is None or mask.unknown is None else {
+            "fraction": mask.unknown_fraction_total, "mm2": mask.unknown_mm2,
+            "tiles_overlapping": grid.unknown_tiles, "note": mask.describe_unknown()},
         "csv_rows": n_rows, "seconds": seconds,
         "tiles_per_s": len(grid) / seconds if seconds > 0 else 0.0,
         "device": device, "models": [tallies[m.label].to_dict() for m in models],
@@ -161,8 +169,7 @@ def _write_heatmaps(source, models, heatmaps, folder: Path, size: int) -> None:
     thumb = source.thumbnail(size)
     for m in models:
         hm = heatmaps[m.label]
-        sub = folder / safe_name(m.label)
-        sub.mkdir(parents=True, exist_ok=True)
+        sub = make_folder(folder / safe_name(m.label))
         for layer in (*m.bundle.classes, ROLLUP, ARGMAX):
             img = figure(thumb, hm, layer, m.bundle.label, trained=m.bundle.trained)
-            img.save(sub / f"{layer}.png")
+            save_image(img, sub / f"{layer}.png", "PNG")  # atomic: never half a PNG

@@ -135,9 +135,16 @@ def store_error(path, exc: BaseException) -> StoreError:
     meaning = next((m for key, m in _MEANINGS if name.startswith(key) or key in text), None)
     if isinstance(exc, MemoryError):
         meaning = "out of memory while using the review store"
+    elif isinstance(exc, OverflowError):
+        meaning = "a number is too large for the review store"
     err = StoreError(f"{path}: {meaning} ({text})" if meaning else f"{path}: {text}")
     err.sqlite_errorname = name
     return err
+
+
+# What a query may raise besides sqlite3 errors: MemoryError, and OverflowError for an
+# integer parameter beyond 64 bits.
+_FAILURES = (sqlite3.Error, MemoryError, OverflowError)
 
 
 class StoreCursor(sqlite3.Cursor):
@@ -149,43 +156,43 @@ class StoreCursor(sqlite3.Cursor):
     def execute(self, sql, parameters=(), /):
         try:
             return super().execute(sql, parameters)
-        except (sqlite3.Error, MemoryError) as exc:
+        except _FAILURES as exc:
             raise self._error(exc) from exc
 
     def executemany(self, sql, seq_of_parameters, /):
         try:
             return super().executemany(sql, seq_of_parameters)
-        except (sqlite3.Error, MemoryError) as exc:
+        except _FAILURES as exc:
             raise self._error(exc) from exc
 
     def executescript(self, script, /):
         try:
             return super().executescript(script)
-        except (sqlite3.Error, MemoryError) as exc:
+        except _FAILURES as exc:
             raise self._error(exc) from exc
 
     def fetchone(self):
         try:
             return super().fetchone()
-        except (sqlite3.Error, MemoryError) as exc:
+        except _FAILURES as exc:
             raise self._error(exc) from exc
 
     def fetchmany(self, size=None):
         try:
             return super().fetchmany(self.arraysize if size is None else size)
-        except (sqlite3.Error, MemoryError) as exc:
+        except _FAILURES as exc:
             raise self._error(exc) from exc
 
     def fetchall(self):
         try:
             return super().fetchall()
-        except (sqlite3.Error, MemoryError) as exc:
+        except _FAILURES as exc:
             raise self._error(exc) from exc
 
     def __next__(self):
         try:
             return super().__next__()
-        except (sqlite3.Error, MemoryError) as exc:
+        except _FAILURES as exc:
             raise self._error(exc) from exc
 
 
