@@ -31,7 +31,13 @@ EIGHT = ["source", "tile_x", "tile_y", "tile_w", "tile_h", "mpp", "model", "pred
 
 HOSTILE = ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tlead tab", "\rcr", "'quoted", "''two",
            "=HYPERLINK(\"http://x\",\"a, b\")", 'say "hi"', "line\nbreak", "crlf\r\nx",
-           "naïve résumé 病理", "-", "plain", " =spaced", "a,b;c", "'=already"]
+           "naïve résumé 病理", "-", "plain", " =spaced", "a,b;c", "'=already",
+           "\n=cmd|' /C calc'!A0", "  \t+1", "＝1+1", "﹦2", "＠x", "\u200b=zero width",
+           "\u3000-ideographic", "\xa0@nbsp", "a =not first"]
+FORMULA_LIKE = {"=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tlead tab", "\rcr", "'quoted", "''two",
+                "=HYPERLINK(\"http://x\",\"a, b\")", "-", " =spaced", "'=already",
+                "\n=cmd|' /C calc'!A0", "  \t+1", "＝1+1", "﹦2", "＠x", "\u200b=zero width",
+                "\u3000-ideographic", "\xa0@nbsp"}
 
 
 def _raw_text_cells(path):
@@ -61,8 +67,7 @@ def test_hostile_text_round_trips_and_never_starts_a_formula(tmp_path):
     pd = pytest.importorskip("pandas")
     df = pd.read_csv(path, keep_default_na=False)
     assert list(df.columns) == columns(["benign", "malignant"])
-    assert df["source"].tolist() == ["'" + t if t.startswith((*DANGEROUS, "'")) else t
-                                     for t in HOSTILE]
+    assert df["source"].tolist() == ["'" + t if t in FORMULA_LIKE else t for t in HOSTILE]
     assert df["p_malignant"].dtype.kind == "f" and df["tile_x"].tolist()[0] == -5
 
 

@@ -179,10 +179,11 @@ def run_export(args) -> int:
 
 
 def run_import(args) -> int:
-    from pvdesk.export.csv import import_csv
+    from pvdesk.export.csv_import import import_csv, read_checked
 
+    checked = read_checked(args.csv)  # a bad file is refused before the store is touched
     with _open(args, create=True) as store:
-        r = import_csv(store, args.csv)
+        r = import_csv(store, args.csv, checked)
     print(f"imported {args.csv} into {args.store}: {r['rows']} rows, {r['decisions']} reviewed,"
           f" {r['runs_created']} new runs, {r['slides_created']} new slides")
     return 0

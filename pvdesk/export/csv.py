@@ -9,9 +9,13 @@ Columns, in order::
 tile_* are level-0 pixels (empty for a patch image); reviewed_at is ISO 8601 UTC.
 
 Spreadsheet safety: a *text* cell (source, model, predicted, predicted_group, review_*,
-reviewer, reviewed_at) that starts with ``= + - @``, a tab or a carriage return is written
-with a single quote ``'`` in front, so no spreadsheet evaluates it as a formula; a text cell
-that already starts with ``'`` gets one more, so the rule is reversible. Numeric cells
+reviewer, reviewed_at) that starts with ``= + - @``, a tab, a carriage return or a line
+feed, or that reaches one of ``= + - @`` (or a full-width or small form such as ``＝``)
+after leading spaces, line breaks or invisible characters, is written with a single quote
+``'`` in front, so no spreadsheet evaluates it as a formula; a text cell that already starts
+with ``'`` gets one more, so the rule is reversible. Reading is bounded (see
+:mod:`pvdesk.export.csv_checks`): regular files only, bounded lines and rows, finite numbers
+in range, the line number in every error. Numeric cells
 (coordinates, mpp, confidence, probabilities) are formatted from numbers by the writer and
 never prefixed (a negative number is not text). :func:`read_predictions_csv` removes one
 leading quote from every text cell, so a file reads back exactly; the file is plain RFC 4180
@@ -33,10 +37,12 @@ All writes are atomic.
 from __future__ import annotations
 
 import csv
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from pvdesk.export import ExportError
+from pvdesk.export import csv_checks as checks
 from pvdesk.export.atomic import atomic_write
 from pvdesk.taxonomy import group_of
 
@@ -53,9 +59,22 @@ def columns(classes: Sequence[str]) -> list[str]:
     return [*HEAD, *(f"p_{c}" for c in classes), *TAIL]
 
 
+def _formula_like(text: str) -> bool:
+    """True when a spreadsheet could read ``text`` as a formula: it starts with = + - @, a
+    tab, CR or LF, or reaches one of = + - @ (or a full-width or small form such as ＝)
+    after leading spaces, line breaks or invisible characters."""
+    if text.startswith(DANGEROUS) or text[:1] == "\n":
+        return True
+    for ch in text[:64]:
+        if ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp"):
+            continue
+        return unicodedata.normalize("NFKC", ch)[:1] in ("=", "+", "-", "@")
+    return False
+
+
 def neutralise(text: str) -> str:
     """The cell written for a text value (quote-prefixed when a spreadsheet could run it)."""
-    return QUOTE + text if text.startswith(DANGEROUS) or text.startswith(QUOTE) else text
+    return QUOTE + text if text.startswith(QUOTE) or _formula_like(text) else text
 
 
 def restore(cell: str) -> str:
@@ -152,6 +171,7 @@ def write_predictions_csv(store, path, run_id: int | None = None,
 class CsvTable(NamedTuple):
     classes: list[str]
     rows: list[dict]
+    lines: list[int] = []  # the line each row ends on, for error messages
 
 
 def _parse(path, line: int, col: str, cell: str):
@@ -160,20 +180,21 @@ def _parse(path, line: int, col: str, cell: str):
     if cell == "":
         return None
     try:
-        return int(cell) if col in INT_COLUMNS else float(cell)
-    except ValueError:
+        if col in INT_COLUMNS:
+            if len(cell) > 24:
+                raise ValueError(cell)
+            return checks.check_int(path, line, col, int(cell))
+        return checks.check_float(path, line, col, float(cell))
+    except (ValueError, OverflowError):
         raise ExportError(f"{path}: line {line}: {col} is not a number ({cell[:40]!r})") from None
 
 
 def read_predictions_csv(path) -> CsvTable:
     """Read a clip_predictions.csv back: (classes, rows), each row a dict keyed by column
     with ints/floats (None when empty) and the original text (quote prefixes removed)."""
-    try:
-        fh = open(path, encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise ExportError(f"{path}: cannot read ({exc.strerror})") from exc
+    fh = checks.open_text(path)  # regular files only (no FIFO, no /dev/zero), bounded size
     with fh:
-        reader = csv.reader(fh)
+        reader = csv.reader(checks.bounded_lines(fh, path))
         try:
             header = next(reader)
         except StopIteration:
@@ -184,20 +205,27 @@ def read_predictions_csv(path) -> CsvTable:
         if (tuple(header[:len(HEAD)]) != HEAD or tuple(header[len(header) - len(TAIL):]) != TAIL
                 or not mid or not all(c.startswith("p_") for c in mid)):
             raise ExportError(f"{path}: not a predictions CSV (columns {header[:4]}...)")
+        if len(set(header)) != len(header):
+            raise ExportError(f"{path}: line 1: a column is named twice")
         classes = [c[2:] for c in mid]
         rows = []
+        lines = []
         try:
             for cells in reader:
                 line = reader.line_num
                 if not cells:
                     continue
+                if len(rows) >= checks.MAX_ROWS:
+                    raise ExportError(f"{path}: line {line}: more than {checks.MAX_ROWS} rows")
                 if len(cells) != len(header):
                     raise ExportError(f"{path}: line {line}: {len(cells)} cells, "
                                       f"expected {len(header)}")
                 rows.append({c: _parse(path, line, c, v) for c, v in zip(header, cells, strict=True)})
+                lines.append(line)
         except (csv.Error, UnicodeDecodeError) as exc:
-            raise ExportError(f"{path}: not a readable CSV ({exc})") from None
-    return CsvTable(classes, rows)
+            raise ExportError(f"{path}: line {reader.line_num + 1}: not a readable CSV "
+                              f"({exc})") from None
+    return CsvTable(classes, rows, lines)
 
 
 def import_csv(store, path) -> dict:

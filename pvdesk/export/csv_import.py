@@ -37,13 +37,24 @@ def find_or_add_run(store, model: str, classes: list[str], fname: str, created: 
     return run_id
 
 
-def import_csv(store, path) -> dict:
-    """Returns counts: rows, runs_created, slides_created, decisions."""
+def read_checked(path):
+    """The CSV's table and its rows grouped by model, every row checked (ExportError naming
+    the line of the first bad one): nothing needs to be written to know a file is bad."""
     table = read_predictions_csv(path)
-    fname = PurePath(str(path)).name
     groups: dict[str, list[dict]] = {}
     for row in table.rows:
         groups.setdefault(row["model"], []).append(row)
+    line_of = dict(zip(map(id, table.rows), table.lines, strict=False))
+    for model, rows in groups.items():
+        _check_rows(path, model, table.classes, rows, line_of)
+    return table, groups
+
+
+def import_csv(store, path, checked=None) -> dict:
+    """Returns counts: rows, runs_created, slides_created, decisions. ``checked`` is what
+    :func:`read_checked` returned for ``path`` (read here when None)."""
+    table, groups = checked or read_checked(path)
+    fname = PurePath(str(path)).name
     runs_created: list[int] = []
     slides = {s["slide_id"] for s in store.slides()}
     n_slides = 0
@@ -96,6 +107,39 @@ def import_csv(store, path) -> dict:
         store.record_imported(decisions, comment=f"imported from {fname} by {store.reviewer}")
     return {"rows": len(table.rows), "runs_created": len(runs_created),
             "slides_created": n_slides, "decisions": len(decisions)}
+
+
+PROB_SUM_TOLERANCE = 0.01  # written probabilities sum to 1 (float32); allows rounding
+
+
+def _check_rows(path, model: str, all_classes: list[str], rows: list[dict],
+                line_of: dict[int, int]) -> None:
+    """One model's rows: a source, all four coordinates or none, a probability for each of
+    the model's classes summing to about 1, a known review status and label. ExportError
+    naming the line of the first bad row."""
+    classes = [c for c in all_classes if any(r[f"p_{c}"] is not None for r in rows)]
+    for row in rows:
+        at = f"{path}: line {line_of.get(id(row), '?')}"
+        if not row["source"]:
+            raise ExportError(f"{at}: the source cell is empty")
+        coords = [row[k] for k in ("tile_x", "tile_y", "tile_w", "tile_h")]
+        if None in coords and any(c is not None for c in coords):
+            raise ExportError(f"{at}: partial tile coordinates (give all four or none)")
+        probs = [row[f"p_{c}"] for c in classes]
+        if None in probs:
+            missing = classes[probs.index(None)]
+            raise ExportError(f"{at}: model {model[:80]!r}: p_{missing} is missing")
+        total = sum(probs)
+        if abs(total - 1.0) > PROB_SUM_TOLERANCE:
+            raise ExportError(f"{at}: the probabilities of model {model[:80]!r} sum to "
+                              f"{total:.4g}, not 1")
+        status = row["review_status"] or "unreviewed"
+        if status not in STATUSES:
+            raise ExportError(f"{at}: unknown review_status {status[:40]!r}")
+        label = row["review_label"] or None
+        if status in (CONFIRMED, CORRECTED) and (
+                label not in REVIEW_LABELS and label not in GROUPS and label not in classes):
+            raise ExportError(f"{at}: unknown review_label {str(label)[:40]!r}")
 
 
 def _slide_of(store, tile_id: int) -> str:

@@ -24,13 +24,14 @@ QuPath's coordinates are shifted back by the slide's OpenSlide bounds offset.
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from pathlib import Path, PurePath
 
 import numpy as np
 
+from pvdesk import safe_json
 from pvdesk.export import ExportError
+from pvdesk.export.csv_checks import check_float, check_int
 from pvdesk.export.csv_import import find_or_add_run
 from pvdesk.export.qupath import (
     covered_fraction,
@@ -49,17 +50,18 @@ from pvdesk.review.types import (
 from pvdesk.taxonomy import label_parts, normalise_name
 
 DEFAULT_MIN_COVERAGE = 0.5
+MAX_GEOJSON_BYTES = 1 << 30
 _PVDESK_KEYS = ("tile", "model", "slide_id")
 
 
 def read_features(path) -> list[dict]:
     """The features of a GeoJSON file; ExportError (one line) when it is not one."""
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+    try:  # a regular file of bounded size, nesting and numbers (no NaN, no 1e999)
+        doc = safe_json.load_file(path, MAX_GEOJSON_BYTES)
     except OSError as exc:
         raise ExportError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except safe_json.JSONProblem as exc:
         raise ExportError(f"{path}: not a GeoJSON file ({exc})") from None
     if isinstance(doc, list):
         feats = doc
@@ -136,6 +138,17 @@ def import_geojson(store, path, *, slide_id: str | None = None, run_id: int | No
         raise ExportError(f"the coverage threshold must be in (0, 1], got {min_coverage}")
     feats = read_features(path)
     fname = PurePath(str(path)).name
+    try:
+        return _import(store, path, feats, fname, slide_id, run_id, min_coverage, as_region,
+                       offset)
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+        # a feature whose shape is not GeoJSON's (coordinates that are not numbers, a
+        # geometry that is not an object, ...); a failed step's transaction is rolled back
+        raise ExportError(f"{path}: malformed GeoJSON ({type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())[:120]})") from None
+
+
+def _import(store, path, feats, fname, slide_id, run_id, min_coverage, as_region, offset):
     ours = [f for f in feats if is_pvdesk_tile(f) and not as_region]
     others = [f for f in feats if not (is_pvdesk_tile(f) and not as_region)]
     summary: dict = {"file": str(path), "features": len(feats), "restored": 0, "decisions": 0,
@@ -154,10 +167,14 @@ def import_geojson(store, path, *, slide_id: str | None = None, run_id: int | No
 
 def _parse_tile(meta: dict, where: str) -> tuple[int, int, int, int]:
     try:
+        if len(meta["tile"]) > 100:
+            raise ValueError("too long")
         x, y, w, h = (int(v) for v in meta["tile"].split(","))
-    except (ValueError, AttributeError):
-        raise ExportError(f"{where}: metadata 'tile' must be 'x,y,w,h', got "
-                          f"{meta.get('tile')!r}") from None
+        for name, v in (("x", x), ("y", y), ("w", w), ("h", h)):
+            check_int(where, None, f"tile_{name}", v)
+    except (ValueError, AttributeError, TypeError, ExportError):
+        raise ExportError(f"{where}: metadata 'tile' must be 'x,y,w,h' in pixels (w, h > 0), "
+                          f"got {str(meta.get('tile'))[:60]!r}") from None
     return x, y, w, h
 
 
@@ -181,6 +198,13 @@ def _restore(store, feats: list[dict], fname: str, summary: dict) -> None:
         probs = {k[2:]: v for k, v in _measurements(f).items() if k.startswith("p_")}
         if not probs:
             raise ExportError(f"{where}: no p_<class> measurements")
+        if not all(0.0 <= p <= 1.0 for p in probs.values()) or abs(
+                sum(probs.values()) - 1.0) > 0.01:
+            raise ExportError(f"{where}: the p_<class> measurements must be probabilities "
+                              "in [0, 1] that sum to 1")
+        mpp = meta.get("mpp")
+        if mpp not in (None, ""):
+            check_float(where, None, "mpp", float(mpp))
         groups[(meta["model"], tuple(probs), meta.get("run", ""))].append((f, meta, probs, _parse_tile(meta, where)))
     later: dict[tuple[int, str], list[int]] = defaultdict(list)  # QuPath-side class changes
     with store.transaction():
