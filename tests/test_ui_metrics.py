@@ -63,11 +63,14 @@ def test_metrics_view_shows_a_full_report(qtbot, tmp_path):
     panel = dlg.panel
     assert panel.report.title == "with-report: test split"
     assert panel.table.rowCount() == len(CLASSES) + 2
-    assert panel.table.item(0, 0).text() == "adenosis"
+    assert panel.table.item(0, 0).text() == "Adenosis"
     assert panel.table.item(len(CLASSES), 0).text() == "macro average"
     assert panel.table.item(0, 2).text() == f"{5 / 6:.4f}"  # adenosis recall
     assert not panel.confusion.isHidden() and not panel.curves.isHidden()
-    assert not panel.confusion.pixmap().isNull()
+    assert panel.confusion.counts == full_metrics()["confusion"]  # drawn from the numbers
+    assert panel.confusion_image.isHidden()
+    assert "Of 6 true fibroadenoma, 6 (100%) were called correctly." == \
+        panel.confusion.cell_text(1, 1)
     SHOTS.mkdir(parents=True, exist_ok=True)
     qtbot.wait(50)
     dlg.grab().save(str(SHOTS / "metrics-view-4class.png"))
@@ -87,3 +90,74 @@ def test_summary_only_and_no_results(qtbot, tmp_path):
     dlg.show_bundle(builtin_models_dir() / "demo-clip-rn50")
     assert panel.report is None and not panel.empty.isHidden()
     assert "carries no evaluation results" in panel.empty.text()
+
+
+def eight_class_report(tmp_path, name="eight"):
+    report = pytest.importorskip("training.report")
+    from fake_training_child import eight_class_metrics
+
+    folder = make_bundle(tmp_path / name, name)
+    report.write_report(folder, eight_class_metrics(), f"{name}: test split",
+                        {"kind": "clip-linear", "split": "test (320 images)"})
+    return folder
+
+
+@pytest.mark.parametrize("size", [(1366, 768), (1280, 720)])
+def test_eight_class_confusion_matrix_reads_at_laptop_sizes(qtbot, tmp_path, size):
+    """At least 320 px of cells for 8 classes, every class name whole, a count in every
+    cell, and the whole matrix in view beside the numbers without scrolling."""
+    from screen_support import clipped, fit_screen, unexplained
+
+    folder = eight_class_report(tmp_path)
+    dlg = MetricsDialog(bundles=[resolve_bundle(folder)])
+    qtbot.addWidget(dlg)
+    fit_screen(dlg, size)
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    qtbot.wait(50)
+    cm = dlg.panel.confusion
+    assert cm.isVisible() and len(cm.classes) == 8
+    left, top, cell, total_w, _ = cm._layout()
+    assert 8 * cell >= 320 and cm.width() >= left + 8 * cell + total_w
+    fm = cm.fontMetrics()
+    assert all(fm.horizontalAdvance(c) <= left for c in cm.classes)  # names are not cut
+    assert fm.height() * 2 <= cell  # a count fits its cell with room to spare
+    assert "Ductal carcinoma" in cm.classes and all(len(r) == 8 for r in cm.counts)
+    view = dlg.panel.viewport()
+    at = cm.mapTo(view, cm.rect().topLeft())
+    assert view.rect().contains(at) and view.rect().contains(at + cm.rect().bottomRight())
+    assert dlg.panel.top.direction().name == "LeftToRight"  # beside the numbers
+    assert not clipped(dlg) and not unexplained(dlg)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    dlg.grab().save(str(SHOTS / f"metrics-view-8class-{size[0]}x{size[1]}.png"))
+
+
+def test_numbers_carry_intervals_and_plain_words(qtbot, tmp_path):
+    from pvdesk.ui.glossary import GLOSSARY
+
+    folder = eight_class_report(tmp_path)
+    dlg = MetricsDialog(bundles=[resolve_bundle(folder)])
+    qtbot.addWidget(dlg)
+    panel = dlg.panel
+    texts = {}
+    for i in range(panel.summary.count()):
+        w = panel.summary.itemAt(i).widget()
+        texts[w.text()] = w
+    assert "95% interval" in texts and "0.740–0.860" in texts  # accuracy's bootstrap CI
+    assert GLOSSARY["macro"].plain in texts["Macro F1"].toolTip()
+    assert GLOSSARY["calibration"].plain in texts["Expected calibration error"].toolTip()
+    heads = [panel.table.horizontalHeaderItem(c) for c in range(panel.table.columnCount())]
+    assert GLOSSARY["recall"].plain in heads[2].toolTip()
+    assert GLOSSARY["support"].plain in heads[4].toolTip()
+
+
+def test_a_report_without_the_numbers_shows_its_image(qtbot, tmp_path):
+    folder = eight_class_report(tmp_path)
+    data = json.loads((folder / "metrics.json").read_text())
+    del data["metrics"]["confusion"]
+    (folder / "metrics.json").write_text(json.dumps(data))
+    dlg = MetricsDialog(bundles=[resolve_bundle(folder)])
+    qtbot.addWidget(dlg)
+    panel = dlg.panel
+    assert panel.confusion.isHidden() and not panel.confusion_image.isHidden()
+    assert not panel.confusion_image.pixmap().isNull()

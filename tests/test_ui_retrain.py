@@ -18,7 +18,7 @@ from training_fixtures import colour_dataset
 
 from pvdesk.models import find_bundles, resolve_bundle
 from pvdesk.ui.main_window import MainWindow
-from pvdesk.ui.retrain_dialog import RetrainDialog
+from pvdesk.ui.retrain_dialog import PROGRESS, RESULTS, RetrainDialog
 from pvdesk.ui.retrain_process import RetrainProcess
 
 pytest.importorskip("open_clip")
@@ -94,10 +94,13 @@ def test_retrain_end_to_end_then_load_and_run(qtbot, window, home, dataset, tmp_
     rep = dlg.results.report
     assert rep is not None and rep.full and rep.metrics["n"] > 0
     assert dlg.results.table.rowCount() == 3 + 2  # classes, macro and weighted averages
-    assert not dlg.results.confusion.pixmap().isNull()
+    assert dlg.tabs.currentIndex() == RESULTS
+    assert len(dlg.results.confusion.counts) == 3 and not dlg.results.confusion.isHidden()
+    assert [p.state for p in dlg.tracker.phases] == ["done"] * 3
+    assert not dlg.curves.isHidden() and not dlg.curves.message  # curves, no placeholder
     SHOTS.mkdir(parents=True, exist_ok=True)
     dlg.grab().save(str(SHOTS / "retrain-results.png"))
-    dlg.tabs.setCurrentIndex(0)
+    dlg.tabs.setCurrentIndex(PROGRESS)
     qtbot.wait(50)
     dlg.grab().save(str(SHOTS / "retrain-curves.png"))
 
@@ -275,3 +278,110 @@ def test_reviewed_tiles_of_the_open_store_are_exported_and_passed(qtbot, window,
     dlg.load_btn.click()  # no slide is open: the dialog says so, nothing starts
     assert "Open a slide first" in dlg.error.text() and not window.runs.running
     store.close()
+
+
+def test_a_linear_probe_shows_its_phases_where_curves_do_not_apply(qtbot, home, tmp_path,
+                                                                   monkeypatch):
+    """clip-linear (logistic regression) has no epochs: the Progress tab lists its phases,
+    each with what it does, in place of the curves; the fake child holds in training."""
+    hold = tmp_path / "go-on"
+    monkeypatch.setenv("FAKE_HOLD_FILE", str(hold))
+    dlg = RetrainDialog(python=fake_python(tmp_path, "linear"))
+    qtbot.addWidget(dlg)
+    dlg.show()
+    dlg.data.set_folder(tmp_path)
+    dlg.model.choose("clip-linear", "demo-clip-rn50", device="cpu")
+    # before: the Choose tab says what will happen; there will be no curves
+    assert [p.key for p in dlg.preview.tracker.phases] == ["embeddings", "train", "report"]
+    assert "linear probe" in dlg.head_note.text().lower()
+    assert not dlg.model.epochs.isEnabled() and not dlg.model.lr.isEnabled()
+    assert dlg.curves.isHidden() and "no epochs" in dlg.phases_title.text()
+    seen = outcomes_of(dlg)
+    assert dlg.start()
+    assert dlg.tabs.currentIndex() == PROGRESS
+    qtbot.waitUntil(lambda: dlg.process.state.stage == "train"
+                    and dlg.process.state.step >= 3, timeout=20000)
+    assert [(p.key, p.state) for p in dlg.tracker.phases] == [
+        ("embeddings", "done"), ("train", "running"), ("report", "pending")]
+    rows = dlg.phases.rows
+    assert rows[0][2].text() == "40 tiles, done"
+    assert rows[1][1].text() == "Training the linear probe"
+    assert rows[1][2].text() == "setting 3 of 7, about 4 s left"
+    assert dlg.status.text() == "Training the linear probe: setting 3 of 7, about 4 s left"
+    assert all(r[3].isVisible() and r[3].text() for r in rows)  # what each phase does
+    assert dlg.curves.isHidden() and dlg.phases.isVisible()
+    assert not dlg.curves.loss_ax.texts and not dlg.curves.acc_ax.texts
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    dlg.grab().save(str(SHOTS / "retrain-linear-phases.png"))
+    hold.write_text("")
+    qtbot.waitUntil(lambda: bool(seen), timeout=20000)
+    assert seen[0][0] == "done", dlg.log.toPlainText()
+    assert [p.state for p in dlg.tracker.phases] == ["done"] * 3
+    assert rows[1][2].text() == "7 settings tried, done"
+    assert dlg.tabs.currentIndex() == RESULTS
+    cm = dlg.results.confusion
+    assert len(cm.counts) == 8 and not cm.isHidden() and cm.counts[0][0] == 31
+    assert "held-out" in dlg.status.text() and "320" in dlg.status.text()
+
+
+def test_cancelling_a_linear_probe_marks_the_phase_stopped(qtbot, home, tmp_path,
+                                                           monkeypatch):
+    monkeypatch.setenv("FAKE_HOLD_FILE", str(tmp_path / "never"))
+    dlg = RetrainDialog(python=fake_python(tmp_path, "linear"))
+    qtbot.addWidget(dlg)
+    dlg.data.set_folder(tmp_path)
+    dlg.model.choose("clip-linear", "demo-clip-rn50", device="cpu")
+    seen = outcomes_of(dlg)
+    assert dlg.start()
+    qtbot.waitUntil(lambda: dlg.process.state.step >= 3
+                    and dlg.process.state.stage == "train", timeout=20000)
+    dlg.cancel_btn.click()
+    qtbot.waitUntil(lambda: bool(seen), timeout=20000)
+    assert seen[0][0] == "cancelled"
+    assert [p.state for p in dlg.tracker.phases] == ["done", "stopped", "pending"]
+    assert dlg.phases.rows[1][0].text() == "■"
+
+
+def test_curves_message_never_sits_on_an_axis(qtbot, home, tmp_path):
+    """Before the first epoch the canvas says so in the figure's title line, clear of both
+    plots (it used to be drawn inside the loss plot, over its axis)."""
+    dlg = RetrainDialog(python=fake_python(tmp_path, "ok"))
+    qtbot.addWidget(dlg)
+    dlg.resize(1180, 648)
+    dlg.show()
+    dlg.data.set_folder(tmp_path)
+    dlg.model.choose("clip-mlp", "demo-clip-rn50", device="cpu")
+    dlg.tabs.setCurrentIndex(PROGRESS)
+    qtbot.wait(50)
+    c = dlg.curves
+    assert c.isVisible() and not dlg.phases.rows[0][3].isVisible()  # compact phases
+    assert c.message and not c.loss_ax.texts and not c.acc_ax.texts
+    c.draw()
+    r = c.figure.canvas.get_renderer()
+    title = c.figure._suptitle.get_window_extent(r)
+    for ax in (c.loss_ax, c.acc_ax):
+        assert not title.overlaps(ax.get_tightbbox(r)), ax
+    seen = outcomes_of(dlg)
+    assert dlg.start()
+    qtbot.waitUntil(lambda: bool(seen), timeout=20000)
+    assert seen[0][0] == "done"
+    assert c.message == "" and len(c.loss_ax.lines) == 2
+    assert dlg.phases.rows[1][2].text() == "epoch 3 of 3, done"
+
+
+def test_phase_tracker_folds_events():
+    from pvdesk.ui.retrain_phases import PhaseTracker
+
+    t = PhaseTracker("resnet50")
+    assert [p.key for p in t.phases] == ["train", "evaluate", "report"] and t.has_epochs
+    t.apply({"event": "stage", "stage": "train", "total": 10, "t": 1.0})
+    t.apply({"event": "epoch", "epoch": 2, "epochs": 35, "eta_s": 125.0, "t": 9.0})
+    assert t.detail(t.current) == "epoch 2 of 35, about 2 min 05 s left"
+    t.apply({"event": "stage", "stage": "calibrate", "total": None, "t": 20.0})  # unforeseen
+    assert [p.key for p in t.phases] == ["train", "evaluate", "calibrate", "report"]
+    assert [p.state for p in t.phases] == ["done", "skipped", "running", "pending"]
+    assert t.detail(t.phases[0]) == "epoch 2 of 35, done in 19 s"
+    t.apply({"event": "error", "message": "boom", "t": 21.0})
+    assert [p.state for p in t.phases] == ["done", "skipped", "failed", "pending"]
+    lin = PhaseTracker("clip-linear")
+    assert not lin.has_epochs and lin.title(lin.phases[1]) == "Training the linear probe"

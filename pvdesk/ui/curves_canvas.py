@@ -1,10 +1,17 @@
-"""Live train/validation loss and accuracy curves: a matplotlib canvas in the retrain dialog."""
+"""Live train/validation loss and accuracy curves: a matplotlib canvas in the retrain dialog.
+
+A message (before the first epoch) goes in the figure's title line, above both plots, where
+it cannot run over an axis; a head without epochs (the linear probe) shows its phases
+instead of this canvas (pvdesk.ui.retrain_phases).
+"""
 
 from __future__ import annotations
 
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from pvdesk.ui.glossary import tip
 
 TRAIN_COLOUR = "#1f77b4"
 VAL_COLOUR = "#ff7f0e"
@@ -17,6 +24,9 @@ class CurvesCanvas(FigureCanvasQTAgg):
         self.setParent(parent)
         self.loss_ax, self.acc_ax = self.figure.subplots(1, 2)
         self.setMinimumHeight(200)
+        tip(self, "loss", "epochs", "validation",
+            before="Left: loss (lower is better). Right: the share of tiles called correctly. "
+                   "Blue: training tiles; orange: validation images.")
         self.clear()
 
     def _frame(self) -> None:
@@ -32,8 +42,8 @@ class CurvesCanvas(FigureCanvasQTAgg):
         for ax in (self.loss_ax, self.acc_ax):
             ax.cla()
         self._frame()
-        self.loss_ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=8,
-                          color="#666", wrap=True, transform=self.loss_ax.transAxes)
+        self.message = message
+        self.figure.suptitle(message, fontsize=9, color="#444444")
         self.draw_idle()
 
     def show_curves(self, curves: dict[str, list]) -> None:
@@ -44,6 +54,8 @@ class CurvesCanvas(FigureCanvasQTAgg):
         for ax in (self.loss_ax, self.acc_ax):
             ax.cla()
         self._frame()
+        self.message = ""
+        self.figure.suptitle("")
         for ax, key in ((self.loss_ax, "loss"), (self.acc_ax, "acc")):
             for split, colour, label in (("train", TRAIN_COLOUR, "train"),
                                          ("val", VAL_COLOUR, "validation")):

@@ -1,4 +1,7 @@
-"""The heatmap dock: model and layer selectors, opacity, colormap, threshold, legend, hover."""
+"""The heatmap dock: model and layer selectors, opacity, colormap, threshold, legend, hover.
+
+Each control and each layer carries its plain words (pvdesk.ui.glossary) in its tooltip.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +21,26 @@ from PySide6.QtWidgets import (
 from pvdesk.colormaps import CLASS_COLOUR, COLORMAPS, lut
 from pvdesk.heatmap import ARGMAX, ROLLUP
 from pvdesk.taxonomy import GROUPS, colour_of, subtype
+from pvdesk.ui.glossary import explain, form_row, tip
+
+
+def layer_tip(layer: str) -> str:
+    if layer == ARGMAX:
+        return explain("class_map")
+    if layer == ROLLUP:
+        return "Blue: benign, orange: malignant.\n\n" + explain("rollup")
+    if layer in GROUPS:
+        return f"The {layer} score of each tile.\n\n" + explain("rollup", "probability")
+    try:
+        name = subtype(layer).label.lower()
+    except KeyError:
+        name = layer.replace("_", " ")
+    return f"Each tile's probability of {name}.\n\n" + explain("probability")
 
 
 def layer_title(layer: str) -> str:
     if layer == ARGMAX:
-        return "Class map (most probable class)"
+        return "Class map (most likely class)"
     if layer == ROLLUP:
         return "Benign / malignant roll-up"
     if layer in GROUPS:
@@ -106,13 +124,18 @@ class OverlayPanel(QWidget):
         self.hover.setTextFormat(Qt.TextFormat.RichText)
         self.hover.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.hover.setMinimumHeight(60)
+        tip(self.hover, "probability", before="The tile under the mouse pointer: its "
+            "probability for each class, highest first.")
+        tip(self.threshold_label, "threshold")
+        tip(self.visible, "layer", before="Show or hide the colours over the slide (key H).")
 
         form = QFormLayout()
-        form.addRow("Model", self.model)
-        form.addRow("Layer", self.layer)
-        form.addRow("Colormap", self.colormap)
-        form.addRow("Opacity", self.opacity)
-        form.addRow("Threshold", self.threshold)
+        form_row(form, "Model", self.model, "bundle",
+                 before="The model run whose results are painted over the slide.")
+        form_row(form, "Layer", self.layer, "layer", "rollup", "class_map")
+        form_row(form, "Colormap", self.colormap, "colormap")
+        form_row(form, "Opacity", self.opacity, "opacity")
+        form_row(form, "Threshold", self.threshold, "threshold")
         form.addRow("", self.threshold_label)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -152,6 +175,9 @@ class OverlayPanel(QWidget):
             self.layer.addItem(layer_title(ROLLUP), ROLLUP)
         for c in classes:
             self.layer.addItem(layer_title(c), c)
+        for i in range(self.layer.count()):
+            self.layer.setItemData(i, layer_tip(self.layer.itemData(i)),
+                                   Qt.ItemDataRole.ToolTipRole)
         i = self.layer.findData(current)
         self.layer.setCurrentIndex(max(0, i))
         self.layer.blockSignals(False)

@@ -2,8 +2,9 @@
 
 Left: the choices (this project's reviewed tiles, exported CSVs or a folder dataset; the
 head; backbone, epochs, learning rate with the training package's defaults; the output
-folder). Right: live progress (bar, ETA, train/validation curves, log tail) and, after a
-successful run, its metrics. The work is in pvdesk.app.retrain_plan / retrain_progress and
+folder). Right: live progress (bar, ETA, the run's phases, train/validation curves for heads
+with epochs, log tail) and, after a successful run, its metrics. A linear probe has no
+epochs: its phases, each with a line saying what it does, take the place of the curves. The work is in pvdesk.app.retrain_plan / retrain_progress and
 pvdesk.ui.retrain_process; this module only wires widgets to them.
 """
 
@@ -11,15 +12,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QSplitter,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -30,11 +31,15 @@ from pvdesk.app.retrain_plan import prepare_data as plan_data
 from pvdesk.bundle_metrics import bundle_reports
 from pvdesk.errors import PvdeskError
 from pvdesk.ui.curves_canvas import CurvesCanvas
+from pvdesk.ui.glossary import GLOSSARY, tip_text
 from pvdesk.ui.metrics_view import MetricsPanel
-from pvdesk.ui.retrain_form import DataBox, ModelBox
+from pvdesk.ui.retrain_form import HEAD_LABELS, HEAD_TERMS, DataBox, ModelBox
+from pvdesk.ui.retrain_phases import PhaseTracker, PhaseView
 from pvdesk.ui.retrain_process import RetrainProcess
+from pvdesk.ui.screen_fit import fit_to_screen
 
 ERROR_STYLE = "color: #b00020;"
+CHOOSE, PROGRESS, RESULTS = range(3)  # the tabs
 
 
 class RetrainDialog(QDialog):
@@ -60,40 +65,61 @@ class RetrainDialog(QDialog):
 
         setup = QWidget()
         sl = QVBoxLayout(setup)
-        sl.setContentsMargins(0, 0, 0, 0)
+        boxes = QHBoxLayout()
         self.data = DataBox(store_note, one_slide)
         self.model = ModelBox()
-        sl.addWidget(self.data)
-        sl.addWidget(self.model)
+        boxes.addWidget(self.data, 1)
+        boxes.addWidget(self.model, 1)
+        sl.addLayout(boxes)
+        what = QGroupBox("What Start training will do")
+        wl = QVBoxLayout(what)
+        self.head_note = QLabel()
+        self.head_note.setWordWrap(True)
+        self.head_note.setTextFormat(Qt.TextFormat.RichText)
+        self.preview = PhaseView()
+        self.setup_note = QLabel("It runs in the background: the Progress tab shows how it "
+                                 "goes, the Results tab its scores on images it never saw "
+                                 "in training.")
+        self.setup_note.setWordWrap(True)
+        self.setup_note.setStyleSheet("color: #444444;")
+        wl.addWidget(self.head_note)
+        wl.addWidget(self.preview)
+        wl.addWidget(self.setup_note)
+        sl.addWidget(what)
         sl.addStretch(1)
 
         self.tabs = QTabWidget()
         prog = QWidget()
         pl = QVBoxLayout(prog)
-        self.status = QLabel("Choose the data and the head, then Start training.")
+        self.status = QLabel()
         self.status.setWordWrap(True)
+        self._set_status("Choose the data and the head, then Start training.")
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
         self.bar.setValue(0)
         self.bar.setTextVisible(False)
+        self.phases_title = QLabel()
+        self.phases_title.setWordWrap(True)
+        self.phases_title.setStyleSheet("font-weight: bold;")
+        self.phases = PhaseView()
         self.curves = CurvesCanvas()
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(500)
         self.log.setPlaceholderText("The training log appears here.")
+        self.log.setMinimumHeight(80)
         pl.addWidget(self.status)
         pl.addWidget(self.bar)
+        pl.addWidget(self.phases_title)
+        pl.addWidget(self.phases)
         pl.addWidget(self.curves, 3)
+        self.phase_room = QWidget()  # where the curves would be, for a linear probe
+        pl.addWidget(self.phase_room, 1)
         pl.addWidget(self.log, 2)
         self.results = MetricsPanel()
-        self.tabs.addTab(prog, "Progress")
-        self.tabs.addTab(self.results, "Results")
-
-        split = QSplitter()
-        split.addWidget(setup)
-        split.addWidget(self.tabs)
-        split.setStretchFactor(1, 1)
-        split.setSizes([380, 720])
+        self.tabs.addTab(setup, "1  Choose data and model")
+        self.tabs.addTab(prog, "2  Progress")
+        self.tabs.addTab(self.results, "3  Results")
 
         self.error = QLabel()
         self.error.setWordWrap(True)
@@ -116,10 +142,38 @@ class RetrainDialog(QDialog):
         buttons.addStretch(1)
         buttons.addWidget(self.close_btn)
         lay = QVBoxLayout(self)
-        lay.addWidget(split, 1)
+        lay.addWidget(self.tabs, 1)
         lay.addWidget(self.error)
         lay.addLayout(buttons)
-        self.resize(1120, 700)
+        fit_to_screen(self, 1180, 720)
+        self.model.head.currentIndexChanged.connect(self._show_head)
+        self._show_head()
+
+    def _show_head(self, *_) -> None:
+        """Before a run: what the Progress tab will show for the chosen head."""
+        kind = self.model.kind
+        if not self.running:
+            self._set_tracker(PhaseTracker(kind))
+        self.preview.set_tracker(PhaseTracker(kind), detailed=True)
+        label = HEAD_LABELS.get(kind, kind)
+        plain = GLOSSARY[HEAD_TERMS.get(kind, ("head",))[0]].plain
+        self.head_note.setText(f"<b>{label}.</b> {plain}")
+        tip_text(self.head_note, f"{label} {plain}")
+
+    def _set_tracker(self, tracker: PhaseTracker) -> None:
+        self.tracker = tracker
+        linear = not tracker.has_epochs
+        self.phases.set_tracker(tracker, detailed=linear)
+        self.curves.setVisible(not linear)
+        self.phase_room.setVisible(linear)
+        title = ("A linear probe has no epochs, so no curves are drawn: it goes through "
+                 "these phases." if linear else "Phases")
+        self.phases_title.setText(title)
+        tip_text(self.phases_title, title)
+
+    def _set_status(self, text: str) -> None:
+        self.status.setText(text)
+        tip_text(self.status, text)
 
     # -- running -----------------------------------------------------------------------
     @property
@@ -157,10 +211,11 @@ class RetrainDialog(QDialog):
         self.bundle_folder = None
         self.log.clear()
         self.curves.clear()
+        self._set_tracker(PhaseTracker(self.plan.head))
         self.results.show_report(None)
         self.bar.setRange(0, 0)
-        self.status.setText("Starting the training process…")
-        self.tabs.setCurrentIndex(0)
+        self._set_status("Starting the training process…")
+        self.tabs.setCurrentIndex(PROGRESS)
         self._set_running(True)
         Path(self.plan.out).parent.mkdir(parents=True, exist_ok=True)  # the models folder
         self.process.start(self.plan.command(self.python), child_env(),
@@ -178,7 +233,7 @@ class RetrainDialog(QDialog):
 
     def cancel(self) -> None:
         if self.running:
-            self.status.setText("Cancelling…")
+            self._set_status("Cancelling…")
             self.process.cancel()
 
     def _on_log(self, line: str) -> None:
@@ -192,13 +247,14 @@ class RetrainDialog(QDialog):
         else:
             self.bar.setRange(0, 1000)
             self.bar.setValue(int(frac * 1000))
-        self.status.setText(st.status_text())
+        self.tracker.apply(ev)
+        self.phases.refresh()
+        cur = self.tracker.current
+        detail = self.tracker.detail(cur) if cur is not None else ""
+        self._set_status(f"{self.tracker.title(cur)}: {detail}" if detail
+                         else self.tracker.title(cur) if cur is not None else st.status_text())
         if ev.get("event") == "epoch":
             self.curves.show_curves(st.curves())
-        elif ev.get("event") == "stage" and ev.get("stage") == "train" and not st.epochs \
-                and not st.history:
-            self.curves.clear("This head has no epochs (logistic regression): "
-                              "see the metrics when it is done.")
 
     def _on_finished(self, outcome: str, message: str) -> None:
         self.bar.setRange(0, 1000)
@@ -208,18 +264,25 @@ class RetrainDialog(QDialog):
             reports = bundle_reports(message)
             self.results.show_report(reports[0] if reports else None,
                                      "The bundle was exported without a held-out evaluation.")
-            acc = reports[0].metrics.get("accuracy") if reports else None
-            self.status.setText(f"Done: {message}" + (f" (accuracy {acc:.3f})"
-                                                        if acc is not None else ""))
-            self.tabs.setCurrentIndex(1)
+            m = reports[0].metrics if reports else {}
+            acc, n = m.get("accuracy"), m.get("n")
+            self._set_status(f"Done: the new model {Path(message).name}" + (
+                f" (accuracy {acc:.3f} on {n} held-out images)" if acc is not None and n
+                else f" (accuracy {acc:.3f})" if acc is not None else ""))
+            self.status.setToolTip(f"{message}\n\n{self.status.toolTip()}".strip())
+            self.tracker.apply({"event": "done"})
+            self.tabs.setCurrentIndex(RESULTS)
             self.trained.emit(message)
         elif outcome == "cancelled":
             self.bar.setValue(0)
-            self.status.setText("Cancelled. Nothing was loaded; start again when ready.")
+            self.tracker.end("stopped")
+            self._set_status("Cancelled. Nothing was loaded; start again when ready.")
         else:
             self.bar.setValue(0)
-            self.status.setText("Training failed." if outcome == "error" else message)
+            self.tracker.end("failed" if outcome == "error" else "stopped")
+            self._set_status("Training failed." if outcome == "error" else message)
             self.show_message(("Training failed: " if outcome == "error" else "") + message)
+        self.phases.refresh()
         self._set_running(False)
 
     def _request_load(self) -> None:

@@ -1,13 +1,16 @@
 """The retrain dialog's choices: the data (DataBox) and the head with its settings (ModelBox).
 
 Defaults come from pvdesk.app.retrain_plan (which mirrors the training package's); a spin box at
-0 means "the package's default" and says which.
+0 means "the package's default" and says which. Every term a pathologist may not know (head,
+backbone, epochs, learning rate, validation ...) carries its plain words from
+pvdesk.ui.glossary.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -27,7 +30,16 @@ from PySide6.QtWidgets import (
 )
 
 from pvdesk.app.retrain_plan import DEFAULT_BACKBONE, DEMO_BACKBONE, HEADS, default_out
+from pvdesk.ui.glossary import explain, form_row, tip
 from pvdesk.ui.settings import DEVICES
+
+# The head choices in plain words (the plan's labels name the layers); the glossary explains.
+HEAD_LABELS = {"clip-linear": "Linear probe on CLIP (quick, no epochs)",
+               "clip-mlp": "MLP head on CLIP (a few minutes)",
+               "resnet50": "ResNet50 fine-tune (slow; a graphics card helps)"}
+HEAD_TERMS = {"clip-linear": ("linear_probe", "clip", "head", "epochs"),
+              "clip-mlp": ("mlp", "clip", "head", "epochs"),
+              "resnet50": ("finetune", "resnet50", "epochs")}
 
 
 def row(*widgets) -> QHBoxLayout:
@@ -48,6 +60,13 @@ class DataBox(QGroupBox):
         self.use_csv = QRadioButton("Exported CSV files (clip_predictions.csv)")
         self.use_folder = QRadioButton("A folder dataset (class folders, BreakHis tree, "
                                        "train/val/test)")
+        tip(self.use_folder, "validation", before=(
+            "A folder with one sub-folder per class, a BreakHis download, or train, val "
+            "and test folders that already say which images are for what."))
+        self.use_store.setToolTip("The tiles reviewed in this project: confirmed and "
+                                  "corrected labels become the training labels.")
+        self.use_csv.setToolTip("clip_predictions.csv files written by File ▸ Export "
+                                "predictions, here or on another computer.")
         for i, b in enumerate((self.use_store, self.use_csv, self.use_folder)):
             self.group.addButton(b, i)
         self.store_note = QLabel()
@@ -70,10 +89,10 @@ class DataBox(QGroupBox):
         browse.clicked.connect(self._browse)
         self.unreviewed = QCheckBox("Also use unreviewed tiles (their predictions as labels)")
         self.by_image = QCheckBox("Split by image, not by patient or slide")
-        self.by_image.setToolTip(
+        tip(self.by_image, "split", before=(
             "Needed when every tile comes from one slide (otherwise the slide goes whole "
             "into training and nothing is left to evaluate on). Test scores are then "
-            "optimistic: tiles of one slide are in training and test.")
+            "optimistic: tiles of one slide are in training and test."))
         for w in (self.use_store, self.store_note, self.use_csv):
             lay.addWidget(w)
         lay.addLayout(csv_row)
@@ -141,13 +160,15 @@ class ModelBox(QGroupBox):
         form = QFormLayout(self)
         self.head = QComboBox()
         for kind, (label, _, _) in HEADS.items():
-            self.head.addItem(label, kind)
+            self.head.addItem(HEAD_LABELS.get(kind, label), kind)
+            self.head.setItemData(self.head.count() - 1, explain(*HEAD_TERMS.get(kind, ("head",))),
+                                  Qt.ItemDataRole.ToolTipRole)
         self.head.currentIndexChanged.connect(self._on_head)
         self.backbone = QComboBox()
         self.backbone.setEditable(True)
-        self.backbone.setToolTip("A bundle name, an open_clip MODEL:TAG (RN50:openai), a "
-                                 "weights file, or the offline demo backbones (untrained: "
-                                 "for trying the workflow only)")
+        backbone_note = ("A bundle name, an open_clip MODEL:TAG (RN50:openai), a weights "
+                         "file, or the offline demo backbones (untrained: for trying the "
+                         "workflow only).")
         self.epochs = QSpinBox()
         self.epochs.setRange(0, 1000)
         self.lr = QDoubleSpinBox()
@@ -157,16 +178,20 @@ class ModelBox(QGroupBox):
         self.device = QComboBox()
         self.device.addItems(DEVICES)
         self.out = QLineEdit()
-        self.out.setPlaceholderText("default: a new folder in your models folder")
-        self.out.setToolTip("The new bundle's folder (it must not exist yet, or be empty)")
+        self.out.setPlaceholderText("default: new, in your models folder")
+        tip(self.out, "bundle", before="The new model's folder (it must not exist yet, or be "
+                                       "empty). Analysis ▸ Run model lists it afterwards.")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse_out)
-        form.addRow("Head", self.head)
-        form.addRow("Backbone", self.backbone)
-        form.addRow("Epochs", self.epochs)
-        form.addRow("Learning rate", self.lr)
-        form.addRow("Device", self.device)
-        form.addRow("Output folder", row(self.out, browse))
+        form_row(form, "Head", self.head, "head", "linear_probe", "mlp", "finetune",
+                   before="What is trained on your labelled tiles:")
+        form_row(form, "Backbone", self.backbone, "backbone", "clip", "resnet50",
+                   before=backbone_note)
+        form_row(form, "Epochs", self.epochs, "epochs",
+                   before="'default' uses the training package's number.")
+        form_row(form, "Learning rate", self.lr, "learning_rate")
+        form_row(form, "Device", self.device, "device")
+        form_row(form, "Output folder", row(self.out, browse), "bundle")
         self._on_head()
 
     @property
@@ -201,7 +226,7 @@ class ModelBox(QGroupBox):
         _, epochs, lr = HEADS[kind]
         for spin, value, fmt in ((self.epochs, epochs, "{}"), (self.lr, lr, "{:g}")):
             spin.setSpecialValueText(f"default ({fmt.format(value)})" if value is not None
-                                     else "n/a (C is chosen on validation)")
+                                     else "not used by a linear probe")
             spin.setValue(0)
         self.set_locked(False)
 

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from pvdesk.review.actions import DIAGNOSIS_LABELS
 from pvdesk.taxonomy import GROUPS, NON_TISSUE, SUBTYPES, UNCERTAIN
+from pvdesk.ui.glossary import explain, tip
 from pvdesk.ui.review_layer import swatch
 from pvdesk.ui.review_queue import QueueModel, class_text
 
@@ -33,6 +34,9 @@ STATUS_FILTERS = (("All statuses", None), ("Unreviewed", "unreviewed"), ("Review
                   ("Confirmed", "confirmed"), ("Corrected", "corrected"))
 ORDERS = (("Most uncertain first (entropy)", "entropy"), ("Smallest top-2 margin", "margin"),
           ("Grid / folder order", "tile"))
+ORDER_TIPS = {"entropy": explain("entropy"), "margin": explain("margin"),
+              "tile": "Tiles in reading order across the slide (left to right, top to "
+                      "bottom), or a folder's file order."}
 KEY_LABELS = tuple(s.name for s in SUBTYPES) + (NON_TISSUE, UNCERTAIN)
 HINT_OFF = ("<b>Review mode is off.</b> Press <b>R</b> (or the button) to review from the "
             "keyboard; arrow keys pan the slide until then.")
@@ -75,6 +79,9 @@ class ReviewDock(QWidget):
         self.order = QComboBox()
         for text, value in ORDERS:
             self.order.addItem(text, value)
+            self.order.setItemData(self.order.count() - 1, ORDER_TIPS[value],
+                                   Qt.ItemDataRole.ToolTipRole)
+        tip(self.order, "entropy", "margin", before="Which tiles the queue shows first.")
         self.disagree = QCheckBox("Only where folder class ≠ prediction")
         self.disagree.setEnabled(False)
         filters = QFormLayout()

@@ -9,8 +9,13 @@ from PySide6.QtGui import QBrush, QColor, QFont
 
 from pvdesk.review.types import CORRECTED, UNREVIEWED
 from pvdesk.taxonomy import label_parts
+from pvdesk.ui.glossary import GLOSSARY, explain
 
 COLUMNS = ("#", "Predicted", "p", "Review")
+COLUMN_TIPS = ("The tile's place in the queue.", "The model's most probable class.",
+               "The model's probability for its predicted class (0 to 1).\n\n"
+               + explain("probability"),
+               "Your decision: ✓ confirmed, ✎ corrected to another label, – not reviewed yet.")
 
 
 def class_text(name: str | None) -> str:
@@ -76,6 +81,8 @@ class QueueModel(QAbstractTableModel):
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return COLUMN_TIPS[section]
         return None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
@@ -109,7 +116,8 @@ class QueueModel(QAbstractTableModel):
             probs = sorted(zip(rec.classes, rec.probs, strict=True), key=lambda kv: -kv[1])[:3]
             top = ", ".join(f"{class_text(c)} {p:.2f}" for c, p in probs)
             extra = f"\nfolder class: {class_text(rec.folder_class)}" if rec.folder_class else ""
-            return f"{where_text(rec)}\n{top}\nentropy {rec.entropy:.2f}{extra}"
+            return (f"{where_text(rec)}\n{top}\nentropy {rec.entropy:.2f}: "
+                    f"{GLOSSARY['entropy'].short}{extra}")
         return None
 
 

@@ -1,4 +1,7 @@
-"""Analysis ▸ Run model: choose bundles, the device and the tile scale (manifest default)."""
+"""Analysis ▸ Run model: choose bundles, the device and the tile scale (manifest default).
+
+Each choice carries its plain words (pvdesk.ui.glossary) in its tooltip.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from pvdesk.ui.glossary import explain, form_row, terms_in, tip, tip_text
+from pvdesk.ui.screen_fit import fit_to_screen
 from pvdesk.ui.settings import DEVICES, Settings
 from pvdesk.ui.worker import RunRequest
 
@@ -31,7 +36,7 @@ def bundle_line(b, available: bool, why: str) -> str:
     if not b.trained:
         text += "  [UNTRAINED: random weights, demo only]"
     if not available:
-        text += "  [weights not here]"
+        text += "  [weights not on this computer]"
     return text
 
 
@@ -53,7 +58,10 @@ class RunDialog(QDialog):
             ok, why = b.weights_status()
             item = QListWidgetItem(bundle_line(b, ok, why))
             item.setData(Qt.ItemDataRole.UserRole, b.name)
-            item.setToolTip(f"{b.where}\n{why}\n{b.manifest.get('description', '')}")
+            line = item.text()
+            item.setToolTip("\n".join(t for t in (
+                b.where, why, b.manifest.get("description", ""),
+                explain(*terms_in(line)) if terms_in(line) else "") if t))
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if b.name in DEFAULT_CHECKED
                                else Qt.CheckState.Unchecked)
@@ -72,8 +80,7 @@ class RunDialog(QDialog):
         self.batch.setRange(1, 512)
         self.batch.setValue(16)
         self.weights = QLineEdit()
-        self.weights.setPlaceholderText("optional: a local backbone weights file "
-                                        "(for bundles whose weights are not here)")
+        self.weights.setPlaceholderText("optional: for bundles whose weights are not here")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse_weights)
         weights_row = QHBoxLayout()
@@ -83,24 +90,32 @@ class RunDialog(QDialog):
         self.note.setWordWrap(True)
 
         form = QFormLayout()
-        form.addRow("Device", self.device)
-        form.addRow("Tile side", self.tile_um)
-        form.addRow("Batch size", self.batch)
-        form.addRow("Backbone weights file", weights_row)
+        form_row(form, "Device", self.device, "device")
+        form_row(form, "Tile side", self.tile_um, "tile_size")
+        form_row(form, "Batch size", self.batch, "batch")
+        form_row(form, "Backbone weights file", weights_row, "backbone", "bundle",
+                 before="A file on this computer holding the backbone's learnt numbers (its "
+                        "weights), for a bundle that would otherwise download them.")
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                         | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Run")
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Model bundles (several run in one pass over the slide):"))
+        header = QLabel("Model bundles (several run in one pass over the slide):")
+        tip(header, "bundle", "zeroshot", "resnet50")
+        tip(self.list, "bundle")
+        layout.addWidget(header)
         layout.addWidget(self.list, 1)
         layout.addLayout(form)
         if errors:
-            layout.addWidget(QLabel("Skipped: " + "; ".join(errors)))
+            skipped = QLabel("Skipped: " + "; ".join(errors))
+            skipped.setWordWrap(True)
+            tip_text(skipped, skipped.text())
+            layout.addWidget(skipped)
         layout.addWidget(self.note)
         layout.addWidget(self.buttons)
-        self.resize(640, 420)
+        fit_to_screen(self, 820, 440)
         self._on_checked()
 
     def checked(self) -> list[str]:
@@ -138,6 +153,7 @@ class RunDialog(QDialog):
         if any(not b.trained for b in chosen):
             notes.append("Untrained bundles give meaningless predictions (demo only).")
         self.note.setText(" ".join(notes))
+        tip_text(self.note, self.note.text())
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(bool(chosen))
 
     def _browse_weights(self) -> None:

@@ -1,7 +1,11 @@
-"""File ▸ Settings: model folders, default device, reviewer name, tile cache size."""
+"""File ▸ Settings: model folders, default device, reviewer name, tile cache size.
+
+Each setting carries its plain words (pvdesk.ui.glossary) in its tooltip.
+"""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -9,6 +13,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QListWidget,
     QPushButton,
@@ -16,6 +21,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from pvdesk.paths import user_models_dir
+from pvdesk.ui.glossary import form_row, tip
+from pvdesk.ui.screen_fit import fit_to_screen
 from pvdesk.ui.settings import DEVICES, Settings
 
 
@@ -26,6 +34,13 @@ class SettingsDialog(QDialog):
         self.settings = settings
         self.folders = QListWidget()
         self.folders.addItems(settings.model_folders)
+        self.folders.setMinimumHeight(70)
+        self.folders_note = QLabel(f"Also searched always: pvdesk's own models folder, "
+                                   f"{user_models_dir()}, where retrained models go.")
+        self.folders_note.setWordWrap(True)
+        self.folders_note.setStyleSheet("color: #444444;")
+        self.folders_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        tip(self.folders_note, "bundle")
         add, remove = QPushButton("Add…"), QPushButton("Remove")
         add.clicked.connect(self._add_folder)
         remove.clicked.connect(self._remove_folder)
@@ -37,18 +52,22 @@ class SettingsDialog(QDialog):
         self.device.addItems(DEVICES)
         self.device.setCurrentText(settings.default_device)
         self.reviewer = QLineEdit(settings.reviewer)
-        self.reviewer.setPlaceholderText("your name or initials (recorded with each review)")
+        self.reviewer.setPlaceholderText("your name or initials")
+        self.reviewer.setToolTip("Recorded with each review decision, in the audit trail and "
+                                 "the exported CSV.")
         self.cache = QSpinBox()
         self.cache.setRange(64, 8192)
         self.cache.setSuffix(" MB")
         self.cache.setValue(settings.tile_cache_mb)
 
         form = QFormLayout()
-        form.addRow("Model folders", self.folders)
+        form_row(form, "Model folders", self.folders, "bundle",
+                 before="Folders that hold model bundles; Run model lists every bundle in them.")
+        form.addRow("", self.folders_note)
         form.addRow("", buttons_row)
-        form.addRow("Default device", self.device)
-        form.addRow("Reviewer", self.reviewer)
-        form.addRow("Tile cache", self.cache)
+        form_row(form, "Default device", self.device, "device")
+        form_row(form, "Reviewer", self.reviewer)
+        form_row(form, "Tile cache", self.cache, "tile_cache")
         box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                | QDialogButtonBox.StandardButton.Cancel)
         box.accepted.connect(self.accept)
@@ -56,6 +75,7 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(box)
+        fit_to_screen(self, 620, 320)
 
     def _add_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Model folder")
