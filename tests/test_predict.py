@@ -63,13 +63,23 @@ def test_slide_outputs(slide_path, tmp_path):
     assert text.startswith("!!!") and "UNTRAINED" in text and ">= 10%" in text
 
 
-def test_unreadable_tiles_are_left_out_and_counted(slide_path, tmp_path):
+def test_unreadable_tiles_get_a_row_and_are_counted(slide_path, tmp_path):
     with open_source(slide_path) as src:
         grid = make_grid(src, 32.0, 32)
-        flaky = FlakySource(src, bad={grid.tiles[2].index})
+        bad = grid.tiles[2]
+        flaky = FlakySource(src, bad={bad.index})
         info = predict_source(flaky, [_model("m")], tmp_path / "f", heatmap_size=200)
-    assert info["tiles_unreadable"] == 1 and info["csv_rows"] == len(grid) - 1
+    assert info["tiles_unreadable"] == 1 and info["csv_rows"] == len(grid)
     assert "damaged" in info["unreadable_examples"][0]
+    rows = read_predictions_csv(tmp_path / "f" / "clip_predictions.csv").rows
+    broken = [r for r in rows if r["tile_status"] == "unreadable"]
+    assert [(r["tile_x"], r["tile_y"]) for r in broken] == [(bad.x, bad.y)]
+    assert broken[0]["predicted"] == "" and broken[0]["p_adenosis"] is None
+    assert sum(r["tile_status"] == "ok" for r in rows) == len(grid) - 1
+    text = (tmp_path / "f" / "summary.txt").read_text()
+    assert f"1 of {len(grid)} could not be read" in text
+    assert f"{len(grid) - 1} of {len(grid)} tiles classified, 1 unreadable" in text
+    assert "the 1 unreadable ones could change it" in text
 
 
 def test_store_records_runs_and_predictions(slide_path, tmp_path):

@@ -229,7 +229,7 @@ def test_unreadable_regions_are_reported_and_the_rest_runs(qtbot, window, errors
     real = OpenSlideSource.read_region
 
     def flaky(self, location, level, size):
-        if location[1] >= 1500:  # the lower half of the slide cannot be read
+        if location[1] + size[1] > 1500:  # the lower half of the slide cannot be read
             raise RegionReadError(self.path, f"cannot read region at {location} (test)")
         return real(self, location, level, size)
 
@@ -240,6 +240,11 @@ def test_unreadable_regions_are_reported_and_the_rest_runs(qtbot, window, errors
     qtbot.waitUntil(lambda: bool(states), timeout=60000)
     assert states == ["done"] and not errors  # not fatal: counted, not a message box
     assert "could not be read" in w.status.currentMessage()
+    # the lower half is unknown, not background: its tiles were tried and counted
+    assert "unreadable area" in w.status.currentMessage()
+    assert "mm²" in w.metadata.value("Unreadable") and "not background" in w.metadata.value(
+        "Unreadable")
+    assert w.overlay.info.grid.unknown_tiles > 0
     hm = w.overlay.heatmaps["demo-resnet50"]
     grid = w.overlay.info.grid
     assert 0 < hm.tiles_added < len(grid.tiles)

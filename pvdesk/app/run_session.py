@@ -55,6 +55,32 @@ class RunInfo:
     def untrained(self) -> list[str]:
         return [b.name for b in self.bundles if not b.trained]
 
+    @property
+    def unreadable_area(self) -> str | None:
+        """"0.21 mm² (12.9% of the slide)" that could not be read, or None."""
+        mask = getattr(self.grid, "mask", None)
+        if mask is None or mask.unknown is None:
+            return None
+        mm2 = mask.unknown_mm2
+        share = f"{mask.unknown_fraction_total:.1%} of the slide"
+        return f"{mm2:.3g} mm² ({share})" if mm2 is not None else share
+
+    def slide_facts(self) -> dict[str, str]:
+        """Rows for the Slide panel: what tissue detection kept, dropped and could not read."""
+        mask = getattr(self.grid, "mask", None)
+        if mask is None:
+            return {}
+        grid = self.grid
+        facts = {"Tissue": f"{mask.fraction_total:.1%} of the slide; "
+                           f"{len(grid.tiles)} of {grid.total_positions} tiles kept",
+                 "Tissue rule": f"fragments {mask.min_object_rule} dropped"
+                                + (f" ({mask.dropped_objects} dropped)"
+                                   if mask.dropped_objects else "")}
+        area = self.unreadable_area
+        facts["Unreadable"] = (f"{area}: unknown, not background; {grid.unknown_tiles} "
+                               "tiles overlap it and are tried" if area else "none")
+        return facts
+
 
 def describe_failure(exc: BaseException) -> str:
     """One clear line for an error that stopped a run."""

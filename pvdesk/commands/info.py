@@ -38,7 +38,15 @@ def describe(src, args) -> dict:
         with TerminalProgress("thumbnail", "rows") as bar:
             grid = make_grid(src, args.tile_um, args.size, args.overlap, args.min_tissue,
                              progress=bar)
-        out["tissue_fraction"] = grid.mask.fraction_total
+        m = grid.mask
+        out["tissue_fraction"] = m.fraction_total
+        out["tissue_rule"] = {"min_object": m.min_object_rule,
+                              "dropped_fragments": m.dropped_objects,
+                              "dropped_mm2": m.area_mm2(m.dropped_px),
+                              "note": m.describe_dropped()}
+        out["unreadable"] = {"fraction": m.unknown_fraction_total, "mm2": m.unknown_mm2,
+                             "tiles_overlapping": grid.unknown_tiles,
+                             "note": m.describe_unknown()}
     else:
         props = src.properties()
         out.update(images=props["images"], classes=list(props["classes"]))
@@ -69,6 +77,17 @@ def run(args) -> int:
                      + (" (stated by the user)" if args.mpp else ""))
         lines.append(f"objective power: {_fmt(d['objective_power'], 'x')}")
         lines.append(f"tissue fraction: {d['tissue_fraction']:.1%}")
+        rule = d["tissue_rule"]
+        lines.append(f"tissue rule:     fragments {rule['min_object']} are dropped"
+                     + (f"; dropped {rule['dropped_fragments']}"
+                        + (f" ({rule['dropped_mm2']:.3g} mm²)" if rule["dropped_mm2"] is not None
+                           else "") if rule["dropped_fragments"] else "; none dropped"))
+        bad = d["unreadable"]
+        if bad["note"]:
+            lines.append(f"unreadable:      {bad['note']}; {bad['tiles_overlapping']} tile(s) "
+                         "overlap it")
+        else:
+            lines.append("unreadable:      none (every overview block could be read)")
     else:
         lines.append(f"images:          {d['images']}")
         lines.append(f"classes:         {', '.join(d['classes']) or 'none from names'}")

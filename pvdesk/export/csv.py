@@ -4,9 +4,13 @@ Columns, in order::
 
     source, tile_x, tile_y, tile_w, tile_h, mpp, model, predicted, predicted_group,
     confidence, p_<class> for every class (the run's order), review_status, review_label,
-    reviewer, reviewed_at
+    reviewer, reviewed_at, tile_status
 
 tile_* are level-0 pixels (empty for a patch image); reviewed_at is ISO 8601 UTC.
+tile_status is "ok", or "unreadable" for a tile whose pixels could not be read (damaged
+image data): such a row has no prediction, so a reader of the file sees every tile of the
+grid, not only those that could be classified. Files written before the column existed
+read as all "ok"; readers that learn from rows (training, import) skip non-ok ones.
 
 Spreadsheet safety: a *text* cell (source, model, predicted, predicted_group, review_*,
 reviewer, reviewed_at) that starts with ``= + - @``, a tab, a carriage return or a line
@@ -49,14 +53,16 @@ from pvdesk.taxonomy import group_of
 HEAD = ("source", "tile_x", "tile_y", "tile_w", "tile_h", "mpp", "model", "predicted",
         "predicted_group", "confidence")
 TAIL = ("review_status", "review_label", "reviewer", "reviewed_at")
-TEXT_COLUMNS = frozenset({"source", "model", "predicted", "predicted_group", *TAIL})
+STATUS = "tile_status"
+TILE_OK, TILE_UNREADABLE = "ok", "unreadable"
+TEXT_COLUMNS = frozenset({"source", "model", "predicted", "predicted_group", *TAIL, STATUS})
 INT_COLUMNS = frozenset({"tile_x", "tile_y", "tile_w", "tile_h"})
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 QUOTE = "'"
 
 
 def columns(classes: Sequence[str]) -> list[str]:
-    return [*HEAD, *(f"p_{c}" for c in classes), *TAIL]
+    return [*HEAD, *(f"p_{c}" for c in classes), *TAIL, STATUS]
 
 
 def _formula_like(text: str) -> bool:
@@ -114,6 +120,7 @@ def _cells(cols: list[str], classes: Sequence[str], row: Mapping) -> list[str]:
             row.setdefault("confidence", max(probs))
     row.setdefault("predicted_group", _group(row.get("predicted")))
     row.setdefault("review_status", "unreviewed")
+    row.setdefault(STATUS, TILE_OK)
     out = []
     for col in cols:
         v = row.get(col)
@@ -191,7 +198,8 @@ def _parse(path, line: int, col: str, cell: str):
 
 def read_predictions_csv(path) -> CsvTable:
     """Read a clip_predictions.csv back: (classes, rows), each row a dict keyed by column
-    with ints/floats (None when empty) and the original text (quote prefixes removed)."""
+    with ints/floats (None when empty) and the original text (quote prefixes removed).
+    Every row has ``tile_status`` ("ok" when the file has no such column)."""
     fh = checks.open_text(path)  # regular files only (no FIFO, no /dev/zero), bounded size
     with fh:
         reader = csv.reader(checks.bounded_lines(fh, path))
@@ -201,8 +209,9 @@ def read_predictions_csv(path) -> CsvTable:
             raise ExportError(f"{path}: empty file, not a predictions CSV") from None
         except (csv.Error, UnicodeDecodeError) as exc:
             raise ExportError(f"{path}: not a readable CSV ({exc})") from None
-        mid = header[len(HEAD):len(header) - len(TAIL)]
-        if (tuple(header[:len(HEAD)]) != HEAD or tuple(header[len(header) - len(TAIL):]) != TAIL
+        core = header[:-1] if header and header[-1] == STATUS else header
+        mid = core[len(HEAD):len(core) - len(TAIL)]
+        if (tuple(core[:len(HEAD)]) != HEAD or tuple(core[len(core) - len(TAIL):]) != TAIL
                 or not mid or not all(c.startswith("p_") for c in mid)):
             raise ExportError(f"{path}: not a predictions CSV (columns {header[:4]}...)")
         if len(set(header)) != len(header):
@@ -220,7 +229,9 @@ def read_predictions_csv(path) -> CsvTable:
                 if len(cells) != len(header):
                     raise ExportError(f"{path}: line {line}: {len(cells)} cells, "
                                       f"expected {len(header)}")
-                rows.append({c: _parse(path, line, c, v) for c, v in zip(header, cells, strict=True)})
+                row = {c: _parse(path, line, c, v) for c, v in zip(header, cells, strict=True)}
+                row[STATUS] = (row.get(STATUS) or TILE_OK).strip().lower()
+                rows.append(row)
                 lines.append(line)
         except (csv.Error, UnicodeDecodeError) as exc:
             raise ExportError(f"{path}: line {reader.line_num + 1}: not a readable CSV "

@@ -43,6 +43,8 @@ def read_checked(path):
     table = read_predictions_csv(path)
     groups: dict[str, list[dict]] = {}
     for row in table.rows:
+        if row.get("tile_status", "ok") != "ok":  # unreadable tiles have no prediction
+            continue
         groups.setdefault(row["model"], []).append(row)
     line_of = dict(zip(map(id, table.rows), table.lines, strict=False))
     for model, rows in groups.items():

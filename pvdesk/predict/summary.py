@@ -83,13 +83,20 @@ def summary_text(info: dict) -> str:
             bar = "!" * 78
             lines += [bar, "!! " + m["warning"], bar, ""]
     lines += [f"source: {info['source']}", f"grid: {info['grid']}"]
-    if info.get("unreadable_examples"):
-        lines.append(f"unreadable tiles: {info['tiles_unreadable']} "
-                     f"(e.g. {info['unreadable_examples'][0]})")
+    area = info.get("unreadable_area")
+    if area:
+        lines.append(f"unreadable area: {area['note']}")
+    if info.get("tiles_unreadable"):
+        lines.append(f"unreadable tiles: {info['tiles_unreadable']} of {info['tiles']} could not "
+                     f"be read and are not classified (tile_status 'unreadable' in the CSV; "
+                     f"e.g. {info['unreadable_examples'][0]})")
     lines.append(f"time: {info['seconds']:.1f} s ({info['tiles_per_s']:.1f} tiles/s)")
     for m in info["models"]:
         tag = "" if m["trained"] else "  [UNTRAINED]"
-        lines += ["", f"model {m['model']}{tag}: {m['tiles_classified']} tiles classified"]
+        total = m["tiles_classified"] + m["tiles_unreadable"]
+        lines += ["", f"model {m['model']}{tag}: {m['tiles_classified']} of {total} tiles "
+                      "classified" + (f", {m['tiles_unreadable']} unreadable"
+                                      if m["tiles_unreadable"] else "")]
         width = max(len(c) for c in m["classes"])
         for c, n in m["tiles_per_class"].items():
             share = n / m["tiles_classified"] if m["tiles_classified"] else 0.0
@@ -98,5 +105,8 @@ def summary_text(info: dict) -> str:
         lines.append(f"  benign {g['benign']}, malignant {g['malignant']}")
         call = m["slide_call"].upper() if m["slide_call"] else "none (no tile classified)"
         lines.append(f"  slide call: {call}{tag}")
+        if m["tiles_unreadable"] and m["slide_call"]:
+            lines.append(f"  caution: the call rests on {m['tiles_classified']} of {total} "
+                         f"tiles; the {m['tiles_unreadable']} unreadable ones could change it")
         lines.append(f"  rule: {m['slide_call_rule']}")
     return "\n".join(lines) + "\n"

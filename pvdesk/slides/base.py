@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from pvdesk.errors import RegionReadError, SlideError
@@ -31,6 +32,9 @@ READ_BLOCK_PX = 1 << 23  # 8 Mpx: 32 MiB as RGBA
 FULL_READ_PX = 1 << 26  # 64 Mpx
 MAX_READ_PX = 1 << 31
 MAX_REGION_PX = 1 << 28  # one read_region call: 1 GiB as RGBA
+# A block that cannot be read is retried in halves down to this many level px a side, so
+# the unreadable area found is close to the damaged tiles' own.
+MIN_FAILED_BLOCK = 64
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class Tile:
     tissue: float = 1.0
     patch: str | None = None  # path of the patch image (patch folders only)
     folder_class: str | None = None  # class given by the folder or file name, if any
+    unknown: float = 0.0  # share of the tile the overview could not read (damaged data)
 
     @property
     def source_key(self) -> tuple:
@@ -224,7 +229,15 @@ class PyramidSource(Source):
 
         Never the file's associated 'thumbnail' image. Built block by block (see
         READ_BLOCK_PX), so memory stays about the output's size whatever the level's.
+        Parts that cannot be read are white: :meth:`thumbnail_and_unknown` says where.
         """
+        return self.thumbnail_and_unknown(max_size, progress)[0]
+
+    def thumbnail_and_unknown(self, max_size: int = 1024,
+                              progress=None) -> tuple[Image.Image, np.ndarray]:
+        """:meth:`thumbnail` and a bool array of its shape (rows, columns), True where an
+        output pixel draws on level pixels that could not be read (painted white): what is
+        there is unknown, not background."""
         if max_size < 1:
             raise ValueError(f"thumbnail size must be at least 1 px, got {max_size}")
         w0, h0 = self.dimensions
@@ -233,17 +246,22 @@ class PyramidSource(Source):
         scale = max_size / max(lw, lh)
         out = (lw, lh) if scale >= 1 else (max(1, round(lw * scale)), max(1, round(lh * scale)))
         try:
-            return self.read_level_resized(level, (0, 0, lw, lh), out, progress)
+            unknown = np.zeros((out[1], out[0]), bool)
+            img = self.read_level_resized(level, (0, 0, lw, lh), out, progress, unknown=unknown)
         except MemoryError:
             raise SlideError(self.path, f"not enough memory to build its {max_size} px "
                                         f"overview from a {lw} x {lh} px level") from None
+        return img, unknown
 
     def read_level_resized(self, level: int, box: tuple[int, int, int, int],
-                           out_size: tuple[int, int], progress=None) -> Image.Image:
+                           out_size: tuple[int, int], progress=None,
+                           unknown: np.ndarray | None = None) -> Image.Image:
         """Level pixels ``box`` = (x, y, w, h), in level px, box-filtered to ``out_size``.
 
         Reads blocks of at most READ_BLOCK_PX; samples rows when the box is larger than
-        FULL_READ_PX (see the module constants). Unreadable blocks stay white.
+        FULL_READ_PX (see the module constants). Unreadable blocks stay white; ``unknown``
+        (a bool array of the output's shape, rows x columns) is set True on every output
+        pixel that draws on one.
         """
         x, y, w, h = box
         tw, th = out_size
@@ -272,7 +290,18 @@ class PyramidSource(Source):
                 u1 = min(tw, u0 + cols)
                 sx0, sx1 = u0 * fx, u1 * fx
                 rx0, rx1 = math.floor(sx0), min(w, math.ceil(sx1))
-                region = self._read_level_block(level, x + rx0, y + ry0, rx1 - rx0, ry1 - ry0)
+                region, failed = self._read_level_block(level, x + rx0, y + ry0, rx1 - rx0,
+                                                        ry1 - ry0)
+                if unknown is not None:
+                    for bx, by, bw, bh in failed:  # block px -> the output pixels they feed
+                        c0 = max(u0, math.floor((rx0 + bx - sx0) / fx) + u0)
+                        c1 = min(u1, math.ceil((rx0 + bx + bw - sx0) / fx) + u0)
+                        if band == fy:
+                            r0 = max(v0, math.floor((ry0 + by - sy0) / fy) + v0)
+                            r1 = min(v1, math.ceil((ry0 + by + bh - sy0) / fy) + v0)
+                        else:
+                            r0, r1 = v0, v1
+                        unknown[r0:r1, c0:c1] = True
                 part = region.resize((u1 - u0, v1 - v0), Image.Resampling.BOX,
                                      box=(sx0 - rx0, sy0 - ry0, sx1 - rx0, sy1 - ry0))
                 out.paste(part, (u0, v0))
@@ -280,37 +309,58 @@ class PyramidSource(Source):
                 progress(v1, th)
         return out
 
-    def _read_level_block(self, level: int, x: int, y: int, w: int, h: int,
-                          block: int = 256) -> Image.Image:
-        """Level pixels (x, y, w, h); when the read fails, what 256 px blocks can give."""
+    def _read_level_block(self, level: int, x: int, y: int, w: int, h: int, block: int = 256,
+                          smallest: int = MIN_FAILED_BLOCK) -> tuple[Image.Image, list]:
+        """Level pixels (x, y, w, h), and the rectangles (bx, by, bw, bh; block px) that
+        could not be read. A failed read is retried in ``block`` px squares, and a failed
+        square in halves down to ``smallest`` px, so one damaged tile of the file costs
+        about its own area, not the block's."""
         lds = self.level_downsamples[level]
-        try:
-            return self.read_region((round(x * lds), round(y * lds)), level, (w, h))
-        except RegionReadError:
-            pass
+
+        def read(bx, by, bw, bh):
+            try:
+                return self.read_region((round((x + bx) * lds), round((y + by) * lds)),
+                                        level, (bw, bh))
+            except RegionReadError:
+                return None
+
+        whole = read(0, 0, w, h)
+        if whole is not None:
+            return whole, []
         out = Image.new("RGB", (w, h), WHITE)
-        for by in range(0, h, block):
-            for bx in range(0, w, block):
-                size = (min(block, w - bx), min(block, h - by))
-                try:
-                    part = self.read_region((round((x + bx) * lds), round((y + by) * lds)),
-                                            level, size)
-                except RegionReadError:
-                    continue  # keep what can be read, white elsewhere
-                out.paste(part, (bx, by))
-        return out
+        failed: list[tuple[int, int, int, int]] = []
+
+        def fill(bx, by, bw, bh, step):
+            for sy in range(by, by + bh, step):
+                for sx in range(bx, bx + bw, step):
+                    sw, sh = min(step, bx + bw - sx), min(step, by + bh - sy)
+                    part = read(sx, sy, sw, sh)
+                    if part is not None:
+                        out.paste(part, (sx, sy))
+                    elif step // 2 >= smallest and max(sw, sh) > smallest:
+                        fill(sx, sy, sw, sh, step // 2)
+                    else:
+                        failed.append((sx, sy, sw, sh))
+
+        fill(0, 0, w, h, block)
+        return out, failed
 
     def read_tile(self, tile: Tile, grid) -> Image.Image:
         lds = self.level_downsamples[grid.level]
         size = (max(1, round(tile.w / lds)), max(1, round(tile.h / lds)))
         if size[0] * size[1] > READ_BLOCK_PX:  # a huge tile (no pyramid): read it in blocks
             x, y = round(tile.x / lds), round(tile.y / lds)
+            unknown = np.zeros((grid.out_size, grid.out_size), bool)
             try:
-                return self.read_level_resized(grid.level, (x, y, *size),
-                                               (grid.out_size, grid.out_size))
+                img = self.read_level_resized(grid.level, (x, y, *size),
+                                              (grid.out_size, grid.out_size), unknown=unknown)
             except MemoryError:
                 raise RegionReadError(self.path, f"not enough memory to read the tile at "
                                                  f"({tile.x}, {tile.y})") from None
+            if unknown.any():  # a tile is classified whole or not at all
+                raise RegionReadError(self.path, f"part of the tile at ({tile.x}, {tile.y}) "
+                                                 "cannot be read")
+            return img
         img = self.read_region((tile.x, tile.y), grid.level, size)
         if img.size != (grid.out_size, grid.out_size):
             img = img.resize((grid.out_size, grid.out_size), Image.Resampling.BILINEAR)

@@ -51,14 +51,31 @@ class OpenSlideSource(PyramidSource):
             raise CorruptSlideError(self.path, f"OpenSlide cannot open it ({exc})") from None
 
     def _check_readable(self) -> None:
-        """Read a pixel of the coarsest level: a corrupt file fails here, not mid-review."""
+        """Read a pixel of the coarsest level at its centre and corners: a file none of
+        whose pixels decode fails here, not mid-review. One damaged tile (a corner) does
+        not refuse the slide: its region is reported as unreadable later."""
         level = self._slide.level_count - 1
+        lw, lh = self._slide.level_dimensions[level]
+        ds = self._slide.level_downsamples[level]
+        spots = [(lw // 2, lh // 2), (0, 0), (lw - 1, 0), (0, lh - 1), (lw - 1, lh - 1)]
+        first = None
+        for sx, sy in spots:
+            try:
+                self._slide.read_region((round(sx * ds), round(sy * ds)), level, (1, 1))
+                return
+            except Exception as exc:
+                first = first or exc
+                try:  # OpenSlide errors stick to a handle
+                    self._slide.close()
+                    self._slide = self._open()
+                except Exception:  # noqa: BLE001 - reported below with the first error
+                    break
         try:
-            self._slide.read_region((0, 0), level, (1, 1))
-        except Exception as exc:
             self._slide.close()
-            raise CorruptSlideError(self.path, f"the slide opens but its pixels cannot be read "
-                                               f"({exc})") from None
+        except Exception:  # noqa: BLE001 - already failing; the message says why
+            pass
+        raise CorruptSlideError(self.path, f"the slide opens but its pixels cannot be read "
+                                           f"({first})") from None
 
     # metadata ----------------------------------------------------------------
     @property

@@ -146,6 +146,8 @@ class MainWindow(QMainWindow):
         r.progress.connect(run.set_progress)
         r.progress.connect(lambda p: setattr(self, "_last_progress", p))
         r.started.connect(self.overlay.begin)
+        r.started.connect(lambda info: self.source is not None and self.metadata.show_source(
+            self.source, info.slide_facts()))
         r.progress.connect(self.overlay.on_progress)
         r.failed.connect(self._on_run_failed)
         r.finished.connect(self._on_run_finished)
@@ -287,7 +289,10 @@ class MainWindow(QMainWindow):
         self.overlay.finish(state)
         if state in ("done", "cancelled"):
             last = self._last_progress
-            bad = f"; {last.unreadable} tiles could not be read" if last and last.unreadable else ""
+            bad = (f"; {last.unreadable} of {last.total} tiles could not be read"
+                   if last and last.unreadable else "")
+            area = self.overlay.info.unreadable_area if self.overlay.info else None
+            bad += f"; unreadable area {area} (unknown, not background)" if area else ""
             self.status.showMessage(f"Run {'finished' if state == 'done' else 'cancelled'}"
                                     f": {self.overlay.summary()}{bad}", 15000)
 

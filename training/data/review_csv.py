@@ -6,8 +6,9 @@ reviewer's: a corrected row wins over a confirmed one for the same tile (several
 list one tile), and a confirmed row without a review_label takes the prediction it
 confirmed. Left out unless asked (``include_unreviewed``: then the prediction is the label,
 a pseudo-label): unreviewed rows. Always left out, and counted: rows labelled uncertain or
-non_tissue (they are not classes a bundle can have). The patient is the source slide, so a
-split never puts tiles of one slide in two splits.
+non_tissue (they are not classes a bundle can have), and rows whose tile_status is not "ok"
+(tiles that could not be read have no pixels to learn from). The patient is the source
+slide, so a split never puts tiles of one slide in two splits.
 """
 
 from __future__ import annotations
@@ -48,9 +49,12 @@ def load_review_csv(path: str | Path, include_unreviewed: bool = False) -> Datas
     table = read_predictions_csv(path)  # raises ExportError (a PvdeskError) naming the file
     folder = path.parent.resolve()
     best: dict[tuple, tuple[int, Sample]] = {}
-    skipped = {"unreviewed": 0, UNCERTAIN: 0, NON_TISSUE: 0}
+    skipped = {"unreviewed": 0, UNCERTAIN: 0, NON_TISSUE: 0, "unreadable": 0}
     missing: set[str] = set()
     for i, row in enumerate(table.rows, start=2):
+        if row.get("tile_status", "ok") != "ok":
+            skipped["unreadable"] += 1
+            continue
         status = (row.get("review_status") or "unreviewed").strip().lower()
         if status not in RANK:
             raise DataError(f"{path}: line {i}: unknown review_status {status!r}")
