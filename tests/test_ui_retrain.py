@@ -367,6 +367,10 @@ def test_curves_message_never_sits_on_an_axis(qtbot, home, tmp_path):
     assert seen[0][0] == "done"
     assert c.message == "" and len(c.loss_ax.lines) == 2
     assert dlg.phases.rows[1][2].text() == "epoch 3 of 3, done"
+    dlg.tabs.setCurrentIndex(PROGRESS)
+    qtbot.wait(100)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    dlg.grab().save(str(SHOTS / "retrain-epochs-fake.png"))
 
 
 def test_phase_tracker_folds_events():

@@ -63,8 +63,8 @@ GLOSSARY: dict[str, Term] = {
         r"\brecall\b"),
     "f1": _t(
         "F1",
-        "One score that is high only when both precision and recall are high (their "
-        "harmonic mean), from 0 to 1.",
+        "One score for a class that is high only when both its precision and its recall are "
+        "high, from 0 (never right) to 1 (perfect).",
         r"\bF1\b"),
     "macro": _t(
         "Macro average",
@@ -141,15 +141,15 @@ GLOSSARY: dict[str, Term] = {
         r"\bheads?\b"),
     "linear_probe": _t(
         "Linear probe",
-        "The simplest head: one weighted sum per class over the backbone's description "
-        "(logistic regression). It trains in one go, in seconds to minutes, has no epochs, "
-        "and is the safest choice with few labelled tiles.",
+        "The simplest head: one weighted sum per class over the backbone's description of a "
+        "tile. It trains in one go, in seconds to minutes, has no epochs, and is the safest "
+        "choice with few labelled tiles.",
         r"\blinear probe\b", r"\bclip-linear\b"),
     "mlp": _t(
         "MLP head",
-        "A small network as the head (one hidden layer). It can learn subtler patterns than a "
-        "linear probe, trains over several epochs in a few minutes, and needs more labelled "
-        "tiles to be trusted.",
+        "A head with two steps instead of one weighted sum, so it can learn subtler "
+        "combinations than a linear probe. It trains over several epochs, in a few minutes, "
+        "and needs more labelled tiles to be trusted.",
         r"\bMLP\b", r"\bclip-mlp\b"),
     "finetune": _t(
         "Fine-tune",

@@ -115,6 +115,9 @@ class RetrainDialog(QDialog):
         pl.addWidget(self.curves, 3)
         self.phase_room = QWidget()  # where the curves would be, for a linear probe
         pl.addWidget(self.phase_room, 1)
+        log_title = QLabel("Training log (technical details, for support)")
+        log_title.setStyleSheet("color: #444444;")
+        pl.addWidget(log_title)
         pl.addWidget(self.log, 2)
         self.results = MetricsPanel()
         self.tabs.addTab(setup, "1  Choose data and model")

@@ -35,7 +35,7 @@ class SettingsDialog(QDialog):
         self.folders = QListWidget()
         self.folders.addItems(settings.model_folders)
         self.folders.setMinimumHeight(70)
-        self.folders_note = QLabel(f"Also searched always: pvdesk's own models folder, "
+        self.folders_note = QLabel(f"Always searched as well: pvdesk's own models folder, "
                                    f"{user_models_dir()}, where retrained models go.")
         self.folders_note.setWordWrap(True)
         self.folders_note.setStyleSheet("color: #444444;")
@@ -63,8 +63,8 @@ class SettingsDialog(QDialog):
         form = QFormLayout()
         form_row(form, "Model folders", self.folders, "bundle",
                  before="Folders that hold model bundles; Run model lists every bundle in them.")
-        form.addRow("", self.folders_note)
         form.addRow("", buttons_row)
+        form.addRow("", self.folders_note)
         form_row(form, "Default device", self.device, "device")
         form_row(form, "Reviewer", self.reviewer)
         form_row(form, "Tile cache", self.cache, "tile_cache")
