@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "pvdesk.commands.review",
     "pvdesk.commands.models",
     "pvdesk.commands.predict",
+    "pvdesk.commands.similar",
     "pvdesk.commands.demo",
     "pvdesk.commands.selftest",  # hidden: packaging checks
 )

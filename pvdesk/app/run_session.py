@@ -39,6 +39,7 @@ class RunRequest:
     min_tissue: float = 0.25
     weights: str | None = None  # a local backbone weights file for bundles lacking theirs
     use_regions: bool = True  # limit to the slide's regions of interest (QuPath) when it has any
+    embeddings: bool = False  # store each tile's image embedding (float16; CLIP kinds)
 
 
 @dataclass
@@ -136,14 +137,14 @@ class StoreTarget:
         regions = regions_for(self.store, self._slide_id())
         return limit_grid(grid, regions) if regions else grid
 
-    def begin(self, bundles, grid, device: str) -> dict[str, int]:
+    def begin(self, bundles, grid, device: str, settings: dict | None = None) -> dict[str, int]:
         from pvdesk.review.project import RunRecorder
 
         if self.store is None:
             self.store = self.open_store()
         self.recorder = RunRecorder(self.store, self.source, self._slide_id())
         return self.recorder.begin({b.name: b for b in bundles}, grid, device,
-                                   {"app": "pvdesk"})
+                                   {"app": "pvdesk", **(settings or {})})
 
     def add(self, batch) -> dict[str, list]:
         return self.recorder.add_records(batch)
@@ -235,7 +236,9 @@ class RunSession:
             info = RunInfo(bundles, grid, device, size)
             if target is not None and grid.tiles:
                 try:
-                    info.runs = target.begin(bundles, grid, device)
+                    extra = ({"settings": {"embedding_dtype": "float16"}}
+                             if req.embeddings else {})
+                    info.runs = target.begin(bundles, grid, device, **extra)
                 except Exception as exc:
                     self.store_failed.emit(f"{type(exc).__name__}: {exc}")
                     target = None
@@ -248,7 +251,8 @@ class RunSession:
                 return "done"
             engine = InferenceEngine(source, grid, classifiers, batch_size=req.batch_size,
                                      workers=req.workers, progress=self.progress.emit,
-                                     cancel_event=self.cancel_event, embeddings=False)
+                                     cancel_event=self.cancel_event,
+                                     embeddings=req.embeddings and target is not None)
             shown = bundles[0].name
             pending: list = []
             last = time.monotonic()

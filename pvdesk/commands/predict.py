@@ -31,6 +31,9 @@ def register(sub) -> None:
     add_grid_arguments(p, tile_um_default=None, with_size=False)
     p.add_argument("--store", default=None, metavar="FILE.pvdb",
                    help="also record the runs and predictions in this review store")
+    p.add_argument("--embeddings", action="store_true",
+                   help="with --store: also store each tile's image embedding (float16; CLIP "
+                   "models) for `pvdesk similar` and `pvdesk query`")
     p.add_argument("--ignore-regions", action="store_true",
                    help="classify the whole slide even when the store holds regions imported "
                    "from QuPath (review import-geojson --as-region)")
@@ -131,6 +134,7 @@ def run(args) -> int:
                         min_tissue=args.min_tissue, batch_size=args.batch,
                         workers=args.workers, store=store, device=device,
                         heatmap_size=args.heatmap_size, regions=regions,
+                        embeddings=args.embeddings,
                         progress=lambda p, bar=bar: bar(p.done, p.total))
             info["out"] = str(out)
             results.append(info)

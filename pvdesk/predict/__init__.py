@@ -87,11 +87,14 @@ def _rows(batch, models, source_path: str, mpp):
 def predict_source(source, models: list[LoadedModel], out: Path, *, tile_um: float | None = None,
                    overlap: float = 0.0, min_tissue: float = 0.25, batch_size: int = 32,
                    workers: int = 2, store=None, device: str = "cpu", heatmap_size: int = 1200,
-                   progress=None, grid_progress=None, cancel=None, regions=None) -> dict:
+                   progress=None, grid_progress=None, cancel=None, regions=None,
+                   embeddings: bool = False) -> dict:
     """Classify every tissue tile of ``source``; write the outputs into folder ``out``.
 
     ``tile_um`` defaults to the first model's field of view. ``progress`` gets the engine's
     Progress objects. ``regions`` (pvdesk.regions) limits the run to the tiles they cover.
+    ``embeddings``: also store each tile's image embedding (float16) in ``store`` (CLIP
+    kinds), for similar-tile and text search.
     Returns the summary dict (also written as summary.json).
     """
     if not models:
@@ -110,12 +113,13 @@ def predict_source(source, models: list[LoadedModel], out: Path, *, tile_um: flo
     heatmaps = {m.label: HeatmapGrid(grid, m.bundle.classes, size=source.dimensions)
                 for m in models} if is_slide else {}
     tallies = {m.label: ModelTally(m.label, m.bundle.classes, m.bundle.trained) for m in models}
-    recorder = _recorder(store, source, models, grid, device, batch_size) if store else None
+    recorder = _recorder(store, source, models, grid, device, batch_size,
+                         embeddings) if store else None
     runs = dict(recorder.runs) if recorder else {}
     errors: list[str] = []
     engine = InferenceEngine(source, grid, {m.label: m.classifier for m in models},
                              batch_size=batch_size, workers=workers, progress=progress,
-                             cancel_event=cancel)
+                             cancel_event=cancel, embeddings=embeddings and store is not None)
     started = time.perf_counter()
 
     def rows():
@@ -154,12 +158,13 @@ def predict_source(source, models: list[LoadedModel], out: Path, *, tile_um: flo
     return info
 
 
-def _recorder(store, source, models, grid, device, batch_size):
+def _recorder(store, source, models, grid, device, batch_size, embeddings=False):
     """Record the slide and one store run per model (the app records its runs the same way)."""
     from pvdesk.review.project import RunRecorder
 
     rec = RunRecorder(store, source)
-    rec.begin({m.label: m.bundle for m in models}, grid, device, {"batch": batch_size},
+    settings = {"batch": batch_size, **({"embedding_dtype": "float16"} if embeddings else {})}
+    rec.begin({m.label: m.bundle for m in models}, grid, device, settings,
               {m.label: {"precision": getattr(m.classifier, "effective_precision", None)}
                for m in models})
     return rec

@@ -1,5 +1,6 @@
 """Float vectors as little-endian bytes in SQLite: probabilities as float64, embeddings as
-float32. numpy is imported only when a caller hands numpy arrays in or asks for one back,
+float32 (or float16 for runs recorded with ``embedding_dtype: float16``, which needs numpy).
+numpy is imported only when a caller hands numpy arrays in or asks for one back,
 so opening a store (and `pvdesk review`) stays quick."""
 
 from __future__ import annotations
@@ -7,14 +8,14 @@ from __future__ import annotations
 import sys
 from array import array
 
-_NUMPY_DTYPES = {"d": "<f8", "f": "<f4"}
+_NUMPY_DTYPES = {"d": "<f8", "f": "<f4", "e": "<f2"}
 
 
 def to_blob(values, code: str) -> bytes | None:
-    """``code`` is "d" (float64) or "f" (float32)."""
+    """``code`` is "d" (float64), "f" (float32) or "e" (float16)."""
     if values is None:
         return None
-    if type(values).__module__.startswith("numpy"):
+    if code == "e" or type(values).__module__.startswith("numpy"):
         import numpy as np
 
         return np.asarray(values, dtype=_NUMPY_DTYPES[code]).ravel().tobytes()

@@ -58,6 +58,13 @@ def default_reviewer() -> str:
     return name or "reviewer"
 
 
+def embedding_code(run: RunInfo) -> str:
+    """The blob code of a run's embeddings: "e" (float16) when the run was recorded with
+    ``settings["embedding_dtype"] == "float16"`` (``predict --embeddings``, the window's
+    run with embeddings), else "f" (float32, older runs)."""
+    return "e" if (run.settings or {}).get("embedding_dtype") == "float16" else "f"
+
+
 class ReviewStore(ReviewActions, ReviewHistory):
     """A review store file. ``with ReviewStore(path) as store: ...``; ``create=False``
     refuses a missing file instead of creating an empty store; ``readonly=True`` opens an
@@ -238,6 +245,7 @@ class ReviewStore(ReviewActions, ReviewHistory):
     def _add_predictions(self, run_id: int, slide_id: str,
                          rows: Iterable[TilePrediction]) -> list[tuple]:
         classes = self.run(run_id).classes
+        emb_code = embedding_code(self.run(run_id))
         added = []
         with self.transaction() as con:
             if con.execute("SELECT 1 FROM slides WHERE slide_id=?", (slide_id,)).fetchone() is None:
@@ -266,7 +274,7 @@ class ReviewStore(ReviewActions, ReviewHistory):
                     "entropy=excluded.entropy, margin=excluded.margin, "
                     "embedding=coalesce(excluded.embedding, embedding)",
                     (run_id, tid, to_blob(row.probs, "d"), classes[best], conf, ent, margin,
-                     to_blob(row.embedding, "f")))
+                     to_blob(row.embedding, emb_code)))
                 added.append((tid, best, conf, ent, margin))
         return added
 
@@ -279,7 +287,8 @@ class ReviewStore(ReviewActions, ReviewHistory):
             return None
         import numpy as np
 
-        return np.frombuffer(r[0], dtype="<f4").copy()
+        dtype = "<f2" if embedding_code(self.run(run_id)) == "e" else "<f4"
+        return np.frombuffer(r[0], dtype=dtype).astype(np.float32)
 
     def find_tile(self, slide_id: str | None = None, source: str | None = None,
                   tile_x=None, tile_y=None, tile_w=None, tile_h=None) -> int | None:

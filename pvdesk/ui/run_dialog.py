@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -86,6 +87,7 @@ class RunDialog(QDialog):
         weights_row = QHBoxLayout()
         weights_row.addWidget(self.weights, 1)
         weights_row.addWidget(browse)
+        self.embeddings = QCheckBox("Keep embeddings (similar tiles, text search)")
         self.note = QLabel()
         self.note.setWordWrap(True)
 
@@ -96,6 +98,9 @@ class RunDialog(QDialog):
         form_row(form, "Backbone weights file", weights_row, "backbone", "bundle",
                  before="A file on this computer holding the backbone's learnt numbers (its "
                         "weights), for a bundle that would otherwise download them.")
+        form_row(form, "Similar tiles", self.embeddings, "embeddings",
+                 before="Store each tile's embeddings (CLIP bundles, float16) so that S finds "
+                        "tiles like the current one and a phrase can be searched.")
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                         | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Run")
@@ -167,4 +172,5 @@ class RunDialog(QDialog):
                           tile_um=self.tile_um.value(),
                           model_folders=list(self.settings.model_folders),
                           batch_size=self.batch.value(),
-                          weights=self.weights.text().strip() or None)
+                          weights=self.weights.text().strip() or None,
+                          embeddings=self.embeddings.isChecked())
