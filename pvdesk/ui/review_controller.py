@@ -32,6 +32,7 @@ from pvdesk.ui.review_layer import ReviewLayer, TilePicker
 from pvdesk.ui.review_menus import build_review_menus
 from pvdesk.ui.review_store import SlideContext, StoreMixin, open_job, service_job
 from pvdesk.ui.review_sync import ReviewSync
+from pvdesk.ui.similar_action import SimilarAction
 
 TEXT_INPUTS = (QLineEdit, QPlainTextEdit, QTextEdit, QAbstractSpinBox)
 KEY_TOKENS = {Qt.Key.Key_Return: "enter", Qt.Key.Key_Enter: "enter", Qt.Key.Key_Space: "space",
@@ -68,6 +69,7 @@ class ReviewController(StoreMixin, QObject):
         window.status.addPermanentWidget(self.store_label)
         self.exporter = Exporter(self, window)
         self.sync = ReviewSync(self)
+        self.similar = SimilarAction(self)  # S: select the tiles most like this one
         self.acts = build_review_menus(window, self.command)
         self.w.view_menu.addAction(self.dock_widget.toggleViewAction())
         self._wire()
@@ -257,6 +259,8 @@ class ReviewController(StoreMixin, QObject):
         if event.key() == Qt.Key.Key_Escape:
             self.clear_selection()
             return True
+        if event.key() == Qt.Key.Key_S:
+            return self.similar.start()
         token = KEY_TOKENS.get(event.key()) or event.text()
         return bool(token) and self.command(token)
 
@@ -267,6 +271,7 @@ class ReviewController(StoreMixin, QObject):
         QApplication.instance().removeEventFilter(self)
         self.dock.flush_diagnosis()
         self.exporter.shutdown()
+        self.similar.shutdown()
         self.grid.shutdown()
         self.writer.close()
         for ctx in {self.ctx, self.run_ctx} - {None}:
