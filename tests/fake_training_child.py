@@ -101,6 +101,8 @@ def linear(out: str) -> int:
     emit("start", verb="train", head="clip-linear", backbone="demo-clip-rn50", out=out,
          classes=CLASSES, epochs=None)
     emit("note", message="no ImageNet weights: random init")
+    emit("warning", message="backbone demo-clip-rn50 has random weights: the new model will "
+                            "be marked UNTRAINED")
     emit("stage", stage="embeddings", total=40)
     for i in range(1, 41, 8):
         emit("step", stage="embeddings", step=i, steps=40, epoch=None, loss=None, eta_s=2.0)

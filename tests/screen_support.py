@@ -224,3 +224,10 @@ def save(top: QWidget, folder: Path, stem: str, size: tuple[int, int]) -> Path:
     path = folder / f"{stem}-{size[0]}x{size[1]}.png"
     assert top.grab().save(str(path)), path
     return path
+
+
+def in_view(w: QWidget, area: QAbstractScrollArea) -> bool:
+    """``w`` is wholly inside ``area``'s visible part (no scrolling needed to see it)."""
+    vp = area.viewport()
+    r = QRect(w.mapTo(vp, QPoint(0, 0)), w.size())
+    return vp.rect().contains(r)

@@ -128,6 +128,15 @@ def test_eight_class_confusion_matrix_reads_at_laptop_sizes(qtbot, tmp_path, siz
     assert view.rect().contains(at) and view.rect().contains(at + cm.rect().bottomRight())
     assert dlg.panel.top.direction().name == "LeftToRight"  # beside the numbers
     assert not clipped(dlg) and not unexplained(dlg)
+    from PySide6.QtCore import QEvent, QPoint
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QApplication, QToolTip
+
+    x, y = int(left + 5.5 * cell), int(top + 4.5 * cell)  # true ductal, called lobular
+    QApplication.sendEvent(cm, QHelpEvent(QEvent.Type.ToolTip, QPoint(x, y),
+                                          cm.mapToGlobal(QPoint(x, y))))
+    assert QToolTip.text() == "Of 40 true ductal carcinoma, 6 (15%) were called lobular " \
+        "carcinoma."
     SHOTS.mkdir(parents=True, exist_ok=True)
     dlg.grab().save(str(SHOTS / f"metrics-view-8class-{size[0]}x{size[1]}.png"))
 

@@ -106,7 +106,8 @@ def test_retrain_end_to_end_then_load_and_run(qtbot, window, home, dataset, tmp_
 
     # the bundle loads, appears in Run model, and runs on the open slide from the dialog
     bundle = resolve_bundle(folder)
-    assert bundle.kind == "clip-mlp" and bundle.trained
+    # a head on the random demo backbone stands on random weights: untrained by lineage
+    assert bundle.kind == "clip-mlp" and not bundle.trained
     assert bundle.name in [b.name for b in find_bundles(w.settings.model_folders)]
     states: list[str] = []
     w.runs.finished.connect(states.append)
@@ -311,6 +312,8 @@ def test_a_linear_probe_shows_its_phases_where_curves_do_not_apply(qtbot, home, 
     assert all(r[3].isVisible() and r[3].text() for r in rows)  # what each phase does
     assert dlg.curves.isHidden() and dlg.phases.isVisible()
     assert not dlg.curves.loss_ax.texts and not dlg.curves.acc_ax.texts
+    assert dlg.warnings.isVisible() and "marked UNTRAINED" in dlg.warnings.text()  # not only
+    assert "marked UNTRAINED" in dlg.log.toPlainText()  # in the log
     SHOTS.mkdir(parents=True, exist_ok=True)
     dlg.grab().save(str(SHOTS / "retrain-linear-phases.png"))
     hold.write_text("")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
-from screen_support import SIZES, client_size, clipped, fit_screen, save, unexplained
+from screen_support import SIZES, client_size, clipped, fit_screen, in_view, save, unexplained
 
 from pvdesk.paths import sample_slide
 from pvdesk.ui.main_window import MainWindow
@@ -140,6 +140,8 @@ def test_retrain_dialog_before_during_after(qtbot, reviewed, tmp_path, monkeypat
     assert dlg.tabs.currentIndex() == RESULTS
     for size in SIZES:
         look(qtbot, dlg, "retrain-after", size, problems)
+        cm = dlg.results.confusion
+        assert len(cm.counts) == 8 and in_view(cm, dlg.results), size  # no scrolling
     dlg.tabs.setCurrentIndex(PROGRESS)
     for size in SIZES:
         look(qtbot, dlg, "retrain-after-progress", size, problems)
@@ -167,3 +169,27 @@ def test_model_metrics_view(qtbot, env, tmp_path):
         look(qtbot, dlg, "model-metrics", size, problems)
         dlg.close()
     assert not problems, "\n".join(problems)
+
+
+def test_the_checks_catch_cut_and_clipped_controls(qtbot):
+    """The checks above fail where they should: a label cut short, a button pushed out of
+    its window, jargon without its tooltip."""
+    from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+
+    top = QWidget()
+    qtbot.addWidget(top)
+    lay = QHBoxLayout(top)
+    label = QLabel("Most uncertain first (entropy), then the smallest margin")
+    lay.addWidget(label)
+    button = QPushButton("Start training", top)
+    top.show()
+    qtbot.waitExposed(top)
+    top.setFixedSize(200, 60)
+    label.setFixedWidth(120)
+    button.move(150, 20)
+    qtbot.wait(20)
+    problems = clipped(top)
+    assert any("QLabel" in p and "text needs" in p for p in problems), problems
+    assert any("QPushButton" in p and "outside the window" in p for p in problems), problems
+    jargon = unexplained(top)
+    assert any("'entropy'" in p for p in jargon) and any("'margin'" in p for p in jargon)

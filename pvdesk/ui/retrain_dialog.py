@@ -39,6 +39,9 @@ from pvdesk.ui.retrain_process import RetrainProcess
 from pvdesk.ui.screen_fit import fit_to_screen
 
 ERROR_STYLE = "color: #b00020;"
+WARNING_STYLE = ("QLabel { background: #fff4ce; color: #4d3800; border: 1px solid #c9a227; "
+                 "padding: 4px; }")
+MAX_WARNINGS = 3  # shown at once (all are in the log)
 CHOOSE, PROGRESS, RESULTS = range(3)  # the tabs
 
 
@@ -115,7 +118,7 @@ class RetrainDialog(QDialog):
         pl.addWidget(self.curves, 3)
         self.phase_room = QWidget()  # where the curves would be, for a linear probe
         pl.addWidget(self.phase_room, 1)
-        log_title = QLabel("Training log (technical details, for support)")
+        log_title = QLabel("Training log (technical details, for troubleshooting)")
         log_title.setStyleSheet("color: #444444;")
         pl.addWidget(log_title)
         pl.addWidget(self.log, 2)
@@ -128,6 +131,10 @@ class RetrainDialog(QDialog):
         self.error.setWordWrap(True)
         self.error.setStyleSheet(ERROR_STYLE)
         self.error.hide()
+        self.warnings = QLabel()  # what may make the results wrong: never only in the log
+        self.warnings.setWordWrap(True)
+        self.warnings.setStyleSheet(WARNING_STYLE)
+        self.warnings.hide()
         self.start_btn = QPushButton("Start training")
         self.start_btn.setDefault(True)
         self.cancel_btn = QPushButton("Cancel training")
@@ -146,6 +153,7 @@ class RetrainDialog(QDialog):
         buttons.addWidget(self.close_btn)
         lay = QVBoxLayout(self)
         lay.addWidget(self.tabs, 1)
+        lay.addWidget(self.warnings)
         lay.addWidget(self.error)
         lay.addLayout(buttons)
         fit_to_screen(self, 1180, 720)
@@ -173,6 +181,15 @@ class RetrainDialog(QDialog):
                  "these phases." if linear else "Phases")
         self.phases_title.setText(title)
         tip_text(self.phases_title, title)
+
+    def _show_warnings(self, warnings: list[str]) -> None:
+        shown = warnings[-MAX_WARNINGS:]
+        more = len(warnings) - len(shown)
+        text = "\n".join(f"⚠ {w}" for w in shown) + (
+            f"\n(and {more} more in the training log)" if more else "")
+        self.warnings.setText(text)
+        tip_text(self.warnings, text)
+        self.warnings.setVisible(bool(warnings))
 
     def _set_status(self, text: str) -> None:
         self.status.setText(text)
@@ -212,6 +229,7 @@ class RetrainDialog(QDialog):
             self.show_message(f"Cannot start: {exc}")
             return False
         self.bundle_folder = None
+        self._show_warnings([])
         self.log.clear()
         self.curves.clear()
         self._set_tracker(PhaseTracker(self.plan.head))
@@ -252,6 +270,8 @@ class RetrainDialog(QDialog):
             self.bar.setValue(int(frac * 1000))
         self.tracker.apply(ev)
         self.phases.refresh()
+        if ev.get("event") == "warning":
+            self._show_warnings(st.warnings)
         cur = self.tracker.current
         detail = self.tracker.detail(cur) if cur is not None else ""
         self._set_status(f"{self.tracker.title(cur)}: {detail}" if detail
