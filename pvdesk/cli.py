@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "pvdesk.commands.models",
     "pvdesk.commands.predict",
     "pvdesk.commands.similar",
+    "pvdesk.commands.query",
     "pvdesk.commands.demo",
     "pvdesk.commands.selftest",  # hidden: packaging checks
 )

@@ -1,0 +1,121 @@
+"""`pvdesk query STORE --run R "phrase" [...] --out heat.png`: text search over a slide.
+
+The phrase goes through the run's CLIP bundle text tower (encoded as zero-shot prompts are)
+and is compared (cosine) with the image embeddings the run stored (`predict --embeddings`):
+a heatmap PNG per phrase and the best tiles, with no re-run of the model. Several phrases
+also give each tile's ad-hoc zero-shot class among them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from pvdesk.commands.common import integer, run_id_value
+from pvdesk.errors import PvdeskError
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "query", help="search a slide in words: a phrase against a CLIP run's stored embeddings",
+        description="Turn phrases into cosine-similarity heatmaps over a slide from the image "
+        "embeddings a CLIP run stored (predict --embeddings), and list the best tiles.")
+    p.add_argument("store", help="review store file (.pvdb)")
+    p.add_argument("phrases", nargs="+", metavar="PHRASE", help="e.g. \"mucin pools\"")
+    p.add_argument("--run", type=run_id_value, required=True, help="model run id (a CLIP bundle)")
+    p.add_argument("--out", required=True, metavar="FILE.png",
+                   help="heatmap PNG (several phrases: FILE-1.png, FILE-2.png, ...)")
+    p.add_argument("--slide", default=None, help="slide id, when the run covers several")
+    p.add_argument("--top", type=integer(1, 10000), default=10,
+                   help="best tiles listed per phrase (default %(default)s)")
+    p.add_argument("--model", default=None, metavar="NAME_OR_FOLDER",
+                   help="the bundle to encode with (default: the run's bundle by name)")
+    p.add_argument("--weights", default=None, help="local backbone weights file")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=run)
+
+
+def _outputs(out: Path, n: int) -> list[Path]:
+    if n == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}-{i + 1}{out.suffix or '.png'}") for i in range(n)]
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from pvdesk.models import resolve_bundle
+    from pvdesk.review.store import ReviewStore
+    from pvdesk.text_search import (
+        load_text_encoder,
+        now_iso,
+        query_run,
+        render_png,
+        slide_background,
+    )
+
+    out = Path(args.out)
+    if out.exists() and out.is_dir():
+        raise PvdeskError(f"{out}: is a folder; give a PNG file name")
+    if not out.parent.is_dir() and str(out.parent):
+        raise PvdeskError(f"{out}: the folder {out.parent} does not exist")
+    phrases = [" ".join(p.split()) for p in args.phrases]
+    if not all(phrases) or any(len(p) > 300 for p in phrases):
+        raise PvdeskError("a phrase must be 1 to 300 characters")
+    with ReviewStore(args.store, readonly=True) as store:
+        run_info = store.run(args.run)
+        bundle = resolve_bundle(args.model or run_info.bundle_name)
+        if bundle.manifest_hash != run_info.manifest_hash and args.model is None:
+            print(f"note: bundle {bundle.name}'s manifest differs from the one run {args.run} "
+                  "was made with", file=sys.stderr)
+        slide_id = args.slide
+        if slide_id is None:
+            ids = store.slide_ids(run_id=args.run, with_coords=True)
+            if len(ids) > 1:
+                raise PvdeskError(f"run {args.run} covers {len(ids)} slides; choose one with "
+                                  f"--slide ({', '.join(ids[:5])})")
+            slide_id = ids[0] if ids else None
+        enc = load_text_encoder(bundle, args.weights)
+        vectors = enc.embed(phrases)
+        result = query_run(store, args.run, vectors, phrases, slide_id)
+        thumb, size = slide_background(store, slide_id) if slide_id else (None, None)
+    recs = list(result.records.values())
+    if size is None:
+        size = (max(r.tile_x + r.tile_w for r in recs if r.tile_x is not None),
+                max(r.tile_y + r.tile_h for r in recs if r.tile_y is not None))
+    stride = int(run_info.settings.get("stride") or recs[0].tile_w)
+    meta = {"bundle": f"{bundle.name}@{bundle.version}", "trained": str(bool(bundle.trained)),
+            "run": str(args.run), "store": str(Path(args.store).resolve()),
+            "slide_id": str(slide_id), "date": now_iso(), "software": "pvdesk query"}
+    written = [render_png(path, result, i, stride=stride, size=size, background=thumb,
+                          metadata=meta) for i, path in enumerate(_outputs(out, len(phrases)))]
+    report = {"store": str(args.store), "run": args.run, "bundle": meta["bundle"],
+              "trained": bool(bundle.trained), "tiles": int(len(result.tile_ids)),
+              "phrases": []}
+    probs = result.probabilities(enc.logit_scale) if len(phrases) > 1 else None
+    for i, phrase in enumerate(phrases):
+        best = [{"tile_x": r.tile_x, "tile_y": r.tile_y, "tile_w": r.tile_w, "tile_h": r.tile_h,
+                 "cosine": round(c, 6), "predicted": r.predicted, "review_label": r.label}
+                for r, c in result.best(i, args.top)]
+        entry = {"phrase": phrase, "png": str(written[i]), "best": best,
+                 "cosine_min": float(np.min(result.cosine[:, i])),
+                 "cosine_max": float(np.max(result.cosine[:, i]))}
+        if probs is not None:
+            entry["tiles_most_like_this_phrase"] = int((probs.argmax(1) == i).sum())
+        report["phrases"].append(entry)
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    if not bundle.trained:
+        print(f"WARNING: {bundle.name} is UNTRAINED (random weights): the similarities are "
+              "meaningless, for testing only", file=sys.stderr)
+    for e in report["phrases"]:
+        share = (f"; {e['tiles_most_like_this_phrase']} of {report['tiles']} tiles closer to "
+                 "it than to the other phrases" if "tiles_most_like_this_phrase" in e else "")
+        print(f"\"{e['phrase']}\": {e['png']} (cosine {e['cosine_min']:.3f}..{e['cosine_max']:.3f}"
+              f" over {report['tiles']} tiles{share})")
+        for rank, b in enumerate(e["best"], 1):
+            print(f"  {rank:3d}  {b['tile_x']},{b['tile_y']}  cos {b['cosine']:.4f}  "
+                  f"{b['predicted']}")
+    return 0
