@@ -41,12 +41,14 @@ def test_slide_outputs(slide_path, tmp_path):
     assert table.classes == [*CLASS_NAMES, *GROUPS]
     assert len(table.rows) == 2 * n_tiles == info["csv_rows"]
     first = table.rows[0]
-    assert first["model"] == "eight@1" and first["tile_w"] == 64 and first["mpp"] == 0.5
+    # "eight" is untrained: the CSV's model column says so, the trained "binary" is plain
+    assert first["model"] == "eight@1 (UNTRAINED)" and first["tile_w"] == 64
+    assert first["mpp"] == 0.5
     assert first["p_benign"] is None and first["review_status"] == "unreviewed"
     probs = [first[f"p_{c}"] for c in CLASS_NAMES]
     assert first["predicted"] == CLASS_NAMES[int(np.argmax(probs))]
     assert first["confidence"] == pytest.approx(max(probs))
-    assert {r["model"] for r in table.rows} == {"eight@1", "binary@1"}
+    assert {r["model"] for r in table.rows} == {"eight@1 (UNTRAINED)", "binary@1"}
     coords = {(r["tile_x"], r["tile_y"]) for r in table.rows}
     assert len(coords) == n_tiles
     pngs = sorted(p.name for p in (tmp_path / "s" / "heatmaps" / "eight_1").glob("*.png"))

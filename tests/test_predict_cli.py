@@ -31,8 +31,8 @@ def test_predict_sample_with_two_demo_bundles(tmp_path, capsys):
     table = read_predictions_csv(folder / "clip_predictions.csv")
     assert table.classes == list(CLASS_NAMES)
     assert len(table.rows) == 2 * n_tiles
-    for model in ("demo-clip-rn50@1", "demo-resnet50@1"):
-        rows = [r for r in table.rows if r["model"] == model]
+    for model in ("demo-clip-rn50@1", "demo-resnet50@1"):  # untrained: the CSV says so
+        rows = [r for r in table.rows if r["model"] == f"{model} (UNTRAINED)"]
         assert len({(r["tile_x"], r["tile_y"]) for r in rows}) == n_tiles
         assert all(abs(sum(r[f"p_{c}"] for c in CLASS_NAMES) - 1) < 1e-3 for r in rows)
         pngs = {p.name for p in (folder / "heatmaps" / model.replace("@", "_")).glob("*.png")}

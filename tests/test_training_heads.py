@@ -72,7 +72,10 @@ def test_linear_head_end_to_end(home, data, tmp_path, capsys):
     assert metrics["accuracy"] >= 0.75  # chance is 0.25
 
     bundle = resolve_bundle(out)
-    assert bundle.kind == "clip-linear" and bundle.trained
+    # a head on a random-weight backbone is untrained, whatever its own training
+    assert bundle.kind == "clip-linear" and not bundle.trained
+    assert bundle.manifest["trained"] is False
+    assert "backbone demo-clip-rn50 is untrained" in bundle.untrained_reasons[0]
     prov = bundle.provenance
     assert prov["metrics"] == metrics and len(prov["data_hash"]) == 64
     assert prov["config"]["seed"] == 0 and prov["config"]["head"] == "clip-linear"
@@ -101,7 +104,8 @@ def test_linear_head_end_to_end(home, data, tmp_path, capsys):
     cap = capsys.readouterr()
     assert rc == 0, cap.err
     done = _json_events(cap.out)[-1]
-    assert done["metrics"] == metrics
+    assert {k: done["metrics"][k] for k in metrics} == metrics
+    assert done["metrics"]["contaminated"] is False  # its own test split: held out
     assert resolve_bundle(out).provenance["evaluations"]
 
 

@@ -33,8 +33,13 @@ WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 
 
 def _synthetic(kind: str, name: str, backbone: dict) -> Bundle:
+    """A stand-in bundle for a backbone named by tag or file; trained when its weights are
+    pretrained ones (an open_clip tag, an hf-hub id, a file), not a random init."""
+    pretrained = backbone.get("init") != "random" and bool(
+        backbone.get("pretrained") or backbone.get("id") or backbone.get("path")
+        or backbone.get("weights"))
     m = {"name": name, "kind": kind, "classes": list(CLASS_NAMES), "backbone": backbone,
-         "trained": False}
+         "trained": pretrained}
     if kind == "clip-zeroshot":
         m["prompts"] = "breakhis-default"
     return Bundle(m)
@@ -92,6 +97,24 @@ class ResNetStart:
     mean: tuple | None = None
     std: tuple | None = None
     classes: list[str] | None = None  # the fc's classes, when the start is a bundle
+    file: Path | None = None  # the weights file it was read from (hashed into the lineage)
+    trained: bool = False  # pretrained weights (False: random initialisation)
+    name: str | None = None  # the start bundle's name, when it is one
+
+    def lineage_part(self) -> dict:
+        """The start as a lineage part: recorded, not gating (fine-tuning trains every
+        weight, so a random start makes a model trained from scratch, not an untrained one)."""
+        from pvdesk.models.lineage import file_sha256
+
+        part = {"role": "start", "gates": False, "trained": self.trained,
+                "described": self.described}
+        if self.name:
+            part["name"] = self.name
+        if not self.trained:
+            part["why"] = "random initialisation"
+        if self.file is not None and Path(self.file).is_file():
+            part["weights"] = [{"file": str(self.file), "sha256": file_sha256(self.file)}]
+        return part
 
 
 def _torchvision_start(weights: str) -> ResNetStart:
@@ -111,7 +134,8 @@ def _torchvision_start(weights: str) -> ResNetStart:
                             f"fine-tuning starts from RANDOM weights and needs far more data "
                             f"and epochs: {exc}"])
     return ResNetStart(state, {"source": "torchvision", "weights": weights,
-                               "init": "pretrained"}, f"torchvision {weights} ({path})")
+                               "init": "pretrained"}, f"torchvision {weights} ({path})",
+                       file=Path(path), trained=True)
 
 
 def resnet_start(spec: str | None) -> ResNetStart:
@@ -132,7 +156,7 @@ def resnet_start(spec: str | None) -> ResNetStart:
         note = [] if b.trained else [f"{b.name} holds random (untrained) weights: fine-tuning "
                                      "starts from scratch"]
         return ResNetStart(state, dict(b.backbone), f"bundle {b.label}", note, b.mean, b.std,
-                           list(b.classes))
+                           list(b.classes), b.weights_file, b.trained, b.name)
     p = Path(spec).expanduser()
     if p.is_file():
         from pvdesk.models.tensors import load_checkpoint
@@ -140,6 +164,6 @@ def resnet_start(spec: str | None) -> ResNetStart:
         return ResNetStart(load_checkpoint(p), {"source": "torchvision", "weights": None,
                                                 "init": "pretrained",
                                                 "start": str(p.resolve())},
-                           f"checkpoint {p}")
+                           f"checkpoint {p}", file=p.resolve(), trained=True)
     raise TrainingError(f"--backbone {spec}: not a resnet50 bundle, a weights file, "
                         "'imagenet' or 'random'")

@@ -4,6 +4,7 @@
     pvdesk-train train    --data DIR|split.csv|clip_predictions.csv --head clip-linear|clip-mlp|resnet50
                           [--backbone NAME|MODEL:TAG|FILE] --out BUNDLE
     pvdesk-train evaluate --model BUNDLE --data DIR|CSV [--split test|val|train|all] [--out DIR]
+                          [--exclude-seen | --allow-contaminated]
 
 Every verb takes ``--progress auto|tqdm|plain|json|none`` (JSON lines on stdout: see
 training.progress). Exit status: 0 done, 2 a user-facing error (one line naming the file
@@ -146,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, metavar="DIR",
                    help="report folder (default: BUNDLE/evaluations/<split>-<hash>)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    seen = p.add_mutually_exclusive_group()
+    seen.add_argument("--exclude-seen", action="store_true",
+                      help="leave out images the bundle was trained or tuned on (its split.csv: "
+                           "the same image, or a patient of its train/validation split) and "
+                           "report on the rest; without this such images are refused")
+    seen.add_argument("--allow-contaminated", action="store_true",
+                      help="score such images anyway: the report, metrics.json and the "
+                           "manifest entry are marked CONTAMINATED")
     p.set_defaults(func=_evaluate)
     return parser
 

@@ -59,13 +59,44 @@ def software() -> dict:
             "scikit-learn": sklearn.__version__, "python": platform.python_version()}
 
 
+def backbone_part(base: Bundle) -> dict:
+    """The frozen backbone a head stands on, as a lineage part: its bundle, whether it is
+    trained (and why not), its manifest's hash and the sha256 of the weights file it was
+    read from (none for a random init)."""
+    from pvdesk.models.lineage import file_sha256
+    from pvdesk.models.weights import plan
+
+    part = {"role": "backbone", "name": base.name, "version": base.version,
+            "kind": base.kind, "trained": base.trained,
+            "manifest_sha256": base.manifest_hash, "weights": []}
+    if base.untrained_reasons:
+        part["why"] = "; ".join(r.removeprefix("its ") for r in base.untrained_reasons)
+    try:
+        p = plan(base)
+    except Exception:  # noqa: BLE001 - an unknown source: recorded without a file
+        p = None
+    if p is not None and p.how in ("bundle", "file", "cached") and p.path is not None \
+            and Path(p.path).is_file():
+        part["weights"] = [{"file": str(Path(p.path).resolve()),
+                            "sha256": file_sha256(p.path)}]
+    elif p is not None and p.how == "random":
+        part["init"] = f"random (seed {base.backbone.get('seed', 0)})"
+    return part
+
+
 def make_manifest(name: str, kind: str, classes: list[str], backbone: dict, input_size: int,
                   mean, std, tile_um: float, provenance: dict, description: str,
-                  head: dict | None = None) -> dict:
+                  head: dict | None = None, lineage: dict | None = None) -> dict:
+    """The new bundle's manifest. ``trained`` follows ``lineage``: false as soon as a part
+    it depends on (its backbone) is untrained, so the bundle never claims more than it is."""
+    parts = (lineage or {}).get("parts") or []
+    trained = all(p["trained"] for p in parts if p.get("gates", True))
     m = {"schema_version": 1, "name": name, "version": "1", "kind": kind,
          "description": description, "classes": list(classes), "backbone": backbone,
          "input_size": int(input_size), "mean": list(mean), "std": list(std),
-         "tile_um": float(tile_um), "trained": True, "provenance": provenance}
+         "tile_um": float(tile_um), "trained": trained, "provenance": provenance}
+    if lineage:
+        m["lineage"] = lineage
     if head:
         m["head"] = head
     return m

@@ -159,7 +159,7 @@ def finetune(train, ytr, val, yval, classes, start, cfg: FinetuneConfig, out, de
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
         model.train()
         gen = torch.Generator().manual_seed(cfg.seed * 7919 + epoch)
-        tot, correct, seen = 0.0, 0, 0
+        tot, tot_smoothed, correct, seen = 0.0, 0.0, 0, 0
         for i, (x, y) in enumerate(_loader(train, ytr, cfg, True, epoch), start=1):
             x = augment(x.to(device), gen)
             x = normalise(x, mean, std).contiguous(memory_format=torch.channels_last)
@@ -172,14 +172,17 @@ def finetune(train, ytr, val, yval, classes, start, cfg: FinetuneConfig, out, de
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
-            tot += float(loss.detach()) * len(y)
+            # the curve shows plain cross-entropy, like the validation loss; the smoothed
+            # loss that is optimised is kept beside it
+            tot += float(nn.functional.cross_entropy(logits.detach().float(), y)) * len(y)
+            tot_smoothed += float(loss.detach()) * len(y)
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
             if reporter:
                 reporter.step(i, steps, epoch=epoch, loss=float(loss.detach()))
         sched.step()
         rec = {"epoch": epoch, "train_loss": tot / seen, "train_acc": correct / seen,
-               "lr": opt.param_groups[0]["lr"]}
+               "train_loss_smoothed": tot_smoothed / seen, "lr": opt.param_groups[0]["lr"]}
         if len(val):
             p = predict(model, val, cfg, mean, std, device, amp_dtype)
             s = quick_scores(yval, p, n_classes)

@@ -130,7 +130,7 @@ def train_mlp(Xtr, ytr, Xval, yval, n_classes: int, cfg: MlpConfig, seed: int = 
     for epoch in range(1, cfg.epochs + 1):
         head.train()
         order = torch.randperm(n, generator=gen)
-        tot, correct = 0.0, 0
+        tot, tot_smoothed, correct = 0.0, 0.0, 0
         for i in range(steps):
             idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
             logits = head(xt[idx])
@@ -138,11 +138,14 @@ def train_mlp(Xtr, ytr, Xval, yval, n_classes: int, cfg: MlpConfig, seed: int = 
             opt.zero_grad()
             loss.backward()
             opt.step()
-            tot += float(loss.detach()) * len(idx)
+            # the curve shows plain cross-entropy, like the validation loss; the smoothed
+            # loss that is optimised is kept beside it
+            tot += float(eval_loss(logits.detach(), yt[idx])) * len(idx)
+            tot_smoothed += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == yt[idx]).sum())
         sched.step()
         rec = {"epoch": epoch, "train_loss": tot / n, "train_acc": correct / n,
-               "lr": opt.param_groups[0]["lr"]}
+               "train_loss_smoothed": tot_smoothed / n, "lr": opt.param_groups[0]["lr"]}
         head.eval()
         with torch.no_grad():
             if len(xv):

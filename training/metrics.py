@@ -1,12 +1,21 @@
 """Evaluation metrics (scikit-learn): the seed's per-class table and more.
 
 ``compute_metrics`` returns a JSON-ready dict:
-accuracy, balanced_accuracy, macro / weighted precision, recall and F1, per-class
-precision / recall / F1 / support, the confusion matrix (rows = true class), expected
-calibration error (15 equal-width confidence bins), bootstrap 95% intervals (resampling
-patients when they are known, else images), the benign/malignant roll-up (sums of group
-probabilities) and, when patients are known, patient-level accuracy (mean probabilities
-per patient, against the patient's majority label).
+accuracy (with ``correct`` of ``n``), balanced_accuracy, macro / weighted precision, recall
+and F1, per-class precision / recall / F1 / support, the confusion matrix (rows = true
+class), expected calibration error (15 equal-width confidence bins), bootstrap 95% intervals
+(resampling patients when they are known, else images), the benign/malignant roll-up (sums
+of group probabilities) and, when patients are known, patient-level accuracy (mean
+probabilities per patient, against the patient's majority label).
+
+Averages: macro and weighted precision/recall/F1 are over *all* the bundle's classes
+(``labels=range(len(classes))`` in scikit-learn; a class with no images and no predictions
+counts 0), so the macro row is the mean of the per-class rows printed above it. Balanced
+accuracy is scikit-learn's: mean recall over the classes present in the true labels.
+
+Intervals: a bootstrap needs groups to resample; with fewer than ``MIN_GROUPS`` patients (or
+images) no interval is given, and ``bootstrap.no_interval`` says why, rather than a
+zero-width "95% CI".
 """
 
 from __future__ import annotations
@@ -16,6 +25,10 @@ import numpy as np
 from pvdesk.taxonomy import GROUPS, group_of, rollup
 
 ECE_BINS = 15
+MIN_GROUPS = 5  # fewer patients (or images) than this: no bootstrap interval
+AVERAGES_NOTE = ("macro: the unweighted mean over the bundle's {n} classes (a class with no "
+                 "images and no predictions counts 0); weighted: weighted by support; "
+                 "balanced accuracy: mean recall over the classes present")
 
 
 def quick_scores(y, probs, n_classes: int) -> dict:
@@ -53,13 +66,12 @@ def _core(y, pred, labels) -> dict:
         precision_recall_fscore_support,
     )
 
-    present = sorted(set(np.asarray(y).tolist()))
     out = {"accuracy": float(accuracy_score(y, pred))}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out["balanced_accuracy"] = float(balanced_accuracy_score(y, pred))
-    for avg in ("macro", "weighted"):
-        p, r, f, _ = precision_recall_fscore_support(y, pred, labels=present, average=avg,
+    for avg in ("macro", "weighted"):  # over every class of the bundle (module docstring)
+        p, r, f, _ = precision_recall_fscore_support(y, pred, labels=list(labels), average=avg,
                                                      zero_division=0)
         out[f"{avg}_precision"], out[f"{avg}_recall"], out[f"{avg}_f1"] = (
             float(p), float(r), float(f))
@@ -67,11 +79,12 @@ def _core(y, pred, labels) -> dict:
 
 
 def _bootstrap(y, pred, groups, n_boot: int, seed: int, labels) -> dict:
-    """95% percentile intervals of accuracy, balanced accuracy and macro-F1."""
-    if n_boot <= 0 or len(y) < 2:
+    """95% percentile intervals of accuracy, balanced accuracy and macro-F1 (empty with
+    fewer than MIN_GROUPS groups: see :func:`no_interval`)."""
+    units = np.unique(groups)
+    if n_boot <= 0 or len(y) < 2 or len(units) < MIN_GROUPS:
         return {}
     rng = np.random.default_rng(seed)
-    units = np.unique(groups)
     members = {u: np.flatnonzero(groups == u) for u in units}
     stats: dict[str, list[float]] = {"accuracy": [], "balanced_accuracy": [], "macro_f1": []}
     for _ in range(n_boot):
@@ -100,15 +113,32 @@ def compute_metrics(y, probs, classes: list[str], patients=None, n_boot: int = 1
                           "support": int(s[i])} for i, c in enumerate(classes)}
     m["confusion"] = confusion_matrix(y, pred, labels=labels).tolist()
     m["ece"] = ece(y, probs)
+    m["correct"] = int((pred == y).sum())
+    m["averages"] = AVERAGES_NOTE.format(n=len(classes))
     known = patients is not None and all(patients)
     groups = np.asarray(patients if known else np.arange(len(y)).astype(str))
-    m["bootstrap"] = {"n": n_boot, "unit": "patient" if known else "image",
-                      "ci95": _bootstrap(y, pred, groups, n_boot, seed, labels)}
+    unit = "patient" if known else "image"
+    ci = _bootstrap(y, pred, groups, n_boot, seed, labels)
+    m["bootstrap"] = {"n": n_boot, "unit": unit, "groups": int(len(np.unique(groups))),
+                      "ci95": ci}
+    why = no_interval(n_boot, len(np.unique(groups)), unit)
+    if why:
+        m["bootstrap"]["no_interval"] = why
     if set(classes) != set(GROUPS):
         m["binary"] = _binary(y, probs, classes)
     if known:
         m["patient_level"] = _patients(y, probs, classes, list(patients))
     return m
+
+
+def no_interval(n_boot: int, groups: int, unit: str) -> str | None:
+    """Why a report gives no 95% interval, or None when it gives one."""
+    if n_boot <= 0:
+        return "no interval: the bootstrap was turned off (--bootstrap 0)"
+    if groups < MIN_GROUPS:
+        return (f"no interval: {groups} {unit}{'s' if groups != 1 else ''} are too few to "
+                f"resample (at least {MIN_GROUPS} needed); the figures could be far off")
+    return None
 
 
 def _binary(y, probs, classes) -> dict:
@@ -119,6 +149,7 @@ def _binary(y, probs, classes) -> dict:
     yt = np.array([GROUPS.index(group_of(classes[i])) for i in y])
     pred = g.argmax(1)
     out = _core(yt, pred, [0, 1])
+    out["correct"], out["n"] = int((pred == yt).sum()), int(len(yt))
     out["confusion"] = confusion_matrix(yt, pred, labels=[0, 1]).tolist()
     out["classes"] = list(GROUPS)
     out["malignant_auc"] = (float(roc_auc_score(yt, g[:, 1])) if len(set(yt.tolist())) == 2
@@ -135,7 +166,8 @@ def _patients(y, probs, classes, patients) -> dict:
         yt.append(np.bincount(y[idx], minlength=len(classes)).argmax())
         pp.append(probs[idx].mean(0))
     yt, pp = np.asarray(yt), np.asarray(pp)
-    out = {"n_patients": len(ids), "accuracy": float((pp.argmax(1) == yt).mean())}
+    out = {"n_patients": len(ids), "accuracy": float((pp.argmax(1) == yt).mean()),
+           "correct": int((pp.argmax(1) == yt).sum())}
     if set(classes) != set(GROUPS):
         g = rollup(classes, pp).argmax(1)
         gt = np.array([GROUPS.index(group_of(classes[i])) for i in yt])
@@ -145,9 +177,15 @@ def _patients(y, probs, classes, patients) -> dict:
 
 def summary(m: dict, split: str | None = None) -> dict:
     """The few numbers that go into progress events and the bundle manifest."""
-    out = {k: m.get(k) for k in ("n", "accuracy", "balanced_accuracy", "macro_f1",
+    out = {k: m.get(k) for k in ("n", "correct", "accuracy", "balanced_accuracy", "macro_f1",
                                  "weighted_f1", "ece")}
     out["split"] = split
+    boot = m.get("bootstrap") or {}
+    if (boot.get("ci95") or {}).get("accuracy"):
+        out["accuracy_ci95"] = boot["ci95"]["accuracy"]
+        out["ci_unit"] = boot.get("unit")
+    elif boot.get("no_interval"):
+        out["no_interval"] = boot["no_interval"]
     if "binary" in m:
         out["binary_accuracy"] = m["binary"]["accuracy"]
     if "patient_level" in m:

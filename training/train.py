@@ -128,6 +128,16 @@ def run_train(args, reporter) -> int:
 
         res = train_head(args, reporter, classes, parts, device, precision)
     config.update(res["config"])
+    from pvdesk.models.lineage import status_text
+
+    lineage = {"parts": [res["lineage_part"], {
+        "role": "network" if args.head == "resnet50" else "head", "kind": args.head,
+        "trained": True, "data_hash": data_h, "train_images": len(parts["train"])}]}
+    status = status_text({"kind": args.head, "backbone": res["backbone"], "lineage": lineage,
+                          "trained": all(p["trained"] for p in lineage["parts"]
+                                         if p.get("gates", True))})
+    if status.startswith("UNTRAINED"):
+        reporter.warning(f"the bundle is marked {status}")
     metrics, summ, history = None, None, res.get("history")
     if held:
         reporter.stage("report", None)
@@ -135,10 +145,12 @@ def run_train(args, reporter) -> int:
         metrics = compute_metrics(label_indices(test, classes), res["probs"], classes,
                                   [s.patient for s in test], args.bootstrap, args.seed)
         summ = summary(metrics, held)
-        ctx = {"bundle": name, "kind": args.head, "backbone": res["described"],
+        ctx = {"bundle": name, "model status": status, "kind": args.head,
+               "backbone": res["described"],
                "data": ds.origin, "split": f"{held} ({len(test)} images)",
                "data hash": data_h[:16], "date": now_iso()}
-        write_report(out, metrics, f"{name}: {held} split", ctx, history)
+        write_report(out, metrics, report_title(name, held, status), ctx, history, test,
+                     res["probs"])
     prov = {"data": ds.origin, "data_kind": ds.kind, "data_hash": data_h,
             "split_manifest": SPLIT_NAME, "counts": ds.counts(),
             "eval_split": held, "eval_hash": data_hash(parts[held]) if held else None,
@@ -149,7 +161,7 @@ def run_train(args, reporter) -> int:
         name, args.head, classes, res["backbone"], res["input_size"], res["mean"], res["std"],
         _tile_um(args, ds, res["tile_um"]), prov,
         f"{args.head} trained by pvdesk-train on {Path(ds.origin).name} ({len(ds)} images, "
-        f"{len(classes)} classes) from {res['described']}", res.get("head"))
+        f"{len(classes)} classes) from {res['described']}", res.get("head"), lineage)
     if history:
         with atomic_write(out / "history.json") as fh:
             json.dump(history, fh, indent=1)
@@ -160,6 +172,17 @@ def run_train(args, reporter) -> int:
                      f"{summ['macro_f1']:.4f}" if summ else ""))
     reporter.done(str(out), summ)
     return 0
+
+
+def report_title(name: str, split: str, status: str = "trained") -> str:
+    """A report's title says which split it reports (validation when there is no test
+    split: it also chose the model) and, first, that the model is untrained when it is."""
+    what = {"test": "test split",
+            "val": "validation split (no test split; validation also chose the model, so "
+                   "this is optimistic)",
+            "train": "training split (images it was trained on: not a performance estimate)",
+            }.get(split, f"{split} split")
+    return ("UNTRAINED — " if status.startswith("UNTRAINED") else "") + f"{name}: {what}"
 
 
 def config_hash(args, classes, data_h, described) -> str:

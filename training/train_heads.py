@@ -11,7 +11,7 @@ from pvdesk.models.weights import plan
 from training.backbones import clip_backbone
 from training.data.samples import label_indices
 from training.embeddings import compute_embeddings, embedding_classifier
-from training.export import resolved_backbone
+from training.export import backbone_part, resolved_backbone
 from training.heads import MlpConfig, proba, train_linear, train_mlp
 
 
@@ -20,7 +20,8 @@ def train_head(args, reporter, classes, parts, device, precision) -> dict:
     described = f"{base.label} ({base.backbone.get('source')} {base.backbone.get('model', '')})"
     if not base.trained:
         reporter.warning(f"backbone {base.label} has random weights: embeddings carry little "
-                         "meaning (fine for a demo or a test, not for a real model)")
+                         "meaning (fine for a demo or a test, not for a real model); the new "
+                         "bundle will be marked UNTRAINED")
     if args.input_size and args.input_size != base.input_size:
         reporter.note(f"--input-size is for resnet50; CLIP backbones use their own "
                       f"({base.input_size} px)")
@@ -63,6 +64,7 @@ def train_head(args, reporter, classes, parts, device, precision) -> dict:
         res.update(history=history, best_epoch=best)
         res["head"] = {"type": "mlp", "hidden": cfg.hidden, "dropout": cfg.dropout}
         res["config"] = {"mlp": asdict(cfg)}
+    res["lineage_part"] = backbone_part(base)
     bb = resolved_backbone(base)
     if plan(base).how == "bundle":  # the backbone lives in the base bundle's weights
         res["tensors"].update({k: v for k, v in clf.export_tensors(True).items()

@@ -47,4 +47,5 @@ def train_resnet(args, reporter, ds, classes, parts, out, device, precision, dat
     return {"described": start.described, "input_size": cfg.input_size, "mean": mean,
             "std": std, "tile_um": 112.0, "tensors": tensors, "probs": probs,
             "history": history, "best_epoch": best, "backbone": start.backbone,
+            "lineage_part": start.lineage_part(),
             "config": {"finetune": asdict(cfg)}}

@@ -11,7 +11,9 @@ def register(sub) -> None:
     p = sub.add_parser("models", help="list the model bundles found (built-in and user folders)",
                        description="List every model bundle: built-ins, the user's models folder "
                        "and --dir folders, with kind, classes, whether its weights are "
-                       "available here and whether it is trained.")
+                       "available here, whether it is trained (an untrained backbone "
+                       "makes a bundle untrained), what it stands on and its recorded "
+                       "evaluation.")
     p.add_argument("--dir", action="append", default=[], metavar="DIR",
                    help="also look in this folder (a bundle, or a folder of bundles); repeatable")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -35,8 +37,16 @@ def run(args) -> int:
     rows = []
     for b in bundles:
         ok, why = b.weights_status()
+        from pvdesk.models.lineage import part_text, recorded_evaluation
+
         rows.append({"name": b.name, "version": b.version, "kind": b.kind, "classes": b.classes,
                      "weights_available": ok, "weights": why, "trained": b.trained,
+                     "status": b.status, "untrained_because": b.untrained_reasons,
+                     "stands_on": [part_text(p) for p in b.lineage.get("parts", [])],
+                     "weights_sha256": {f.get("file"): f["sha256"]
+                                        for f in b.lineage.get("files", [])},
+                     "evaluation": b.evaluation,
+                     "evaluation_metrics": recorded_evaluation(b.manifest),
                      "builtin": b.builtin, "tile_um": b.tile_um, "input_size": b.input_size,
                      "path": str(b.path) if b.path else None})
     if args.json:
@@ -45,9 +55,11 @@ def run(args) -> int:
     if not rows:
         print("no model bundles found")
     for r in rows:
-        print(f"{r['name']} {r['version']}  [{r['kind']}]  "
-              f"{'trained' if r['trained'] else 'UNTRAINED (demo, random weights)'}"
+        print(f"{r['name']} {r['version']}  [{r['kind']}]  {r['status']}"
               f"{'  (built-in)' if r['builtin'] else ''}")
+        print(f"    evaluation: {r['evaluation']}")
+        for part in r["stands_on"]:
+            print(f"    stands on: {part}")
         print(f"    classes: {classes_text(r['classes'])}")
         print(f"    weights here: {'yes' if r['weights_available'] else 'no'} - {r['weights']}")
         print(f"    tile: {r['tile_um']:g} um at {r['input_size']} px; folder: {r['path']}")

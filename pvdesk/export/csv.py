@@ -170,9 +170,20 @@ def store_classes(store, run_id=None) -> list[str]:
 def write_predictions_csv(store, path, run_id: int | None = None,
                           slide_id: str | None = None) -> int:
     """Write a store's tiles (one run, or all) with their review columns; returns rows."""
+    from pvdesk.review.types import UNTRAINED_TAG
+
     classes = store_classes(store, run_id)
+    untrained = {r.run_id for r in store.runs() if not r.trained}
     recs = store.tiles(slide_id=slide_id, run_id=run_id)
-    return write_rows_csv(path, classes, (record_row(r) for r in recs))
+
+    def rows():
+        for r in recs:
+            row = record_row(r)
+            if r.run_id in untrained:  # the model column says so (import strips the tag)
+                row["model"] = f"{row['model']}{UNTRAINED_TAG}"
+            yield row
+
+    return write_rows_csv(path, classes, rows())
 
 
 class CsvTable(NamedTuple):

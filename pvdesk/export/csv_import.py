@@ -16,7 +16,14 @@ from pathlib import PurePath
 
 from pvdesk.export import ExportError
 from pvdesk.export.csv import read_predictions_csv
-from pvdesk.review.types import CONFIRMED, CORRECTED, REVIEW_LABELS, STATUSES, TilePrediction
+from pvdesk.review.types import (
+    CONFIRMED,
+    CORRECTED,
+    REVIEW_LABELS,
+    STATUSES,
+    TilePrediction,
+    split_untrained,
+)
 from pvdesk.taxonomy import GROUPS
 
 
@@ -26,13 +33,15 @@ def _split_model(model: str) -> tuple[str, str]:
 
 
 def find_or_add_run(store, model: str, classes: list[str], fname: str, created: list) -> int:
-    """The run of ``model`` ("name@version") with these classes, or a new imported one
-    (its id appended to ``created``)."""
+    """The run of ``model`` ("name@version", maybe tagged " (UNTRAINED)") with these
+    classes, or a new imported one (its id appended to ``created``)."""
+    model, trained = split_untrained(model)
     for run in store.runs():
         if run.model == model and list(run.classes) == classes:
             return run.run_id
     name, version = _split_model(model or "imported")
-    run_id = store.add_run(name, version, "", classes, "imported", {"imported_from": fname})
+    run_id = store.add_run(name, version, "", classes, "imported", {"imported_from": fname},
+                           trained=trained)
     created.append(run_id)
     return run_id
 

@@ -35,7 +35,13 @@ class Bundle:
         self.mean: tuple[float, float, float] = tuple(m["mean"])  # type: ignore[assignment]
         self.std: tuple[float, float, float] = tuple(m["std"])  # type: ignore[assignment]
         self.tile_um: float = m["tile_um"]
-        self.trained: bool = m["trained"]
+        # trained-ness follows the lineage: untrained when anything it stands on is
+        from pvdesk.models.lineage import untrained_reasons
+
+        self.declared_trained: bool = m["trained"]  # what the manifest's own flag says
+        self.untrained_reasons: list[str] = untrained_reasons(m)
+        self.trained: bool = not self.untrained_reasons
+        self.lineage: dict = dict(m.get("lineage") or {})
         self.backbone: dict = dict(m["backbone"])
         self.provenance: dict = dict(m["provenance"])
         self.manifest_hash: str = manifest_hash(m)
@@ -49,6 +55,21 @@ class Bundle:
     @property
     def has_embeddings(self) -> bool:
         return self.kind in CLIP_KINDS
+
+    @property
+    def status(self) -> str:
+        """"UNTRAINED: <why>", "pretrained, not evaluated on pathology" or "trained"."""
+        from pvdesk.models.lineage import status_text
+
+        return status_text(self.manifest)
+
+    @property
+    def evaluation(self) -> str:
+        """The recorded evaluation in one line (with n and a 95% interval), or "not
+        evaluated" ("pretrained, not evaluated on pathology" for zero-shot bundles)."""
+        from pvdesk.models.lineage import evaluation_text
+
+        return evaluation_text(self.manifest)
 
     @property
     def label(self) -> str:

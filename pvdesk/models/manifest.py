@@ -173,4 +173,8 @@ def validate_manifest(raw: dict, where: str | Path = "manifest") -> dict:
     if not isinstance(prov, dict):
         raise _fail(where, "provenance", "must be an object (data, metrics, date, config)")
     m["provenance"] = prov
+    from pvdesk.models.lineage import validate_lineage
+
+    if m.get("lineage") is not None:
+        m["lineage"] = validate_lineage(m["lineage"], where)
     return m

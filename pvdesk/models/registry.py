@@ -113,6 +113,10 @@ def write_bundle(folder: str | Path, manifest: dict, tensors: dict[str, torch.Te
         if clean:
             meta = {"format": "pt", "pvdesk_bundle": m["name"]}
             _atomic_write(weights, lambda tmp: save_file(clean, tmp, metadata=meta))
+            if isinstance(m.get("lineage"), dict):  # the manifest names the file it goes with
+                from pvdesk.models.lineage import file_sha256
+
+                m["lineage"]["files"] = [{"file": WEIGHTS_NAME, "sha256": file_sha256(weights)}]
         elif weights.exists():
             weights.unlink()
         text = json.dumps(m, indent=2, sort_keys=False) + "\n"

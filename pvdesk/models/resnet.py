@@ -64,7 +64,7 @@ def build_resnet_net(bundle: Bundle, override=None):
         if tensors:
             load_into(model, tensors, where, "ResNet50", strict=False)
             head_loaded = head_loaded or "fc.weight" in tensors
-    if bundle.trained and p.how != "random" and not head_loaded:
+    if bundle.declared_trained and p.how != "random" and not head_loaded:
         raise ModelError(f"{bundle.where}: field 'trained': the bundle says trained but no "
                          f"fc.weight for its {len(bundle.classes)} classes was found (put it in "
                          f"{WEIGHTS_NAME})")

@@ -42,6 +42,11 @@ class LoadedModel:
     def label(self) -> str:
         return model_label(self.bundle.name, self.bundle.version)
 
+    @property
+    def csv_model(self) -> str:
+        """The CSV's model cell: the label, tagged " (UNTRAINED)" for an untrained bundle."""
+        return model_label(self.bundle.name, self.bundle.version, bool(self.bundle.trained))
+
 
 def union_classes(models) -> list[str]:
     """Every model's classes once, in taxonomy order (subtypes, then groups)."""
@@ -70,13 +75,13 @@ def _rows(batch, models, source_path: str, mpp):
             for m in models:
                 yield {"source": tile_source(tile, source_path), "tile_x": tile.x,
                        "tile_y": tile.y, "tile_w": tile.w, "tile_h": tile.h, "mpp": mpp,
-                       "model": m.label, "tile_status": "unreadable"}
+                       "model": m.csv_model, "tile_status": "unreadable"}
             continue
         for m in models:
             probs = batch.probs[m.label][i]
             best = int(np.argmax(probs))
             row = {"source": tile_source(tile, source_path), "tile_x": tile.x, "tile_y": tile.y,
-                   "tile_w": tile.w, "tile_h": tile.h, "mpp": mpp, "model": m.label,
+                   "tile_w": tile.w, "tile_h": tile.h, "mpp": mpp, "model": m.csv_model,
                    "predicted": m.bundle.classes[best],
                    "predicted_group": group_of(m.bundle.classes[best]),
                    "confidence": float(probs[best])}

@@ -12,8 +12,9 @@ import numpy as np
 from pvdesk.taxonomy import GROUPS, group_of
 
 MALIGNANT_SHARE = 0.10
-UNTRAINED_WARNING = ("UNTRAINED MODEL: {name} has random weights; its predictions, heatmaps and "
-                     "slide call are meaningless and for testing only")
+UNTRAINED_WARNING = ("UNTRAINED MODEL: {name} has random weights or stands on a model that "
+                     "has; its predictions, heatmaps and slide call are meaningless and for "
+                     "testing only")
 
 
 def call_rule(share: float = MALIGNANT_SHARE) -> str:

@@ -91,8 +91,20 @@ class RunInfo:
         return model_label(self.bundle_name, self.bundle_version)
 
 
-def model_label(name: str, version: str) -> str:
-    return f"{name}@{version}" if version else name
+UNTRAINED_TAG = " (UNTRAINED)"
+
+
+def model_label(name: str, version: str, trained: bool = True) -> str:
+    """"name@version", with " (UNTRAINED)" after it for an untrained model (CSV columns)."""
+    text = f"{name}@{version}" if version else name
+    return text if trained else text + UNTRAINED_TAG
+
+
+def split_untrained(model: str) -> tuple[str, bool]:
+    """(the model label without the untrained tag, trained?) of a CSV model cell."""
+    if model.endswith(UNTRAINED_TAG):
+        return model[:-len(UNTRAINED_TAG)], False
+    return model, True
 
 
 @dataclass(frozen=True)

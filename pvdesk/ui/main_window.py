@@ -246,7 +246,8 @@ class MainWindow(QMainWindow):
             one = len(untrained) == 1
             self.banner.setText(
                 f"UNTRAINED MODEL{'' if one else 'S'}: {', '.join(untrained)} "
-                f"{'has' if one else 'have'} random weights. "
+                f"{'has' if one else 'have'} random weights, or stand{'s' if one else ''} "
+                "on a backbone that has. "
                 f"{'Its heatmap is' if one else 'Their heatmaps are'} meaningless and only "
                 "demonstrate the workflow. Research use only.")
         self.banner.setVisible(bool(untrained))

@@ -35,7 +35,8 @@ DEFAULT_CHECKED = ("demo-clip-rn50",)
 def bundle_line(b, available: bool, why: str) -> str:
     text = f"{b.name}  —  {b.kind}, {len(b.classes)} classes, {b.tile_um:g} µm tiles"
     if not b.trained:
-        text += "  [UNTRAINED: random weights, demo only]"
+        text += "  [UNTRAINED: " + "; ".join(b.untrained_reasons) + "]"
+    text += f"\n      evaluation: {b.evaluation}"
     if not available:
         text += "  [weights not on this computer]"
     return text

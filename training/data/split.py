@@ -160,8 +160,10 @@ def _int(path, line, col, v):
         raise DataError(f"{path}: line {line}: {col} is not an integer ({v[:30]!r})") from None
 
 
-def read_manifest(path: str | Path) -> Dataset:
-    """Read a split manifest written by :func:`write_manifest` (or by hand)."""
+def read_manifest(path: str | Path, check_files: bool = True) -> Dataset:
+    """Read a split manifest written by :func:`write_manifest` (or by hand). With
+    ``check_files=False`` listed files need not exist (a bundle's record of what it was
+    trained on, read to check an evaluation against it)."""
     from pvdesk.taxonomy import normalise_name
 
     path = Path(path).expanduser()
@@ -203,7 +205,7 @@ def read_manifest(path: str | Path) -> Dataset:
                                   split, None if region[0] is None else region, mpp_v))
     if not samples:
         raise DataError(f"{path}: the manifest lists no images")
-    missing = [s.path for s in samples if not Path(s.path).is_file()]
+    missing = [s.path for s in samples if not Path(s.path).is_file()] if check_files else []
     if missing:
         raise DataError(f"{path}: {len(missing)} listed file(s) do not exist, e.g. {missing[0]}")
     return Dataset(samples, str(path.resolve()), "manifest")
