@@ -120,7 +120,10 @@ class ReviewLayer:
             p.setPen(QPen(colour, 3 if rect.width() > 12 else 1.5))
             p.drawRect(inner)
             if rect.width() >= MIN_TEXT_PX:
-                self._tag(p, inner, short_label(r.label or ""), colour)
+                text = short_label(r.label or "")
+                if p.fontMetrics().horizontalAdvance(text) + 12 > inner.width():
+                    text = text.split(" ")[0]  # the key alone: tags never spill onto neighbours
+                self._tag(p, inner, text, colour)
 
     def _paint_many(self, p, vp, records) -> None:
         """Thousands of outlines in view (zoomed out): one batched draw per label colour."""
@@ -133,7 +136,7 @@ class ReviewLayer:
 
     @staticmethod
     def _tag(p, rect: QRectF, text: str, colour: QColor) -> None:
-        """The label's tag at the tile's top left, never cut: it may run past a small tile."""
+        """The label's tag at the tile's top left (callers pass text that fits the tile)."""
         fm = p.fontMetrics()
         w, h = fm.horizontalAdvance(text) + 8, fm.height() + 2
         box = QRectF(rect.left() + 2, rect.top() + 2, w, h)

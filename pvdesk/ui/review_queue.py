@@ -10,6 +10,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from pvdesk.review.types import CORRECTED, UNREVIEWED
 from pvdesk.taxonomy import label_parts
 from pvdesk.ui.glossary import GLOSSARY, explain
+from pvdesk.ui.review_layer import short_label
 
 COLUMNS = ("#", "Predicted", "p", "Review")
 COLUMN_TIPS = ("The tile's place in the queue.", "The model's most probable class.",
@@ -93,7 +94,7 @@ class QueueModel(QAbstractTableModel):
             if col == 0:
                 return str(index.row() + 1)
             if col == 1:
-                return class_text(rec.predicted)
+                return short_label(rec.predicted)
             if col == 2:
                 return f"{rec.confidence:.2f}"
             if col == 3:
@@ -101,7 +102,7 @@ class QueueModel(QAbstractTableModel):
                     return "–"
                 if rec.status != CORRECTED:
                     return "✓ confirmed"
-                return f"✎ {class_text(rec.label)}"
+                return f"✎ {short_label(rec.label)}"
             return None
         if role == Qt.ItemDataRole.DecorationRole and col in (1, 3):
             name = rec.predicted if col == 1 else (rec.label if rec.status == CORRECTED else None)

@@ -214,8 +214,7 @@ class StoreMixin:
             self.sync.refresh_runs()
             # keep the run's own message (tiles classified, unreadable ones) in front
             run_msg = self.w.status.currentMessage()
-            stored = (f"Predictions stored in {ctx.store_path().name}. Press R to review them "
-                      "from the keyboard.")
+            stored = "stored; press R to review"  # the store's file is named in the dock
             self.w.status.showMessage(f"{run_msg} · {stored}" if run_msg else stored, 15000)
 
     # -- review -----------------------------------------------------------------------------
