@@ -221,3 +221,82 @@ def test_loss_curves_compare_like_with_like():
     # smoothing 0.4 keeps the optimised loss above ~0.5; plain cross-entropy falls far below
     assert last["train_loss_smoothed"] > 0.45 > last["train_loss"]
     assert abs(last["train_loss"] - last["val_loss"]) < 0.3
+
+
+# -- splits that depend on their seed, and cross-validation ------------------------------
+
+def _breakhis_like(seed: int = 42):
+    """41 patients in 8 classes (3 phyllodes), 4-30 images each, as BreakHis varies."""
+    import random
+
+    from training.data.samples import Dataset, Sample
+
+    rng = random.Random(seed)
+    per_class = {"adenosis": 3, "fibroadenoma": 6, "tubular_adenoma": 3, "phyllodes_tumor": 3,
+                 "ductal_carcinoma": 14, "lobular_carcinoma": 4, "mucinous_carcinoma": 5,
+                 "papillary_carcinoma": 3}
+    samples = [Sample(f"/x/{c}/{p}/{i}.png", c, f"{c}-{p}")
+               for c, n in per_class.items() for p in range(n)
+               for i in range(rng.randint(4, 30))]
+    return Dataset(samples, "/x", "breakhis")
+
+
+def test_the_seed_decides_the_split_not_patient_size():
+    """Before: patients sorted by image count, the smallest always to test: 6 distinct test
+    sets over 10 seeds (8 over 50), test patients 9.4 images against 21.6 in train."""
+    from collections import Counter
+
+    from training.data import check_disjoint, split_dataset
+
+    ds = _breakhis_like()
+    size = Counter(s.patient for s in ds.samples)
+    tests, test_sizes, train_sizes = set(), [], []
+    for seed in range(10):
+        sp = split_dataset(ds, seed=seed)
+        assert check_disjoint(sp) == []
+        test = {s.patient for s in sp.split("test")}
+        tests.add(frozenset(test))
+        test_sizes += [size[p] for p in test]
+        train_sizes += [size[p] for p in {s.patient for s in sp.split("train")}]
+        assert {s.label for s in sp.split("test")} == set(ds.classes)  # stratified
+    assert len(tests) >= 8
+    assert np.mean(test_sizes) == pytest.approx(np.mean(train_sizes), rel=0.35)
+
+
+def test_folds_test_every_patient_once(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PVDESK_OFFLINE", "1")
+    data = colour_dataset(tmp_path / "data", classes=2, patients=6, per_patient=1)
+    out = tmp_path / "cv-bundle"
+    rc = main(["train", "--data", str(data), "--head", "clip-linear", "--backbone",
+               "demo-clip-rn50", "--out", str(out), "--folds", "3", "--progress", "none",
+               "--bootstrap", "20", "--workers", "1"])
+    capsys.readouterr()
+    assert rc == 0
+    pooled = _scored(out / "cv" / "pooled")
+    images = sorted(r["image"] for r in pooled)
+    assert len(images) == 12 and len(set(images)) == 12  # every image tested exactly once
+    folds = [_scored(out / "cv" / f"fold-{i}") for i in (1, 2, 3)]
+    assert sorted(r["image"] for f in folds for r in f) == images
+    for i, f in enumerate(folds, start=1):
+        m = json.loads((out / "cv" / f"fold-{i}" / "metrics.json").read_text())
+        assert m["metrics"]["n"] == len(f) and "fold" in m["title"]
+    cv = resolve_bundle(out).provenance["cross_validation"]
+    assert cv["folds"] == 3 and cv["pooled"]["n"] == 12 and len(cv["per_fold"]) == 3
+    report = (out / "report.md").read_text()
+    assert "- cross-validation: 3 folds, pooled accuracy" in report
+
+
+def test_fold_dataset_holds_each_patient_out_once():
+    from training.data import check_disjoint, fold_dataset
+
+    ds = _breakhis_like()
+    folds = fold_dataset(ds, 5, seed=3)
+    tested: list[str] = []
+    for fold in folds:
+        assert check_disjoint(fold) == []  # test patients are in no other split of the fold
+        assert fold.split("train") and fold.split("val") and fold.split("test")
+        tested += sorted({s.patient for s in fold.split("test")})
+    assert sorted(tested) == sorted({s.patient for s in ds.samples})
+    # phyllodes has 3 patients: two of the five folds test none, and say so
+    assert sum(any("phyllodes_tumor" in w for w in f.warnings) for f in folds) == 2

@@ -137,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true",
                    help="discard an interrupted run's checkpoint instead of resuming it")
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
+    p.add_argument("--folds", type=int, default=None, metavar="K",
+                   help="first run patient-level K-fold cross-validation (every patient tested "
+                        "once; reports per fold and pooled under BUNDLE/cv/), then train the "
+                        "bundle as usual")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("evaluate", help="evaluate any bundle (zero-shot too) on a dataset")

@@ -109,6 +109,11 @@ def run_train(args, reporter) -> int:
     if args.fresh:
         Checkpoints(out).remove()
     write_manifest(out / SPLIT_NAME, ds)
+    cv = None
+    if getattr(args, "folds", None):
+        from training.crossval import cross_validate
+
+        cv = cross_validate(args, reporter, ds, classes, out, device, precision, name)
     held = "test" if parts["test"] else ("val" if parts["val"] else None)
     if held == "val":
         reporter.warning("no test images: the report is on the validation split, which also "
@@ -146,6 +151,10 @@ def run_train(args, reporter) -> int:
                                   [s.patient for s in test], args.bootstrap, args.seed)
         summ = summary(metrics, held)
         ctx = {"bundle": name, "model status": status, "kind": args.head,
+               **({"cross-validation": f"{cv['folds']} folds, pooled accuracy "
+                                       f"{cv['pooled']['accuracy']:.4f} ({cv['pooled']['correct']}"
+                                       f" of {cv['pooled']['n']} images; cv/pooled/report.md)"}
+                  if cv else {}),
                "backbone": res["described"],
                "data": ds.origin, "split": f"{held} ({len(test)} images)",
                "data hash": data_h[:16], "date": now_iso()}
@@ -155,6 +164,7 @@ def run_train(args, reporter) -> int:
             "split_manifest": SPLIT_NAME, "counts": ds.counts(),
             "eval_split": held, "eval_hash": data_hash(parts[held]) if held else None,
             "metrics": summ or {}, "date": now_iso(), "config": config,
+            **({"cross_validation": cv} if cv else {}),
             "backbone_start": res["described"], "best_epoch": res.get("best_epoch"),
             "software": software()}
     manifest = make_manifest(

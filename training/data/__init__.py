@@ -15,11 +15,18 @@ from pathlib import Path
 from training.data.folders import filter_magnification, load_folder
 from training.data.review_csv import is_review_csv, load_review_csv
 from training.data.samples import SPLITS, Dataset, Sample, check_labels, data_hash, to_binary
-from training.data.split import check_disjoint, read_manifest, split_dataset, write_manifest
+from training.data.split import (
+    check_disjoint,
+    fold_dataset,
+    read_manifest,
+    split_dataset,
+    write_manifest,
+)
 from training.errors import DataError
 
 __all__ = [
     "SPLITS", "Dataset", "Sample", "check_disjoint", "data_hash", "filter_magnification",
+    "fold_dataset",
     "load_dataset", "read_manifest", "split_dataset", "write_manifest",
 ]
 

@@ -5,10 +5,16 @@ review tile), else each image on its own (and a warning says that patient-disjoi
 cannot be checked). Each group goes wholly to one split, so no patient is in two splits.
 
 Per class (a group's class is its most frequent label), groups are shuffled with the seed
-and dealt so that each split's image count approaches its target fraction; with a group
-for each split (three, or fewer when a fraction is 0) every split gets at least one. With
-fewer groups, train is served first, then test, then val. A class that ends up missing
-from a split gets a loud warning naming it, or, with ``strict``, the split is refused.
+and dealt in that shuffled order: the first ones give every split one group (with fewer
+groups than splits, train is served first, then test, then val), then each group goes to
+the split whose image count is furthest below its target fraction. The seed decides which
+patients go where, whatever their size (sorting by size, as before, sent the smallest
+patients to test whatever the seed). A class that ends up missing from a split gets a loud
+warning naming it, or, with ``strict``, the split is refused.
+
+:func:`fold_dataset` gives patient-level k-fold cross-validation: StratifiedGroupKFold
+(scikit-learn) deals shuffled patients into K test folds, stratified by class; within the
+rest, validation patients are dealt as above.
 
 The manifest is a CSV, one row per image, no copies of the images::
 
@@ -53,16 +59,11 @@ def _deal(groups: list[tuple[str, int]], fractions, rng: random.Random) -> dict[
         return out
     total = sum(c for _, c in groups)
     have = dict.fromkeys(SPLITS, 0)
-    order = sorted(range(len(groups)), key=lambda i: -groups[i][1])  # big first (stable)
-    # one group each to test and val first (the smallest ones), the rest by deficit
-    extra = [s for s in wanted if s != "train"]
-    for split, i in zip(extra, order[::-1][:len(extra)], strict=True):
-        out[groups[i][0]] = split
-        have[split] += groups[i][1]
-    for i in order:
-        g, c = groups[i]
-        if g in out:
-            continue
+    # in the shuffled order: one group for each wanted split, then by deficit
+    for (g, c), split in zip(groups, wanted, strict=False):
+        out[g] = split
+        have[split] += c
+    for g, c in groups[len(wanted):]:
         split = max(SPLITS, key=lambda s: (frac[s] * total - have[s], s == "train"))
         out[g] = split
         have[split] += c
@@ -114,6 +115,56 @@ def split_dataset(ds: Dataset, fractions=DEFAULT_FRACTIONS, seed: int = 0,
         out.warnings.append(msg)
     out.notes.append(f"split by {unit} (seed {seed}, fractions "
                      f"{'/'.join(f'{f:.2f}' for f in fractions)})")
+    return out
+
+
+def fold_dataset(ds: Dataset, folds: int, seed: int = 0, val_fraction: float = 0.15,
+                 unit: str = "patient") -> list[Dataset]:
+    """Patient-level k-fold cross-validation: ``folds`` copies of ``ds``; in copy i, fold i
+    is the test split (each group is tested exactly once), validation groups are dealt
+    from the rest (``val_fraction`` of the images, per class) and the others train. Folds
+    come from scikit-learn's StratifiedGroupKFold on shuffled groups, stratified by class."""
+    import warnings
+
+    import numpy as np
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    if folds < 2:
+        raise DataError(f"--folds {folds}: at least 2 folds are needed")
+    keys = [_group_key(s, unit) for s in ds.samples]
+    n_groups = len(set(keys))
+    if n_groups < folds:
+        raise DataError(f"{ds.origin}: {n_groups} patients (or images) for {folds} folds; "
+                        "use fewer folds")
+    y = [s.label for s in ds.samples]
+    sgkf = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a class with fewer groups than folds: said below
+        tests = [set(np.asarray(keys)[b].tolist())
+                 for _, b in sgkf.split(np.zeros(len(y)), y, keys)]
+    out = []
+    rng = random.Random(seed)
+    for i, test_keys in enumerate(tests, start=1):
+        rest = [s for s, k in zip(ds.samples, keys, strict=True) if k not in test_keys]
+        by_class: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        sizes = Counter(_group_key(s, unit) for s in rest)
+        first: dict[str, str] = {}
+        for s in rest:
+            first.setdefault(_group_key(s, unit), s.label)
+        for g, label in first.items():
+            by_class[label].append((g, sizes[g]))
+        assign: dict[str, str] = {}
+        for label in sorted(by_class):
+            assign.update(_deal(sorted(by_class[label]), (1 - val_fraction, val_fraction, 0.0),
+                                rng))
+        fold = ds.with_samples([replace(s, split="test" if k in test_keys else assign[k])
+                                for s, k in zip(ds.samples, keys, strict=True)])
+        missing = sorted(set(ds.classes) - {s.label for s in fold.samples if s.split == "test"})
+        if missing:
+            fold.warnings.append(f"fold {i}: no test images of {', '.join(missing)} (too few "
+                                 "patients for every fold)")
+        fold.notes.append(f"fold {i} of {folds} (seed {seed}): {len(test_keys)} test groups")
+        out.append(fold)
     return out
 
 
