@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "pvdesk.commands.predict",
     "pvdesk.commands.similar",
     "pvdesk.commands.query",
+    "pvdesk.commands.explain",
     "pvdesk.commands.demo",
     "pvdesk.commands.selftest",  # hidden: packaging checks
 )
