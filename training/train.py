@@ -58,6 +58,11 @@ def prepare_data(args, reporter):
             ds.warnings.append(msg)
     else:
         ds = split_dataset(ds, args.fractions, args.seed, args.strict, args.split_unit)
+    sources = ds.label_sources("train")
+    if sources:
+        ds.notes.append(f"training labels: {label_sources_text(sources)}")
+        if confirmation_share(sources) > 0.5:
+            ds.warnings.append(CONFIRMATION_BIAS.format(share=confirmation_share(sources)))
     for w in ds.warnings:
         reporter.warning(w)
     for n in ds.notes:
@@ -75,6 +80,23 @@ def prepare_data(args, reporter):
         ds = ds.with_samples([s for s in ds.samples if s.label in classes])
     parts = {name: ds.split(name) for name in ("train", "val", "test")}
     return ds, classes, parts
+
+
+CONFIRMATION_BIAS = ("{share:.0%} of the training labels are the old model's own predictions "
+                     "(confirmed by a reviewer, or unreviewed pseudo-labels): a model trained "
+                     "on them learns the old model's opinions (confirmation bias); "
+                     "corrections are what teach it something new")
+
+
+def label_sources_text(sources: dict) -> str:
+    return (f"{sources.get('confirmed', 0)} confirmed model predictions, "
+            f"{sources.get('corrected', 0)} corrections, {sources.get('pseudo', 0)} unreviewed "
+            "pseudo-labels")
+
+
+def confirmation_share(sources: dict) -> float:
+    total = sum(sources.values())
+    return (sources.get("confirmed", 0) + sources.get("pseudo", 0)) / total if total else 0.0
 
 
 def _tile_um(args, ds, default: float) -> float:
@@ -150,7 +172,12 @@ def run_train(args, reporter) -> int:
         metrics = compute_metrics(label_indices(test, classes), res["probs"], classes,
                                   [s.patient for s in test], args.bootstrap, args.seed)
         summ = summary(metrics, held)
+        sources = ds.label_sources("train")
         ctx = {"bundle": name, "model status": status, "kind": args.head,
+               **({"training labels": label_sources_text(sources)
+                   + (" — WARNING: " + CONFIRMATION_BIAS.format(
+                       share=confirmation_share(sources))
+                      if confirmation_share(sources) > 0.5 else "")} if sources else {}),
                **({"cross-validation": f"{cv['folds']} folds, pooled accuracy "
                                        f"{cv['pooled']['accuracy']:.4f} ({cv['pooled']['correct']}"
                                        f" of {cv['pooled']['n']} images; cv/pooled/report.md)"}
@@ -165,6 +192,7 @@ def run_train(args, reporter) -> int:
             "eval_split": held, "eval_hash": data_hash(parts[held]) if held else None,
             "metrics": summ or {}, "date": now_iso(), "config": config,
             **({"cross_validation": cv} if cv else {}),
+            **({"label_sources": ds.label_sources("train")} if ds.label_sources() else {}),
             "backbone_start": res["described"], "best_epoch": res.get("best_epoch"),
             "software": software()}
     manifest = make_manifest(

@@ -150,6 +150,13 @@ def run_stats(args) -> int:
     return 0
 
 
+def label_sources_text(counts: dict) -> str:
+    """"3 confirmed model predictions, 2 corrections, 8 unreviewed (pseudo-labels if used)"."""
+    return (f"{counts.get('confirmed', 0)} confirmed model predictions, "
+            f"{counts.get('corrected', 0)} corrections, {counts.get('unreviewed', 0)} unreviewed "
+            "(pseudo-labels if trained on)")
+
+
 def run_export(args) -> int:
     from pvdesk.export.csv import write_predictions_csv
     from pvdesk.export.geojson import write_geojson, write_geojson_per_slide
@@ -158,8 +165,10 @@ def run_export(args) -> int:
         raise PvdeskError("review export: give --csv FILE and/or --geojson FILE")
     with _open(args, readonly=True) as store:
         if args.csv:
-            n = write_predictions_csv(store, args.csv, run_id=args.run, slide_id=args.slide)
-            print(f"wrote {args.csv}: {n} rows")
+            counts: dict = {}
+            n = write_predictions_csv(store, args.csv, run_id=args.run, slide_id=args.slide,
+                                      counts=counts)
+            print(f"wrote {args.csv}: {n} rows; labels: {label_sources_text(counts)}")
         if args.geojson:
             notes: list[str] = []
             if args.slide:

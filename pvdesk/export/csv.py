@@ -145,11 +145,14 @@ def write_rows_csv(path, classes: Sequence[str], rows: Iterable[Mapping]) -> int
 
 
 def record_row(rec) -> dict:
-    """A CSV row dict for a TileRecord of the review store."""
+    """A CSV row dict for a TileRecord of the review store (review_status as seen from the
+    record's run: confirmed only where that run predicted the reviewer's label)."""
+    from pvdesk.review.types import status_for_run
+
     row = {"source": rec.source, "tile_x": rec.tile_x, "tile_y": rec.tile_y,
            "tile_w": rec.tile_w, "tile_h": rec.tile_h, "mpp": rec.mpp, "model": rec.model,
            "predicted": rec.predicted, "predicted_group": _group(rec.predicted),
-           "confidence": rec.confidence, "review_status": rec.status,
+           "confidence": rec.confidence, "review_status": status_for_run(rec),
            "review_label": rec.label, "reviewer": rec.reviewer, "reviewed_at": rec.reviewed_at}
     row.update({f"p_{c}": p for c, p in zip(rec.classes, rec.probs, strict=True)})
     return row
@@ -168,8 +171,10 @@ def store_classes(store, run_id=None) -> list[str]:
 
 
 def write_predictions_csv(store, path, run_id: int | None = None,
-                          slide_id: str | None = None) -> int:
-    """Write a store's tiles (one run, or all) with their review columns; returns rows."""
+                          slide_id: str | None = None, counts: dict | None = None) -> int:
+    """Write a store's tiles (one run, or all) with their review columns; returns rows.
+    ``counts`` (a dict) receives where the labels come from: review_status per row
+    (confirmed model predictions, corrections, unreviewed)."""
     from pvdesk.review.types import UNTRAINED_TAG
 
     classes = store_classes(store, run_id)
@@ -179,6 +184,8 @@ def write_predictions_csv(store, path, run_id: int | None = None,
     def rows():
         for r in recs:
             row = record_row(r)
+            if counts is not None:
+                counts[row["review_status"]] = counts.get(row["review_status"], 0) + 1
             if r.run_id in untrained:  # the model column says so (import strips the tag)
                 row["model"] = f"{row['model']}{UNTRAINED_TAG}"
             yield row

@@ -30,7 +30,7 @@ from pathlib import Path
 from pvdesk.export import ExportError
 from pvdesk.export.atomic import atomic_write
 from pvdesk.export.qupath import OBJECT_TYPES, slide_offset, tile_uuid
-from pvdesk.review.types import UNREVIEWED, tile_key
+from pvdesk.review.types import UNREVIEWED, status_for_run, tile_key
 from pvdesk.taxonomy import colour_of, hex_to_rgb
 
 
@@ -54,7 +54,7 @@ def metadata(rec) -> dict[str, str]:
     """The review and provenance of a tile as QuPath metadata (a map of strings)."""
     meta = {"slide_id": str(rec.slide_id), "source": str(rec.source), "model": rec.model,
             "run": str(rec.run_id), "tile": f"{rec.tile_x},{rec.tile_y},{rec.tile_w},{rec.tile_h}",
-            "predicted": rec.predicted, "review_status": rec.status}
+            "predicted": rec.predicted, "review_status": status_for_run(rec)}
     if rec.mpp is not None:
         meta["mpp"] = f"{rec.mpp:g}"
     if rec.status != UNREVIEWED:

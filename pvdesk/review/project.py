@@ -277,20 +277,19 @@ class BackgroundWriter:
 def export_review(store, csv_path, geojson_path=None, run_id: int | None = None) -> dict:
     """Write a store's predictions with their review columns as CSV (and GeoJSON for
     QuPath when ``geojson_path`` is given; one file per slide when there are several).
-    Returns a summary: rows, reviewed, corrected, files."""
+    Returns a summary: rows, reviewed, corrected, confirmed, files (review status as each
+    run's rows say it: confirmed only where that run predicted the reviewer's label)."""
     from pvdesk.export.csv import write_predictions_csv
     from pvdesk.export.geojson import write_geojson_per_slide
 
-    rows = write_predictions_csv(store, csv_path, run_id=run_id)
+    counts: dict = {}
+    rows = write_predictions_csv(store, csv_path, run_id=run_id, counts=counts)
     files = [str(csv_path)]
     features = 0
     if geojson_path is not None:
         for path, n in write_geojson_per_slide(store, geojson_path, run_id=run_id):
             files.append(str(path))
             features += n
-    reviewed = corrected = 0
-    for r in store.tiles(run_id=run_id):
-        reviewed += r.status != "unreviewed"
-        corrected += r.status == "corrected"
-    return {"rows": rows, "reviewed": reviewed, "corrected": corrected,
-            "features": features, "files": files}
+    corrected, confirmed = counts.get("corrected", 0), counts.get("confirmed", 0)
+    return {"rows": rows, "reviewed": corrected + confirmed, "corrected": corrected,
+            "confirmed": confirmed, "features": features, "files": files}

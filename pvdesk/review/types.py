@@ -94,6 +94,15 @@ class RunInfo:
 UNTRAINED_TAG = " (UNTRAINED)"
 
 
+def status_for_run(rec) -> str:
+    """A tile's review status as seen from the run of ``rec``: a decision holds the
+    reviewer's label, whichever run was on screen when it was made, so a run "confirmed" it
+    only where this run predicted that label, and it "corrected" this run otherwise."""
+    if rec.status not in (CONFIRMED, CORRECTED) or not rec.label:
+        return rec.status
+    return CONFIRMED if rec.label == rec.predicted else CORRECTED
+
+
 def model_label(name: str, version: str, trained: bool = True) -> str:
     """"name@version", with " (UNTRAINED)" after it for an untrained model (CSV columns)."""
     text = f"{name}@{version}" if version else name

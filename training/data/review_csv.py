@@ -82,8 +82,9 @@ def load_review_csv(path: str | Path, include_unreviewed: bool = False) -> Datas
             raise DataError(f"{path}: line {i}: tile_w and tile_h must be positive")
         bh = parse_breakhis_name(src.stem) if region is None else None
         patient = f"slide:{src}" if region is not None else (bh.patient if bh else None)
+        source = "pseudo" if status == "unreviewed" else status
         s = Sample(str(src), label, patient, bh.magnification if bh else None, None, region,
-                   row.get("mpp"))
+                   row.get("mpp"), source)
         key = (s.path, region)
         rank = RANK[status]
         if key not in best or rank > best[key][0]:

@@ -26,6 +26,9 @@ class Sample:
     split: str | None = None
     region: tuple[int, int, int, int] | None = None  # level-0 x, y, w, h
     mpp: float | None = None
+    # where a review export's label came from: "confirmed" (a model prediction the reviewer
+    # confirmed), "corrected" (the reviewer's own) or "pseudo" (an unreviewed prediction)
+    label_source: str | None = None
 
     @property
     def key(self) -> str:
@@ -76,6 +79,15 @@ class Dataset:
         for s in self.samples:
             d = out.setdefault(s.split or "all", {})
             d[s.label] = d.get(s.label, 0) + 1
+        return out
+
+    def label_sources(self, split: str | None = None) -> dict[str, int]:
+        """{confirmed|corrected|pseudo: images} of the samples (of ``split``) whose label
+        source is known (review exports); empty otherwise."""
+        out: dict[str, int] = {}
+        for s in self.samples:
+            if s.label_source and (split is None or s.split == split):
+                out[s.label_source] = out.get(s.label_source, 0) + 1
         return out
 
     def with_samples(self, samples: list[Sample]) -> Dataset:

@@ -187,9 +187,10 @@ def write_manifest(path: str | Path, ds: Dataset) -> Path:
     folder = path.parent.resolve()
     if not folder.is_dir():
         raise DataError(f"{path}: the folder {path.parent} does not exist")
+    sources = any(s.label_source for s in ds.samples)  # a review export: keep where labels came from
     with atomic_write(path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(COLUMNS)
+        w.writerow(COLUMNS + (("label_source",) if sources else ()))
         for s in ds.samples:
             p = Path(s.path)
             try:
@@ -198,7 +199,8 @@ def write_manifest(path: str | Path, ds: Dataset) -> Path:
                 shown = str(p)
             x, y, ww, hh = s.region if s.region else (None,) * 4
             w.writerow([shown, _cell(x), _cell(y), _cell(ww), _cell(hh), _cell(s.mpp), s.label,
-                        _cell(s.patient), _cell(s.magnification), _cell(s.split)])
+                        _cell(s.patient), _cell(s.magnification), _cell(s.split)]
+                       + ([_cell(s.label_source)] if sources else []))
     return path
 
 
@@ -253,7 +255,8 @@ def read_manifest(path: str | Path, check_files: bool = True) -> Dataset:
             samples.append(Sample(str(p), label, (row.get("patient") or "").strip() or None,
                                   _int(path, line, "magnification",
                                        (row.get("magnification") or "").strip()),
-                                  split, None if region[0] is None else region, mpp_v))
+                                  split, None if region[0] is None else region, mpp_v,
+                                  (row.get("label_source") or "").strip() or None))
     if not samples:
         raise DataError(f"{path}: the manifest lists no images")
     missing = [s.path for s in samples if not Path(s.path).is_file()] if check_files else []
