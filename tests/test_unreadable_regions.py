@@ -237,3 +237,23 @@ def test_a_huge_tile_with_an_unreadable_part_is_unreadable(tmp_path):
             assert src.read_tile(Tile(0, 0, 0, 256, 256), grid).size == (64, 64)
         finally:
             base.READ_BLOCK_PX = old
+
+
+def test_mask_is_fine_enough_for_fragments_a_few_cells_wide(tmp_path):
+    """120 um fragments on a 49 mm slide: a 1024 px mask (48 um pixels) loses them to the
+    opening; the mask is made finer (here 2048 px, 24 um pixels) when the mpp is known."""
+    from pvdesk.tissue import detect_tissue, mask_size
+
+    rects = [(x, y, x + 10, y + 10) for x in range(300, 3800, 500) for y in range(300, 3800, 500)]
+    path = write_pyramid(tmp_path / "biopsy.tiff", paint(4096, 4096, rects), levels=3, mpp=12.0)
+    with open_source(path) as src:
+        assert mask_size(src) == 2048
+        fine = detect_tissue(src)
+        coarse = detect_tissue(src, TissueParams(max_thumb_size=1024))
+    assert fine.mask.shape == (2048, 2048) and coarse.mask.shape == (1024, 1024)
+    assert coarse.fraction_total == 0.0  # every fragment gone at 48 um per pixel
+    from scipy import ndimage
+
+    assert ndimage.label(fine.mask)[1] == len(rects)  # every one kept
+    with open_source(sample_slide()) as src:
+        assert mask_size(src) == 1024  # a small slide keeps the 1024 px floor
