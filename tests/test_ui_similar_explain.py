@@ -72,3 +72,33 @@ def test_s_selects_the_nearest_tiles_and_one_key_labels_them(qtbot, window):
     qtbot.waitUntil(lambda: s.pending == 0, timeout=10000)
     labelled = {rec.tile_id for rec in store.tiles(run_id=s.run_id) if rec.label}
     assert labelled == got | {current.tile_id}
+
+
+def test_e_shows_the_map_over_the_tile_with_its_own_opacity(qtbot, window):
+    w = window
+    r, s = w.review, w.review.session
+    r.set_mode(True)
+    cur = s.current
+    w.view.fit()
+    for _ in range(3):
+        w.view.zoom_in()
+    w.view.center_on(cur.tile_x + cur.tile_w / 2, cur.tile_y + cur.tile_h / 2)
+    qtbot.keyClick(w.view, Qt.Key.Key_E)
+    qtbot.waitUntil(lambda: r.explain.last is not None, timeout=60000)
+    e = r.explain.last
+    assert e.cam.shape == (224, 224) and 0 <= e.cam.min() and e.cam.max() <= 1
+    assert r.explain.layer.shown and r.explain.layer.rect == (cur.tile_x, cur.tile_y,
+                                                              cur.tile_w, cur.tile_h)
+    assert r.explain.panel.isVisible()
+    assert e.class_name.replace("_", " ") in r.explain.caption.text()
+    r.explain.slider.setValue(80)
+    assert r.explain.layer.opacity == pytest.approx(0.8)
+    qtbot.wait(300)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    w.grab().save(str(SHOTS / "explain_tile.png"))
+    qtbot.keyClick(w.view, Qt.Key.Key_J)  # another tile: the map (of the old one) hides
+    assert not r.explain.layer.shown
+    qtbot.keyClick(w.view, Qt.Key.Key_K)
+    assert r.explain.layer.shown
+    qtbot.keyClick(w.view, Qt.Key.Key_E)  # E again hides it
+    assert not r.explain.layer.shown and r.explain.layer.image is None

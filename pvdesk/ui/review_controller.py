@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from pvdesk.app.review_service import ReviewService
 from pvdesk.review.project import BackgroundWriter
 from pvdesk.ui.background import Relay
+from pvdesk.ui.explain_action import ExplainAction
 from pvdesk.ui.export_action import Exporter
 from pvdesk.ui.patch_grid import GridItem, PatchGrid
 from pvdesk.ui.review_dock import ReviewDock
@@ -72,6 +73,7 @@ class ReviewController(StoreMixin, QObject):
         self.similar = SimilarAction(self)  # S: select the tiles most like this one
         self.acts = build_review_menus(window, self.command)
         self.w.view_menu.addAction(self.dock_widget.toggleViewAction())
+        self.explain = ExplainAction(self, self.similar)  # E: Grad-CAM over the tile
         self._wire()
         QApplication.instance().installEventFilter(self)
 
@@ -261,6 +263,8 @@ class ReviewController(StoreMixin, QObject):
             return True
         if event.key() == Qt.Key.Key_S:
             return self.similar.start()
+        if event.key() == Qt.Key.Key_E:
+            return self.explain.start()
         token = KEY_TOKENS.get(event.key()) or event.text()
         return bool(token) and self.command(token)
 
@@ -272,6 +276,7 @@ class ReviewController(StoreMixin, QObject):
         self.dock.flush_diagnosis()
         self.exporter.shutdown()
         self.similar.shutdown()
+        self.explain.shutdown()
         self.grid.shutdown()
         self.writer.close()
         for ctx in {self.ctx, self.run_ctx} - {None}:
