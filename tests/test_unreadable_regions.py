@@ -240,11 +240,11 @@ def test_a_huge_tile_with_an_unreadable_part_is_unreadable(tmp_path):
 
 
 def test_mask_is_fine_enough_for_fragments_a_few_cells_wide(tmp_path):
-    """120 um fragments on a 49 mm slide: a 1024 px mask (48 um pixels) loses them to the
+    """96 um fragments on a 49 mm slide: a 1024 px mask (48 um pixels) loses them to the
     opening; the mask is made finer (here 2048 px, 24 um pixels) when the mpp is known."""
     from pvdesk.tissue import detect_tissue, mask_size
 
-    rects = [(x, y, x + 10, y + 10) for x in range(300, 3800, 500) for y in range(300, 3800, 500)]
+    rects = [(x, y, x + 8, y + 8) for x in range(300, 3800, 500) for y in range(300, 3800, 500)]
     path = write_pyramid(tmp_path / "biopsy.tiff", paint(4096, 4096, rects), levels=3, mpp=12.0)
     with open_source(path) as src:
         assert mask_size(src) == 2048
