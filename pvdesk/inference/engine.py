@@ -104,9 +104,10 @@ def torch_alloc(shape, pin: bool = False):
 @dataclass
 class _InFlight:
     """A batch queued on the devices whose results have not been waited for yet. Holding
-    ``read`` keeps its (pinned) pixels alive until the copies from them are done."""
+    ``read`` and ``host`` keeps the pixels alive until the copies from them are done."""
 
     read: ReadBatch
+    host: object = None  # the (N, 3, H, W) uint8 tensor sent to the devices
     outs: dict = field(default_factory=dict)  # key -> (probs, embeddings | None) or None
     events: list = field(default_factory=list)  # CUDA events after the copies to the host
 
@@ -220,10 +221,13 @@ class InferenceEngine:
             host = read.tensor if read.tensor is not None else torch.from_numpy(read.pixels)
         elif ok.any():
             host = torch.from_numpy(read.pixels[ok])
-        job = _InFlight(read)
+        job = _InFlight(read, host)
         on_device: dict[str, object] = {}
         for key, clf in self.classifiers.items():
             if self.cancel_event.is_set():
+                for device in on_device:  # what was queued finishes before its buffers go
+                    if device.split(":", 1)[0] == "cuda":
+                        torch.cuda.current_stream(device).synchronize()
                 return None
             if host is None:
                 job.outs[key] = None
@@ -310,6 +314,9 @@ class InferenceEngine:
                 yield result
             self.finished = not self.cancel_event.is_set()
         finally:
+            for job in in_flight:  # cancelled: let queued copies finish before buffers go
+                for event in job.events:
+                    event.synchronize()
             in_flight.clear()
             self._reader.close()
 
