@@ -109,7 +109,8 @@ def run(args) -> int:
     models = [LoadedModel(b, b.load(device=device, precision=args.precision)) for b in bundles]
     for b in bundles:
         if not b.trained:
-            print(f"WARNING: {b.name} is UNTRAINED (random weights): its predictions are "
+            why = "; ".join(getattr(b, "untrained_reasons", None) or ["random weights"])
+            print(f"WARNING: {b.name} is UNTRAINED ({why}): its predictions are "
                   "meaningless, for testing only", file=sys.stderr)
     out_dir = make_folder(args.out)
     store = None
@@ -146,9 +147,12 @@ def run(args) -> int:
                   f"{info['tiles_per_s']:.1f} tiles/s; slide call {calls}")
             for w in info["grid_warnings"]:
                 print(f"note: {w}")
+            if info.get("unreadable_area"):
+                print(f"note: unreadable area: {info['unreadable_area']['note']}")
             if info["tiles_unreadable"]:
-                print(f"note: {info['tiles_unreadable']} unreadable tiles "
-                      f"(e.g. {info['unreadable_examples'][0]})")
+                print(f"note: {info['tiles_unreadable']} of {info['tiles']} tiles could not "
+                      f"be read (tile_status 'unreadable' in the CSV; e.g. "
+                      f"{info['unreadable_examples'][0]})")
     finally:
         if store is not None:
             store.close()
