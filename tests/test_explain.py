@@ -152,3 +152,39 @@ def test_clip_rn50_targets_the_visual_towers_last_block(tmp_path, capsys):
         assert meta["pvdesk:tile"] == ",".join(map(str, t["tile"])) and "pvdesk:date" in meta
     assert Image.open(t["files"][1]).size == (224, 224)
     assert rep["layer"] == "visual.layer4.2"  # the visual tower's last block
+
+
+def test_open_clip_vit_tower_gets_the_token_reshape():
+    """A tiny open_clip VisionTransformer (2 blocks, 64 px, 16 px patches) behind a linear
+    head: the last block's ln_1 with the token-to-grid reshape; equals the package's call."""
+    from types import SimpleNamespace
+
+    from open_clip.model import CLIPVisionCfg, _build_vision_tower
+
+    from pvdesk.explain import _logits_only, target_layer
+
+    torch.manual_seed(0)
+    visual = _build_vision_tower(32, CLIPVisionCfg(layers=2, width=64, head_width=32,
+                                                   patch_size=16, image_size=64), False, None)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.visual = visual
+            self.head = torch.nn.Linear(32, 3)
+
+        def forward(self, x):
+            e = torch.nn.functional.normalize(self.visual(x), dim=-1)
+            return self.head(e), e
+
+    net = Net().eval()
+    layer, reshape = target_layer(SimpleNamespace(kind="clip-linear", name="tiny"), net)
+    assert layer is visual.transformer.resblocks[-1].ln_1 and reshape is vit_reshape
+    model = _logits_only(net)
+    x = torch.rand(1, 3, 64, 64)
+    cam = grad_cam(model, layer, x, 1, reshape)
+    assert cam.shape == (1, 64, 64) and np.isfinite(cam).all() and cam.max() > 0
+    with GradCAM(model=model, target_layers=[layer], reshape_transform=vit_reshape) as g:
+        direct = g(input_tensor=x.clone().requires_grad_(True),
+                   targets=[ClassifierOutputTarget(1)])
+    np.testing.assert_allclose(cam, direct, atol=1e-6)

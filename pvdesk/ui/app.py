@@ -36,7 +36,8 @@ def start_demo(window, bundles=DEMO_BUNDLES) -> None:
         window.opener.opened.disconnect(go)
         window.start_run(RunRequest(bundles=list(bundles),
                                     device=window.settings.default_device,
-                                    model_folders=list(window.settings.model_folders)))
+                                    model_folders=list(window.settings.model_folders),
+                                    embeddings=True))  # S and text search work in the demo
 
     window.opener.opened.connect(go)
 
