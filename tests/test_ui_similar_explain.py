@@ -102,3 +102,38 @@ def test_e_shows_the_map_over_the_tile_with_its_own_opacity(qtbot, window):
     assert r.explain.layer.shown
     qtbot.keyClick(w.view, Qt.Key.Key_E)  # E again hides it
     assert not r.explain.layer.shown and r.explain.layer.image is None
+
+
+def test_search_box_lights_up_the_slide_and_selects_the_best_tiles(qtbot, window,
+                                                                     monkeypatch):
+    """The run's stored (mean-colour) embeddings against a phrase vector: a stand-in text
+    encoder whose phrase embedding is one tile's embedding, so that tile is the best."""
+    import pvdesk.text_search
+    from pvdesk.text_search import TextEncoder
+
+    w = window
+    r, s = w.review, w.review.session
+    target = sorted(s.all)[7]
+    vec = s.store.embedding(target, s.run_id)
+
+    class Stand(TextEncoder):
+        def embed(self, phrases, templates=("{}",)):
+            return np.stack([vec for _ in phrases])
+
+    monkeypatch.setattr(pvdesk.text_search, "load_text_encoder",
+                        lambda bundle, weights=None: Stand(None, "", 100.0, bundle))
+    r.set_mode(True)
+    r.search.box.setText("mucin pools")
+    qtbot.keyClick(r.search.box, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: r.search.last is not None, timeout=20000)
+    phrase, result = r.search.last
+    assert phrase == "mucin pools" and r.search.layer.image is not None
+    assert result.best(0, 1)[0][1] > 0.999
+    assert len(s.selection) == 24
+    w.view.fit()
+    qtbot.wait(300)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    w.grab().save(str(SHOTS / "text_search.png"))
+    r.search.box.clear()
+    qtbot.keyClick(r.search.box, Qt.Key.Key_Return)
+    assert r.search.layer.image is None

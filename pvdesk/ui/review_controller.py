@@ -34,6 +34,7 @@ from pvdesk.ui.review_menus import build_review_menus
 from pvdesk.ui.review_store import SlideContext, StoreMixin, open_job, service_job
 from pvdesk.ui.review_sync import ReviewSync
 from pvdesk.ui.similar_action import SimilarAction
+from pvdesk.ui.text_search_action import TextSearchAction
 
 TEXT_INPUTS = (QLineEdit, QPlainTextEdit, QTextEdit, QAbstractSpinBox)
 KEY_TOKENS = {Qt.Key.Key_Return: "enter", Qt.Key.Key_Enter: "enter", Qt.Key.Key_Space: "space",
@@ -74,6 +75,7 @@ class ReviewController(StoreMixin, QObject):
         self.acts = build_review_menus(window, self.command)
         self.w.view_menu.addAction(self.dock_widget.toggleViewAction())
         self.explain = ExplainAction(self, self.similar)  # E: Grad-CAM over the tile
+        self.search = TextSearchAction(self, self.explain.toolbar)  # a phrase over the slide
         self._wire()
         QApplication.instance().installEventFilter(self)
 
@@ -277,6 +279,7 @@ class ReviewController(StoreMixin, QObject):
         self.exporter.shutdown()
         self.similar.shutdown()
         self.explain.shutdown()
+        self.search.shutdown()
         self.grid.shutdown()
         self.writer.close()
         for ctx in {self.ctx, self.run_ctx} - {None}:
