@@ -80,17 +80,28 @@ def grad_cam(model, layer, x, class_index: int | None, reshape_transform=None,
              with_logits: bool = False):
     """One pytorch-grad-cam GradCAM call: (N, H, W) float32 maps in [0, 1] for a model that
     returns logits (``class_index`` None: each input's top class, the package's default).
-    ``x`` gets gradients (the network's own parameters need none). ``with_logits``: also
+    ``with_logits``: also
     the forward pass's logits (N, C), so one forward and one backward pass do both."""
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    x = x.detach().clone().float().requires_grad_(True)
+    x = x.detach().clone().float()
     targets = None if class_index is None else [ClassifierOutputTarget(int(class_index))] * len(x)
-    with GradCAM(model=model, target_layers=[layer],
-                 reshape_transform=reshape_transform) as cam:
-        maps = cam(input_tensor=x, targets=targets)
-        logits = cam.outputs.detach().float().cpu().numpy()
+    # Gradients start at the target layer: its output is made a leaf that wants them (the
+    # parameters want none), so the backward pass runs through the layers after it only,
+    # not down to the pixels. The maps are the same as with gradients on the input.
+    def want_grad(_module, _inputs, output):
+        if not output.requires_grad:
+            output.requires_grad_(True)
+
+    handle = layer.register_forward_hook(want_grad)  # before the package's own hooks
+    try:
+        with GradCAM(model=model, target_layers=[layer],
+                     reshape_transform=reshape_transform) as cam:
+            maps = cam(input_tensor=x, targets=targets)
+            logits = cam.outputs.detach().float().cpu().numpy()
+    finally:
+        handle.remove()
     return (maps, logits) if with_logits else maps
 
 

@@ -37,8 +37,17 @@ def main() -> None:
         load = time.perf_counter() - t
         ex.explain(tiles[0])  # warm-up
         times = [ex.explain(tiles[i % len(tiles)]).seconds for i in range(a.n)]
+        x = ex.clf.prepare(torch.from_numpy(
+            __import__("numpy").asarray(tiles[0]).transpose(2, 0, 1).copy())[None]).float()
+        fwd = []
+        for _ in range(a.n):
+            t = time.perf_counter()
+            with torch.no_grad():
+                ex.model(x)
+            fwd.append(time.perf_counter() - t)
         print(f"{name}: {statistics.median(times):.2f} s per tile median, min {min(times):.2f}, "
-              f"max {max(times):.2f} ({a.n} tiles, {ex.layer_name}); model load {load:.1f} s")
+              f"max {max(times):.2f} ({a.n} tiles, {ex.layer_name}); a plain forward pass "
+              f"{statistics.median(fwd):.2f} s median; model load {load:.1f} s")
 
 
 if __name__ == "__main__":
