@@ -119,3 +119,29 @@ def test_similar_cli(tmp_path, capsys):
     assert main(["similar", str(tmp_path / "s.pvdb"), "--run", str(run), "--tile",
                  "99999,0"]) == 2
     assert "no tile at" in capsys.readouterr().err
+
+
+def test_project_search_spans_the_slides_of_one_bundle(tmp_path, capsys):
+    v = _vectors(40)
+    store, run1, ids1 = _store(tmp_path / "p.pvdb", v, slide="s1")
+    w = _vectors(40, seed=9)
+    w[11] = v[3] * 1.01  # the best match lives on another slide
+    store.add_slide("s2", "/data/s2.svs", {})
+    run2 = store.add_run("m", "1", "h", list(CLASS_NAMES), "cpu", {"embedding_dtype": "float16"})
+    store.add_predictions(run2, "s2", [
+        TilePrediction("/data/s2.svs", i * 100, 0, 100, 100, 0.5, [1 / 8] * 8, embedding=e)
+        for i, e in enumerate(w)])
+    other = store.add_run("other-model", "1", "h2", list(CLASS_NAMES), "cpu",
+                          {"embedding_dtype": "float16"})
+    store.add_predictions(other, "s2", [TilePrediction(  # another bundle: never searched
+        "/data/s2.svs", 5000, 0, 100, 100, 0.5, [1 / 8] * 8, embedding=v[3])])
+    with store:
+        svc = SimilarTiles(store)
+        assert svc.project_runs(run1) == [run1, run2]
+        found = svc.similar_in_project(run1, [ids1[3]], k=5)
+        assert found[0].run_id == run2 and found[0].score > 0.999
+        assert len(found) == 5 and ids1[3] not in [n.tile_id for n in found]
+    assert main(["similar", str(tmp_path / "p.pvdb"), "--run", str(run1), "--tile", "300,0",
+                 "--k", "3", "--project", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)["similar"][0]
+    assert (first["slide_id"], first["tile_x"], first["run"]) == ("s2", 1100, run2)

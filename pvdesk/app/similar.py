@@ -31,6 +31,7 @@ class NoEmbeddings(PvdeskError):
 class Neighbour:
     tile_id: int
     score: float  # cosine similarity, -1 .. 1
+    run_id: int | None = None  # set by project-wide searches
 
 
 @dataclass
@@ -152,6 +153,33 @@ class SimilarTiles:
         tile_ids = [int(t) for t in tile_ids]
         m = self.matrix(run_id, slide_id)
         return nearest(m, query_vector(m, tile_ids), k, exclude=tile_ids)
+
+    def project_runs(self, run_id: int) -> list[int]:
+        """The store's runs of the same bundle (name and manifest) as ``run_id`` that hold
+        embeddings: one per slide in a review project. ``run_id`` first."""
+        run = self.store.run(run_id)
+        same = [r.run_id for r in self.store.runs() if r.bundle_name == run.bundle_name
+                and r.manifest_hash == run.manifest_hash and r.run_id != run.run_id]
+        with self.store._lock:
+            have = {r[0] for r in self.store.con.execute(
+                "SELECT DISTINCT run_id FROM predictions WHERE embedding IS NOT NULL")}
+        return [int(run_id)] + [r for r in same if r in have]
+
+    def similar_in_project(self, run_id: int, tile_ids, k: int = DEFAULT_K) -> list[Neighbour]:
+        """:meth:`similar` over every run of the same bundle in the store (all the project's
+        slides), best first; a tile found in several runs counts once (its best score)."""
+        tile_ids = [int(t) for t in tile_ids]
+        home = self.matrix(run_id)
+        q = query_vector(home, tile_ids)
+        best: dict[int, Neighbour] = {}
+        for rid in self.project_runs(run_id):
+            m = home if rid == run_id else self.matrix(rid)
+            if m.unit.shape[1] != home.unit.shape[1]:
+                continue
+            for n in nearest(m, q, k, exclude=tile_ids):
+                if n.tile_id not in best or n.score > best[n.tile_id].score:
+                    best[n.tile_id] = Neighbour(n.tile_id, n.score, rid)
+        return sorted(best.values(), key=lambda n: (-n.score, n.tile_id))[:k]
 
     def scores(self, run_id: int, vector, slide_id: str | None = None):
         """(matrix, cosine of every tile with ``vector``): for text search."""

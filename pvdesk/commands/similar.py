@@ -40,6 +40,9 @@ def register(sub) -> None:
     p.add_argument("--slide", default=None, help="slide id, when the run covers several")
     p.add_argument("--k", type=integer(1, 100000), default=24,
                    help="how many tiles (default %(default)s)")
+    p.add_argument("--project", action="store_true",
+                   help="search every slide of the store (the runs of the same bundle), not "
+                   "only the query tile's slide")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=run)
 
@@ -84,13 +87,21 @@ def run(args) -> int:
     with ReviewStore(args.store, readonly=True) as store:
         store.run(args.run)  # a clear error for an unknown run
         query = find_run_tile(store, args.run, *args.tile, slide_id=args.slide)
-        found = SimilarTiles(store).similar(args.run, [query.tile_id], args.k,
-                                            slide_id=query.slide_id)
-        recs = records_by_id(store, args.run, [n.tile_id for n in found])
+        svc = SimilarTiles(store)
+        if args.project:
+            found = svc.similar_in_project(args.run, [query.tile_id], args.k)
+        else:
+            found = [n.__class__(n.tile_id, n.score, args.run) for n in svc.similar(
+                args.run, [query.tile_id], args.k, slide_id=query.slide_id)]
+        recs = {}
+        for rid in {n.run_id for n in found}:
+            recs.update({(rid, t): r for t, r in records_by_id(
+                store, rid, [n.tile_id for n in found if n.run_id == rid]).items()})
     rows = []
     for rank, n in enumerate(found, 1):
-        r = recs[n.tile_id]
-        rows.append({"rank": rank, "tile_id": n.tile_id, "tile_x": r.tile_x, "tile_y": r.tile_y,
+        r = recs[(n.run_id, n.tile_id)]
+        rows.append({"rank": rank, "tile_id": n.tile_id, "run": n.run_id, "slide_id": r.slide_id,
+                     "tile_x": r.tile_x, "tile_y": r.tile_y,
                      "tile_w": r.tile_w, "tile_h": r.tile_h, "cosine": round(n.score, 6),
                      "predicted": r.predicted, "confidence": round(r.confidence, 6),
                      "review_status": r.status, "review_label": r.label})
@@ -104,6 +115,7 @@ def run(args) -> int:
           f"{query.model}), cosine similarity of stored embeddings:")
     for row in rows:
         label = f" -> {row['review_label']}" if row["review_label"] else ""
-        print(f"{row['rank']:3d}  {row['tile_x']},{row['tile_y']}  cos {row['cosine']:.4f}  "
+        where = f"{row['slide_id']} " if args.project else ""
+        print(f"{row['rank']:3d}  {where}{row['tile_x']},{row['tile_y']}  cos {row['cosine']:.4f}  "
               f"{row['predicted']} ({row['confidence']:.2f})  {row['review_status']}{label}")
     return 0
