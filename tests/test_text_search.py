@@ -96,3 +96,22 @@ def test_query_heatmap_is_the_cosine_map(tmp_path, encoder, capsys, monkeypatch)
                  "--out", str(out)]) == 0
     assert (tmp_path / "heat-1.png").is_file() and (tmp_path / "heat-2.png").is_file()
     assert "closer to it than to the other phrases" in capsys.readouterr().out
+
+
+def test_phrases_saved_as_a_prompt_set(tmp_path):
+    from pvdesk.commands.query import save_prompt_set, split_phrases
+    from pvdesk.errors import PvdeskError
+    from pvdesk.models.prompts import load_prompt_set
+
+    labels, phrases = split_phrases(["mucinous_carcinoma=mucin  pools", "MC=extracellular mucin",
+                                     "ductal carcinoma=infiltrating ducts", "just words"])
+    assert labels[:3] == ["mucinous_carcinoma", "mucinous_carcinoma", "ductal_carcinoma"]
+    assert phrases[0] == "mucin pools" and labels[3] is None
+    with pytest.raises(PvdeskError, match="CLASS=phrase"):
+        save_prompt_set(tmp_path / "p.json", labels, phrases)
+    path = save_prompt_set(tmp_path / "p.json", labels[:3], phrases[:3])
+    obj, _ = load_prompt_set(str(path))
+    assert obj["classes"] == {"mucinous_carcinoma": ["mucin pools", "extracellular mucin"],
+                              "ductal_carcinoma": ["infiltrating ducts"]}
+    with pytest.raises(PvdeskError, match="unknown class"):
+        split_phrases(["nonsense=mucin"])

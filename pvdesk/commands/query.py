@@ -32,8 +32,50 @@ def register(sub) -> None:
     p.add_argument("--model", default=None, metavar="NAME_OR_FOLDER",
                    help="the bundle to encode with (default: the run's bundle by name)")
     p.add_argument("--weights", default=None, help="local backbone weights file")
+    p.add_argument("--save-prompts", default=None, metavar="FILE.json",
+                   help="save the phrases as a prompt set (give each as CLASS=phrase, e.g. "
+                   "\"mucinous_carcinoma=mucin pools\"; the same class may appear twice)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=run)
+
+
+def split_phrases(raw) -> tuple[list[str | None], list[str]]:
+    """("CLASS=phrase" or "phrase") -> (class or None per phrase, the phrases)."""
+    from pvdesk.taxonomy import normalise_name
+
+    labels, phrases = [], []
+    for text in raw:
+        label, sep, rest = text.partition("=")
+        label = label.strip() if sep else None
+        phrase = " ".join((rest if sep else text).split())
+        if not phrase or len(phrase) > 300:
+            raise PvdeskError(f"{text[:60]!r}: a phrase must be 1 to 300 characters")
+        if label is not None:
+            try:
+                label = normalise_name(label)
+            except KeyError:
+                raise PvdeskError(f"{text[:60]!r}: unknown class {label!r} before '='") from None
+        labels.append(label)
+        phrases.append(phrase)
+    return labels, phrases
+
+
+def save_prompt_set(path, labels, phrases) -> Path:
+    """A prompt set (as in pvdesk/resources/prompts) with the phrases under their classes."""
+    from pvdesk.export.atomic import atomic_write
+
+    if any(label is None for label in labels):
+        raise PvdeskError("--save-prompts: give every phrase as CLASS=phrase (e.g. "
+                          "\"mucinous_carcinoma=mucin pools\")")
+    classes: dict[str, list[str]] = {}
+    for label, phrase in zip(labels, phrases, strict=True):
+        classes.setdefault(label, []).append(phrase)
+    path = Path(path)
+    obj = {"name": path.stem, "description": "Saved by pvdesk query from ad-hoc phrases.",
+           "templates": ["{}"], "classes": classes}
+    with atomic_write(path) as fh:
+        json.dump(obj, fh, indent=2, ensure_ascii=False)
+    return path
 
 
 def _outputs(out: Path, n: int) -> list[Path]:
@@ -60,9 +102,9 @@ def run(args) -> int:
         raise PvdeskError(f"{out}: is a folder; give a PNG file name")
     if not out.parent.is_dir() and str(out.parent):
         raise PvdeskError(f"{out}: the folder {out.parent} does not exist")
-    phrases = [" ".join(p.split()) for p in args.phrases]
-    if not all(phrases) or any(len(p) > 300 for p in phrases):
-        raise PvdeskError("a phrase must be 1 to 300 characters")
+    labels, phrases = split_phrases(args.phrases)
+    if args.save_prompts:
+        save_prompt_set(args.save_prompts, labels, phrases)
     with ReviewStore(args.store, readonly=True) as store:
         run_info = store.run(args.run)
         bundle = resolve_bundle(args.model or run_info.bundle_name)
@@ -98,7 +140,7 @@ def run(args) -> int:
         best = [{"tile_x": r.tile_x, "tile_y": r.tile_y, "tile_w": r.tile_w, "tile_h": r.tile_h,
                  "cosine": round(c, 6), "predicted": r.predicted, "review_label": r.label}
                 for r, c in result.best(i, args.top)]
-        entry = {"phrase": phrase, "png": str(written[i]), "best": best,
+        entry = {"phrase": phrase, "class": labels[i], "png": str(written[i]), "best": best,
                  "cosine_min": float(np.min(result.cosine[:, i])),
                  "cosine_max": float(np.max(result.cosine[:, i]))}
         if probs is not None:
