@@ -77,6 +77,10 @@ def run(args) -> int:
             ex.class_index(args.klass)  # an unknown class fails before any work
         extra = {"slide": str(Path(args.slide).resolve())}
         if args.tile is not None:
+            width, height = (int(v) for v in src.dimensions)
+            if not (args.tile[0] < width and args.tile[1] < height):
+                raise PvdeskError(f"{args.slide}: --tile {args.tile[0]},{args.tile[1]} is "
+                                  f"outside the slide ({width} x {height} px)")
             tile = _tile_at(grid, *args.tile)
             e = ex.explain(src.read_tile(tile, grid), args.klass)
             files = write_explanation(e, out, f"{tile.x}_{tile.y}",
