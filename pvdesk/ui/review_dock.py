@@ -41,8 +41,8 @@ KEY_LABELS = tuple(s.name for s in SUBTYPES) + (NON_TISSUE, UNCERTAIN)
 HINT_OFF = ("<b>Review mode is off.</b> Press <b>R</b> (or the button) to review from the "
             "keyboard; arrow keys pan the slide until then.")
 HINT_ON = ("<b>Keys:</b> 1–8 subtype · 0 non-tissue · U uncertain · Enter/Space confirm · "
-           "J/K or arrows next/previous · Shift/Ctrl-click or -drag select many · Esc clear · "
-           "Ctrl+Z / Ctrl+Shift+Z undo/redo")
+           "J/K or arrows next/previous · S select similar tiles · E why this tile (Grad-CAM) · "
+           "Shift/Ctrl-click or -drag select many · Esc clear · Ctrl+Z / Ctrl+Shift+Z undo/redo")
 
 
 class ReviewDock(QWidget):
