@@ -116,6 +116,20 @@ def test_another_split_manifest_with_training_images_is_refused(trained, tmp_pat
     assert "CONTAMINATED" not in b.evaluation  # the recorded evaluation stays the clean one
 
 
+def test_its_own_train_split_is_scored_only_as_what_it_is(trained, tmp_path, capsys):
+    _, bundle = trained
+    rc = _evaluate("--model", bundle, "--data", bundle / "split.csv", "--split", "train",
+                   "--out", tmp_path / "tr")
+    capsys.readouterr()
+    assert rc == 0  # asked for by name: scored, never called held out
+    saved = json.loads((tmp_path / "tr" / "metrics.json").read_text())
+    assert saved["title"].startswith("CONTAMINATED — ")
+    assert "training split (images it was trained on" in saved["title"]
+    assert saved["context"]["held-out check"].endswith("not a held-out estimate")
+    before = resolve_bundle(bundle).provenance["metrics"]
+    assert before["split"] == "test"  # the bundle's own metrics are untouched
+
+
 def test_magnification_filter_keeps_the_bundles_own_test_split(trained, tmp_path, capsys):
     data, bundle = trained
     own = _own(bundle)

@@ -166,11 +166,13 @@ def run_evaluate(args, reporter) -> int:
         if trained_here:
             reporter.warning(f"{bundle.name} has no split.csv: whether these images were "
                              "among its training images cannot be checked")
-    elif args.split in ("train", "val") and not ds.has_splits:
-        contaminated = True  # its own train or validation split, asked for by name
-        held_out_note = (f"these are the bundle's own {args.split} images: "
+    elif args.split in ("train", "val") and (not ds.has_splits or not chk.clean):
+        # a train or validation split asked for by name: scored, and said to be what it is
+        contaminated = True
+        held_out_note = (chk.describe(len(samples)) if ds.has_splits else
+                         f"these are the bundle's own {args.split} images: "
                          + ("it was trained on them" if args.split == "train" else
-                            "they chose the model") + "; not a held-out estimate")
+                            "they chose the model")) + "; not a held-out estimate"
     elif not chk.clean:
         what = chk.describe(len(samples))
         if getattr(args, "exclude_seen", False):

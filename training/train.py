@@ -185,8 +185,8 @@ def run_train(args, reporter) -> int:
                "backbone": res["described"],
                "data": ds.origin, "split": f"{held} ({len(test)} images)",
                "data hash": data_h[:16], "date": now_iso()}
-        write_report(out, metrics, report_title(name, held, status), ctx, history, test,
-                     res["probs"])
+        write_report(out, metrics, report_title(name, held, status, no_test=held == "val"),
+                     ctx, history, test, res["probs"])
     prov = {"data": ds.origin, "data_kind": ds.kind, "data_hash": data_h,
             "split_manifest": SPLIT_NAME, "counts": ds.counts(),
             "eval_split": held, "eval_hash": data_hash(parts[held]) if held else None,
@@ -212,12 +212,14 @@ def run_train(args, reporter) -> int:
     return 0
 
 
-def report_title(name: str, split: str, status: str = "trained") -> str:
-    """A report's title says which split it reports (validation when there is no test
-    split: it also chose the model) and, first, that the model is untrained when it is."""
+def report_title(name: str, split: str, status: str = "trained",
+                 no_test: bool = False) -> str:
+    """A report's title says which split it reports (validation, and why it is optimistic
+    when there is no test split: it also chose the model) and, first, that the model is
+    untrained when it is."""
     what = {"test": "test split",
-            "val": "validation split (no test split; validation also chose the model, so "
-                   "this is optimistic)",
+            "val": ("validation split (no test split; validation also chose the model, so "
+                    "this is optimistic)" if no_test else "validation split"),
             "train": "training split (images it was trained on: not a performance estimate)",
             }.get(split, f"{split} split")
     return ("UNTRAINED — " if status.startswith("UNTRAINED") else "") + f"{name}: {what}"
