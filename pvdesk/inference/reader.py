@@ -37,7 +37,7 @@ from pvdesk.slides.base import PyramidSource, Source, Tile
 POLL_S = 0.05  # how often waiting threads look at the stop and cancel flags
 
 
-MAX_WORKERS = 16  # reader threads at most: past this the GIL-held part of a read dominates
+MAX_WORKERS = 16  # reader threads at most (each holds a batch buffer; the GIL is shared)
 NATIVE_MAX = 2.0  # native reads at most this many times the output size per side
 
 
@@ -72,7 +72,8 @@ class ReadBatch:
     """Tiles ``tiles`` as pixels (N, 3, H, W) uint8; unreadable rows are zero.
 
     ``pixels`` is a view of an (N, H, W, 3) buffer; ``tensor``, when the engine allocated the
-    buffer with torch (pinned memory), is the same memory as a (N, 3, H, W) torch tensor.
+    buffer with torch (pinned when the model is on CUDA), is the same memory as an
+    (N, 3, H, W) torch tensor.
     """
 
     number: int
@@ -144,7 +145,7 @@ class BatchReader:
                 hwc[i] = tile_image(src, tile, self.read_grid)
             except (SlideError, OSError) as exc:
                 errors[tile.index] = str(exc) or type(exc).__name__
-                hwc[i] = 0  # a reused buffer may hold an older tile
+                hwc[i] = 0  # torch buffers are not zeroed
         return ReadBatch(number, tiles, hwc.transpose(0, 3, 1, 2), errors, tensor)
 
     def _work(self, slots: threading.Semaphore, claim, out: queue.Queue) -> None:
