@@ -59,6 +59,7 @@ class HeatmapService:
         self.render_s = 0.0  # how long the last frame took to render
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._generation = 0  # bumps on begin/clear: frames of an older run are dropped
+        self._lock = threading.Lock()
         self._tissue: dict[tuple, np.ndarray | None] = {}
         self._thread = threading.Thread(target=self._loop, name="pvdesk-heatmap", daemon=True)
         self._closed = False
@@ -67,23 +68,35 @@ class HeatmapService:
         self._thread.start()
 
     # -- called from any thread ---------------------------------------------------------------
-    def begin(self, grid, bundles, size: tuple[int, int] | None) -> None:
+    def claim(self) -> int:
+        """Clear the heatmaps and return a token: only calls carrying the newest token
+        (or none) change what is shown, so a run that was discarded cannot come back."""
+        with self._lock:
+            self._generation += 1
+            self.heatmaps = {}
+            self._put(("begin", self._generation, {}))
+            return self._generation
+
+    def begin(self, grid, bundles, size: tuple[int, int] | None,
+              token: int | None = None) -> None:
         """A run (or a reopened run) with this grid: one heatmap per bundle with a slide grid."""
         maps = {}
         if grid.stride is not None:
             for b in bundles:
                 maps[b.name] = HeatmapGrid(grid, b.classes, size=size)
-        self._generation += 1
-        self.heatmaps = maps
-        self._put(("begin", self._generation, maps))
+        with self._lock:
+            if token is None:
+                self._generation += 1
+            elif token != self._generation:
+                return  # claimed since: this run was discarded
+            self.heatmaps = maps
+            self._put(("begin", self._generation, maps))
 
     def clear(self) -> None:
-        self._generation += 1
-        self.heatmaps = {}
-        self._put(("begin", self._generation, {}))
+        self.claim()
 
-    def add(self, batch) -> None:
-        self._put(("add", self._generation, batch))
+    def add(self, batch, token: int | None = None) -> None:
+        self._put(("add", self._generation if token is None else token, batch))
 
     def finish(self) -> None:
         """Results are complete: render now."""

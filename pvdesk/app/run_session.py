@@ -34,8 +34,8 @@ class RunRequest:
     device: str = "auto"
     tile_um: float | None = None  # None: the first bundle's manifest value
     model_folders: list[str] = field(default_factory=list)
-    batch_size: int = 16
-    workers: int = 2
+    batch_size: int | None = None  # None: the engine's default for the device (32 CPU, 128 CUDA)
+    workers: int | None = None  # None: reader threads by the device and core count
     min_tissue: float = 0.25
     weights: str | None = None  # a local backbone weights file for bundles lacking theirs
     use_regions: bool = True  # limit to the slide's regions of interest (QuPath) when it has any
@@ -158,6 +158,8 @@ class RunSession:
         self.source = source
         self.target = target
         self.heatmaps = heatmaps  # a HeatmapService, or None
+        # this run owns the heatmaps from now on; a later claim (another slide) drops it
+        self._hm = heatmaps.claim() if heatmaps is not None else None
         self.tiles_interval = tiles_interval
         self._load = load_classifiers or _load_classifiers
         self.cancel_event = threading.Event()
@@ -244,7 +246,7 @@ class RunSession:
                     target = None
             self.info = info
             if self.heatmaps is not None:
-                self.heatmaps.begin(grid, bundles, size if size[0] else None)
+                self.heatmaps.begin(grid, bundles, size if size[0] else None, self._hm)
             self.started.emit(info)
             if not grid.tiles:
                 self.status.emit("No tissue tiles found: nothing to classify.")
@@ -264,7 +266,7 @@ class RunSession:
                         self.store_failed.emit(f"{type(exc).__name__}: {exc}")
                         target = None
                 if self.heatmaps is not None:
-                    self.heatmaps.add(result)
+                    self.heatmaps.add(result, self._hm)
                 self.batch.emit(result)
                 if pending and time.monotonic() - last >= self.tiles_interval:
                     self.tiles.emit(info.runs.get(shown), pending)

@@ -79,8 +79,9 @@ class RunDialog(QDialog):
         self.tile_um.setSuffix(" µm")
         self.tile_um.valueChanged.connect(self._on_tile_um_edited)
         self.batch = QSpinBox()
-        self.batch.setRange(1, 512)
-        self.batch.setValue(16)
+        self.batch.setRange(0, 512)
+        self.batch.setSpecialValueText("automatic (by device)")  # 0: the engine picks
+        self.batch.setValue(0)
         self.weights = QLineEdit()
         self.weights.setPlaceholderText("optional: for bundles whose weights are not here")
         browse = QPushButton("Browse…")
@@ -172,6 +173,6 @@ class RunDialog(QDialog):
         return RunRequest(bundles=self.checked(), device=self.device.currentText(),
                           tile_um=self.tile_um.value(),
                           model_folders=list(self.settings.model_folders),
-                          batch_size=self.batch.value(),
+                          batch_size=self.batch.value() or None,
                           weights=self.weights.text().strip() or None,
                           embeddings=self.embeddings.isChecked())
