@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import queue
 import re
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -222,6 +223,9 @@ def restore_run(store, run_id: int, slide_id: str):
     return grid, BatchResult(tiles, {run.bundle_name: probs}, {run.bundle_name: None})
 
 
+FLUSH_TIMEOUT_S = 60.0  # longest a flush or close waits for queued store writes
+
+
 class BackgroundWriter:
     """One daemon thread applying submitted callables in order.
 
@@ -262,16 +266,32 @@ class BackgroundWriter:
             finally:
                 self._q.task_done()
 
-    def flush(self) -> None:
-        if self._thread.is_alive():
-            self._q.join()
+    def flush(self, timeout: float | None = FLUSH_TIMEOUT_S) -> bool:
+        """Wait until everything submitted so far is applied (at most ``timeout`` s; None:
+        no limit). False when it timed out."""
+        if not self._thread.is_alive() or self._thread is threading.current_thread():
+            return True
+        done = threading.Event()
+        if self._closed:  # nothing new is taken: wait for the thread to drain and stop
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        self._q.put((done.set, (), None))
+        return done.wait(timeout)
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = FLUSH_TIMEOUT_S) -> bool:
+        """Apply what is queued, then stop (at most ``timeout`` s: a write stuck on a
+        stalled disk never holds the window open; the thread is a daemon). False when it
+        timed out."""
         if not self._closed:
             self._closed = True
             self._q.put(None)
         if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join()
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                print(f"pvdesk: {self._thread.name} did not finish within {timeout:g} s; "
+                      "closing anyway", file=sys.stderr)
+                return False
+        return True
 
 
 def export_review(store, csv_path, geojson_path=None, run_id: int | None = None) -> dict:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 
@@ -101,10 +102,15 @@ class Tasks(QObject):
         return t
 
     def shutdown(self, timeout: float = 30.0) -> None:
+        """Drop what the jobs still send and wait for them, ``timeout`` seconds in all
+        (however many there are); a job still running then is left to finish alone (its
+        thread is a daemon)."""
         self.relay.close()
+        deadline = time.monotonic() + timeout
         for t in self._threads:
-            t.join(timeout)
-            if t.is_alive():
-                print(f"pvdesk: {self.name} did not finish within {timeout:.0f} s; "
-                      "closing anyway", file=sys.stderr)
+            t.join(max(0.0, deadline - time.monotonic()))
+        left = [t for t in self._threads if t.is_alive()]
+        if left:
+            print(f"pvdesk: {self.name} did not finish within {timeout:g} s; "
+                  "closing anyway", file=sys.stderr)
         self._threads = []

@@ -9,6 +9,7 @@ from PySide6.QtCore import QObject, Signal
 from pvdesk.ui.background import Tasks, describe_error
 
 THUMB_SIZE = 1024
+SHUTDOWN_TIMEOUT_S = 2.0  # how long closing the window waits for an open in progress
 
 
 @dataclass
@@ -69,6 +70,9 @@ class SlideOpener(QObject):
         if token == self._token:
             self.failed.emit(message)
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float = SHUTDOWN_TIMEOUT_S) -> None:
+        """Closing the window: an open in progress only reads its own slide, so it is
+        given a short while and then left to finish alone (a slow or stuck file system
+        never holds the window open); its result is dropped."""
         self._token += 1
-        self.tasks.shutdown()
+        self.tasks.shutdown(timeout)

@@ -9,6 +9,7 @@ colour with the reviewer's label.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ from pvdesk.ui.review_layer import HALO, label_colour, short_label
 THUMB = 148
 CELL = QSize(THUMB + 12, THUMB + 46)
 MAX_PENDING = 256  # requests beyond this (scrolled far past) are dropped, oldest first
+SHUTDOWN_TIMEOUT_MS = 30_000  # closing waits this long for running thumbnail reads
+_ABANDONED: list = []  # pools whose reads outlived a shutdown (never destroyed, never waited)
 RecordRole = Qt.ItemDataRole.UserRole + 1
 FOCUS = QColor("#0d47a1")  # the current image: dark blue, a colour no class uses
 
@@ -148,7 +151,11 @@ class ThumbLoader(QObject):
         with self._lock:
             self._pending.clear()
             self._queued.clear()
-        self.pool.waitForDone()
+        if not self.pool.waitForDone(SHUTDOWN_TIMEOUT_MS):  # a stuck read is left alone
+            print(f"pvdesk: thumbnail reads did not finish within "
+                  f"{SHUTDOWN_TIMEOUT_MS // 1000} s; closing anyway", file=sys.stderr)
+            self.pool.setParent(None)
+            _ABANDONED.append(self.pool)
 
 
 class PatchModel(QAbstractListModel):

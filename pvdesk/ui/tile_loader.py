@@ -9,6 +9,7 @@ by a queued signal.
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 from collections import OrderedDict
 
@@ -18,6 +19,9 @@ from PySide6.QtGui import QImage
 
 from pvdesk.errors import PvdeskError
 from pvdesk.viewport import TileKey, read_plan
+
+SHUTDOWN_TIMEOUT_MS = 30_000  # closing the window waits this long for running reads
+_ABANDONED: list = []  # pools whose reads outlived a shutdown (never destroyed, never waited)
 
 
 def pil_to_qimage(img: Image.Image) -> QImage:
@@ -222,7 +226,14 @@ class TileLoader(QObject):
         self._wanted = frozenset()
         self._gen += 1
         self.pool.clear()
-        self.pool.waitForDone()
+        if not self.pool.waitForDone(SHUTDOWN_TIMEOUT_MS):
+            # A read is stuck (a stalled network drive): leave it, with its own handle
+            # (busy handles close when released), and keep the pool alive so that its
+            # destructor does not wait for it either.
+            print(f"pvdesk: tile reads did not finish within {SHUTDOWN_TIMEOUT_MS // 1000} s;"
+                  " closing anyway", file=sys.stderr)
+            self.pool.setParent(None)
+            _ABANDONED.append(self.pool)
         if self._handles is not None:
             self._handles.close()
             self._handles = None
