@@ -66,5 +66,5 @@ def run(args) -> int:
     print(f"\nsearched: {builtin_models_dir()}, {user_models_dir()}"
           + "".join(f", {d}" for d in args.dir))
     for e in errors:
-        print(f"skipped: {e}")
+        print(f"broken bundle, skipped: {e}")
     return 0

@@ -48,8 +48,15 @@ class Bundle:
 
     @classmethod
     def from_folder(cls, folder: str | Path, builtin: bool = False) -> Bundle:
+        """The bundle in ``folder``: its manifest validated and its files checked (weights
+        inside the folder, a valid safetensors header that fits the manifest, a
+        backbone.path that does not lead out of the folder); ModelError otherwise."""
+        from pvdesk.models.bundle_files import check_bundle_files
+
         folder = Path(folder)
-        return cls(read_manifest(folder / MANIFEST_NAME), folder, builtin=builtin)
+        bundle = cls(read_manifest(folder / MANIFEST_NAME), folder, builtin=builtin)
+        check_bundle_files(bundle)
+        return bundle
 
     # -- properties ------------------------------------------------------------------------
     @property

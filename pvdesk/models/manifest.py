@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
+from pvdesk import safe_json
 from pvdesk.errors import ModelError
 from pvdesk.taxonomy import CLASS_NAMES, GROUPS, normalise_name
 
@@ -26,6 +28,7 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_TILE_UM = 112.0
+TILE_UM_RANGE = (0.5, 100_000.0)  # as the command line's --tile-um
 
 
 def _fail(where: str, field: str, problem: str) -> ModelError:
@@ -41,26 +44,34 @@ def manifest_hash(manifest: dict) -> str:
     return hashlib.sha256(canonical_json(manifest).encode("utf-8")).hexdigest()
 
 
+MAX_MANIFEST_BYTES = 1 << 20
+
+
 def read_manifest(path: Path) -> dict:
-    """Read a manifest.json file (not yet validated)."""
+    """Read a manifest.json file (not yet validated): a regular file of at most 1 MiB of
+    JSON without NaN/Infinity, huge numbers or deep nesting (pvdesk.safe_json)."""
     try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        raw = safe_json.load_file(path, MAX_MANIFEST_BYTES)
     except FileNotFoundError:
         raise ModelError(f"{path}: no manifest.json here (a bundle is a folder with one)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{path}: cannot read manifest ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read manifest ({exc.strerror or exc})") from None
+    except safe_json.JSONProblem as exc:
+        raise ModelError(f"{path}: not a usable manifest ({exc})") from None
     if not isinstance(raw, dict):
         raise ModelError(f"{path}: the manifest must be a JSON object")
     return raw
 
 
 def _classes(raw: Any, where: str) -> list[str]:
-    if not isinstance(raw, list) or len(raw) < 2:
-        raise _fail(where, "classes", "must be a list of at least 2 class names")
+    if not isinstance(raw, list) or not 2 <= len(raw) <= 1000:
+        raise _fail(where, "classes", "must be a list of at least 2 (and at most 1000) "
+                    "class names")
     names = []
     for c in raw:
+        if not isinstance(c, str) or len(c) > 200:
+            raise _fail(where, "classes", f"class names must be short strings, got "
+                        f"{str(c)[:40]!r}")
         try:
             names.append(normalise_name(str(c)))
         except KeyError:
@@ -78,10 +89,12 @@ def _triple(raw: Any, where: str, field: str, default) -> tuple[float, float, fl
     if raw is None:
         return tuple(default)
     try:
-        vals = tuple(float(v) for v in raw)
-    except (TypeError, ValueError):
+        vals = tuple(float(v) for v in raw) if isinstance(raw, (list, tuple)) and len(raw) == 3 \
+            and not any(isinstance(v, (bool, str)) for v in raw) else ()
+    except (TypeError, ValueError, OverflowError):
         vals = ()
-    if len(vals) != 3 or (field == "std" and min(vals) <= 0):
+    if len(vals) != 3 or not all(math.isfinite(v) and abs(v) <= 1e6 for v in vals) or (
+            field == "std" and min(vals) <= 0):
         raise _fail(where, field, f"must be three {'positive ' if field == 'std' else ''}"
                     f"numbers (R, G, B), got {raw!r}")
     return vals  # type: ignore[return-value]
@@ -112,8 +125,14 @@ def _backbone(raw: Any, kind: str, where: str) -> dict:
     init = bb.get("init")
     if init not in (None, "random", "pretrained"):
         raise _fail(where, "backbone.init", f"unknown init {init!r} (expected random or pretrained)")
-    if init == "random" and not isinstance(bb.get("seed", 0), int):
-        raise _fail(where, "backbone.seed", "must be an integer")
+    seed = bb.get("seed", 0)
+    if init == "random" and (not isinstance(seed, int) or isinstance(seed, bool)
+                             or not 0 <= seed < 2**32):
+        raise _fail(where, "backbone.seed", "must be an integer from 0 to 2^32 - 1")
+    for key in ("model", "pretrained", "id", "path", "weights"):
+        v = bb.get(key)
+        if isinstance(v, str) and (len(v) > 4096 or "\x00" in v):
+            raise _fail(where, f"backbone.{key}", "too long or not text")
     if src == "torchvision":
         w = bb.get("weights")
         if w is not None and not isinstance(w, str):
@@ -145,9 +164,13 @@ def validate_manifest(raw: dict, where: str | Path = "manifest") -> dict:
         if not isinstance(m.get(key), str) or not m[key].strip():
             raise _fail(where, key, "missing or not a string")
     name = m["name"]
+    if len(name) > 200 or not name.isprintable():
+        raise _fail(where, "name", "must be printable and at most 200 characters")
     if any(ch in name for ch in "/\\") or name.startswith("."):
         raise _fail(where, "name", f"{name!r} must not contain slashes or start with a dot")
     m["version"] = str(m.get("version", "0"))
+    if len(m["version"]) > 100 or not m["version"].isprintable():
+        raise _fail(where, "version", "must be printable and at most 100 characters")
     kind = m["kind"]
     if kind not in KINDS:
         raise _fail(where, "kind", f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
@@ -163,8 +186,10 @@ def validate_manifest(raw: dict, where: str | Path = "manifest") -> dict:
     m["mean"] = list(_triple(m.get("mean"), where, "mean", CLIP_MEAN if clip else IMAGENET_MEAN))
     m["std"] = list(_triple(m.get("std"), where, "std", CLIP_STD if clip else IMAGENET_STD))
     tile_um = m.get("tile_um", DEFAULT_TILE_UM)
-    if isinstance(tile_um, bool) or not isinstance(tile_um, (int, float)) or tile_um <= 0:
-        raise _fail(where, "tile_um", f"must be a positive number of micrometres, got {tile_um!r}")
+    if (isinstance(tile_um, bool) or not isinstance(tile_um, (int, float))
+            or not math.isfinite(tile_um) or not TILE_UM_RANGE[0] <= tile_um <= TILE_UM_RANGE[1]):
+        raise _fail(where, "tile_um", f"must be a positive, finite number of micrometres "
+                    f"({TILE_UM_RANGE[0]:g} to {TILE_UM_RANGE[1]:g}), got {str(tile_um)[:40]}")
     m["tile_um"] = float(tile_um)
     trained = m.get("trained")
     if not isinstance(trained, bool):

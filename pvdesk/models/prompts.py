@@ -10,10 +10,10 @@ a name ending in .json or holding a slash is a path (relative to the bundle fold
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pvdesk import safe_json
 from pvdesk.errors import ModelError
 from pvdesk.paths import resources_dir, user_data_dir
 from pvdesk.taxonomy import normalise_name
@@ -38,7 +38,12 @@ def find_prompt_file(spec: str, bundle: Bundle | None = None) -> Path:
     if spec.endswith(".json") or "/" in spec or "\\" in spec:
         p = Path(spec).expanduser()
         if not p.is_absolute() and bundle is not None and bundle.path is not None:
+            from pvdesk.models.bundle_files import inside
+
             p = bundle.path / p
+            if not inside(bundle.path, p):
+                raise ModelError(f"{_where(bundle)}: field 'prompts': {spec[:200]!r} leads "
+                                 "outside the bundle folder")
         if p.is_file():
             return p
         raise ModelError(f"{_where(bundle)}: field 'prompts': prompt file {p} not found")
@@ -60,8 +65,8 @@ def load_prompt_set(spec, bundle: Bundle | None = None) -> tuple[dict, str]:
         return spec, f"{_where(bundle)} (embedded prompts)"
     path = find_prompt_file(str(spec), bundle)
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        obj = safe_json.load_file(path, 1 << 20)
+    except (OSError, safe_json.JSONProblem) as exc:
         raise ModelError(f"{path}: cannot read the prompt set ({exc})") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("classes"), dict):
         raise ModelError(f"{path}: field 'classes': a prompt set needs a 'classes' object "

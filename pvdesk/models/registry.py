@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,19 +28,37 @@ def _search_dirs(extra_dirs: Iterable[str | Path]) -> list[tuple[Path, bool]]:
     return dirs
 
 
-def _bundles_in(folder: Path, builtin: bool, errors: list[str] | None) -> list[Bundle]:
-    """Bundles in ``folder`` (the folder itself, or its immediate sub-folders)."""
-    if not folder.is_dir():
+def _bundles_in(folder: Path, builtin: bool, errors: list[str] | None,
+                broken: list[tuple[Path, str]] | None = None) -> list[Bundle]:
+    """Bundles in ``folder`` (the folder itself, or its immediate sub-folders). Each is
+    validated on its own: a broken one (its reason appended to ``errors``, and with its
+    folder to ``broken``) never hides the others."""
+    def failed(where: Path, message: str) -> None:
+        if errors is not None:
+            errors.append(message)
+        if broken is not None:
+            broken.append((where, message))
+
+    try:
+        if not folder.is_dir():
+            return []
+        if os.path.lexists(folder / MANIFEST_NAME):
+            candidates = [folder]
+        else:
+            candidates = sorted(p for p in folder.iterdir()
+                                if p.is_dir() and os.path.lexists(p / MANIFEST_NAME))
+    except OSError as exc:
+        failed(folder, f"{folder}: cannot list the models folder ({exc.strerror or exc})")
         return []
-    candidates = [folder] if (folder / MANIFEST_NAME).is_file() else sorted(
-        p for p in folder.iterdir() if p.is_dir() and (p / MANIFEST_NAME).is_file())
     found = []
     for c in candidates:
         try:
             found.append(Bundle.from_folder(c, builtin=builtin))
         except ModelError as exc:
-            if errors is not None:
-                errors.append(str(exc))
+            failed(c, str(exc))
+        except Exception as exc:  # noqa: BLE001 - one bad bundle must not hide the rest
+            failed(c, f"{c}: cannot be read ({type(exc).__name__}: "
+                      f"{' '.join(str(exc).split())[:200]})")
     return found
 
 
@@ -51,9 +70,14 @@ def find_bundles(extra_dirs: Iterable[str | Path] = (), errors: list[str] | None
     then the user folder). Invalid bundles are skipped; their one-line errors are appended
     to ``errors`` when given.
     """
+    return _find(extra_dirs, errors)
+
+
+def _find(extra_dirs, errors: list[str] | None,
+          broken: list[tuple[Path, str]] | None = None) -> list[Bundle]:
     seen: dict[str, Bundle] = {}
     for folder, builtin in _search_dirs(extra_dirs):
-        for b in _bundles_in(folder, builtin, errors):
+        for b in _bundles_in(folder, builtin, errors, broken):
             if b.name in seen:
                 if errors is not None and seen[b.name].path != b.path:
                     errors.append(f"{b.where}: name {b.name!r} already used by {seen[b.name].where}"
@@ -71,14 +95,18 @@ def resolve_bundle(name_or_folder: str | Path, extra_dirs: Iterable[str | Path] 
     if p.is_file() and p.name == MANIFEST_NAME:
         p = p.parent
     if p.is_dir():
-        if not (p / MANIFEST_NAME).is_file():
+        if not os.path.lexists(p / MANIFEST_NAME):
             raise ModelError(f"{p}: not a model bundle (no {MANIFEST_NAME} in this folder)")
         builtin = p.resolve().parent == builtin_models_dir().resolve()
         return Bundle.from_folder(p, builtin=builtin)
-    bundles = find_bundles(extra_dirs)
+    broken: list[tuple[Path, str]] = []
+    bundles = _find(extra_dirs, None, broken)
     for b in bundles:
         if b.name == text:
             return b
+    for where, message in broken:
+        if where.name == text:
+            raise ModelError(f"model {text!r}: the bundle is broken and skipped: {message}")
     names = ", ".join(sorted(b.name for b in bundles)) or "none"
     raise ModelError(f"model {text!r}: no bundle with that name or folder (known: {names})")
 

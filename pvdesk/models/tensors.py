@@ -58,17 +58,20 @@ def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
 
     torch = heavy.torch()
 
+    from pvdesk.models.safetensors_header import check_regular_file, read_header
+
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: weights file not found")
+    check_regular_file(path)  # missing, a folder, a FIFO or device, empty: ModelError
     if path.suffix == ".safetensors":
+        read_header(path)  # bounded and checked before safetensors allocates anything
         from safetensors import SafetensorError
         load_file = heavy.safetensors_torch().load_file
 
         try:
             return load_file(str(path), device="cpu")
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise ModelError(f"{path}: not a readable safetensors file ({exc})") from None
+        except (SafetensorError, OSError, ValueError, RuntimeError, MemoryError) as exc:
+            raise ModelError(f"{path}: not a readable safetensors file "
+                             f"({_first_line(exc)})") from None
     if _is_torchscript(path):
         # Loading TorchScript runs code from the archive (__setstate__): never done here.
         raise ModelError(f"{path}: refused: a TorchScript archive (such as OpenAI's original "
@@ -78,13 +81,20 @@ def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError, EOFError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{path}: refused: the checkpoint is not plain weights (it needs "
-                         f"unpickling of arbitrary objects, which pvdesk never does: {first}); "
-                         "save it as .safetensors instead") from None
+                         f"unpickling of arbitrary objects, which pvdesk never does: "
+                         f"{_first_line(exc)}); save it as .safetensors instead") from None
     except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: cannot read the checkpoint ({exc})") from None
+        raise ModelError(f"{path}: cannot read the checkpoint ({_first_line(exc)})") from None
+    except Exception as exc:  # noqa: BLE001 - any other failure of a hostile file is refused
+        raise ModelError(f"{path}: cannot read the checkpoint ({type(exc).__name__}: "
+                         f"{_first_line(exc)})") from None
     return _unwrap(obj, path)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def _shape_error(where: str, key: str, problem: str) -> ModelError:

@@ -59,24 +59,31 @@ def network_reachable(host: str, timeout: float = 3.0) -> bool:
 
 
 def _bundle_has_backbone(bundle: Bundle) -> bool:
+    from pvdesk.models.safetensors_header import read_header
+
     f = bundle.weights_file
     if f is None:
         return False
-    heavy.torch()  # safe_open(framework='pt') imports torch
-    from safetensors import safe_open
-
-    with safe_open(str(f), framework="pt") as fh:
-        keys = list(fh.keys())
+    keys = list(read_header(f).tensors)  # the header only: no torch, ModelError if broken
     if bundle.kind == "resnet50":
         return "conv1.weight" in keys and "layer4.2.bn3.weight" in keys
     return any(k.startswith("backbone.") for k in keys)
 
 
 def _local(path: str | Path, bundle: Bundle) -> Path:
+    """A weights file the user named (``Bundle.load(weights=FILE)``): anywhere."""
     p = Path(os.path.expandvars(str(path))).expanduser()
     if not p.is_absolute() and bundle.path is not None:
         p = bundle.path / p
     return p
+
+
+def _from_manifest(path: str, bundle: Bundle) -> Path:
+    """``backbone.path`` of the manifest: inside the bundle folder unless absolute (see
+    pvdesk.models.bundle_files); ModelError for ``../../etc/passwd`` and links out."""
+    from pvdesk.models.bundle_files import manifest_weights_path
+
+    return manifest_weights_path(bundle, path)
 
 
 def _weights_dir_candidates(bundle: Bundle, names: list[str]) -> list[Path]:
@@ -151,7 +158,7 @@ def plan(bundle: Bundle, override: str | Path | None = None) -> WeightsPlan:
         return WeightsPlan("missing", None, "the manifest says the backbone is in the bundle, "
                            "but weights.safetensors has none", ["weights.safetensors"])
     if src == "file" or bb.get("path"):
-        p = _local(bb["path"], bundle)
+        p = _from_manifest(bb["path"], bundle)
         ok = p.is_file()
         return WeightsPlan("file" if ok else "missing", p, f"local file {p}"
                            + ("" if ok else " (not found)"), [f"backbone.path {p}"])
