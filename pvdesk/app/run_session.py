@@ -194,6 +194,11 @@ class RunSession:
             return not self._thread.is_alive()
         return True
 
+    def _throttled_progress(self):
+        """Progress for listeners at most ten times a second (a fast run finishes hundreds
+        of batches a second; a status bar needs no more)."""
+        return _progress_every(self.progress.emit, self.tiles_interval)
+
     def _main(self) -> None:
         lower_thread_priority()
         state = "failed"
@@ -252,7 +257,7 @@ class RunSession:
                 self.status.emit("No tissue tiles found: nothing to classify.")
                 return "done"
             engine = InferenceEngine(source, grid, classifiers, batch_size=req.batch_size,
-                                     workers=req.workers, progress=self.progress.emit,
+                                     workers=req.workers, progress=self._throttled_progress(),
                                      cancel_event=self.cancel_event,
                                      embeddings=req.embeddings and target is not None)
             shown = bundles[0].name
@@ -276,6 +281,18 @@ class RunSession:
             return "cancelled" if self.cancel_event.is_set() else "done"
         finally:
             source.close()
+
+
+def _progress_every(emit, interval: float):
+    """``emit`` at most once per ``interval`` seconds, but always the first and the last."""
+    last = [0.0]
+
+    def progress(p) -> None:
+        now = time.monotonic()
+        if p.done == 0 or p.done >= p.total or now - last[0] >= interval:
+            last[0] = now
+            emit(p)
+    return progress
 
 
 def _load_classifiers(req: RunRequest, status, cancel_event):

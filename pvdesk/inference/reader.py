@@ -193,6 +193,8 @@ class BatchReader:
                     try:
                         got, item = out.get(timeout=POLL_S)
                     except queue.Empty:
+                        if self.cancel.is_set():  # the readers stopped because of it
+                            return
                         if not any(t.is_alive() for t in self.threads) and out.empty():
                             raise RuntimeError("tile reader threads stopped unexpectedly") from None
                         continue

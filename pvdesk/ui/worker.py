@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import sys
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import SIGNAL, QObject, Signal
 
 from pvdesk.app.run_session import RunInfo, RunRequest, RunSession, describe_failure
 from pvdesk.ui.background import Relay
@@ -54,7 +54,8 @@ class RunController(QObject):
         relay = Relay(self)  # one per session: discard() closes it, dropping what is queued
         session.status.connect(relay.wrap(self.status.emit))
         session.started.connect(relay.wrap(self.started.emit))
-        session.batch.connect(relay.wrap(self.batch.emit))
+        if self.receivers(SIGNAL("batch(PyObject)")) > 0:  # batches cross threads only when wanted
+            session.batch.connect(relay.wrap(self.batch.emit))
         session.tiles.connect(relay.wrap(self.tiles.emit))
         session.progress.connect(relay.wrap(self.progress.emit))
         session.store_failed.connect(relay.wrap(self.store_failed.emit))
