@@ -131,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     except PvdeskError as exc:
         print(f"pvdesk: error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print("pvdesk: error: out of memory (the input is too large for this machine, or "
+              "a limit on memory is set)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("pvdesk: interrupted", file=sys.stderr)
         return 130

@@ -48,7 +48,13 @@ def _load(names: tuple[str, ...]) -> None:
     with _lock:
         for n in names:
             if n not in _done:
-                importlib.import_module(n)
+                try:
+                    importlib.import_module(n)
+                except (ImportError, OSError) as exc:  # a broken install, no memory to map it
+                    from pvdesk.errors import PvdeskError
+
+                    raise PvdeskError(f"cannot load {n} ({type(exc).__name__}: "
+                                      f"{' '.join(str(exc).split())[:200]})") from exc
                 _done.add(n)
 
 

@@ -32,7 +32,9 @@ HAS_FIFO = hasattr(os, "mkfifo")
 def sparse_tiff(path: Path, width: int, height: int, tile: int = 256, every: int = 0) -> Path:
     """A single-level tiled TIFF whose tiles are empty except the first (and one in
     ``every``): huge in pixels, tiny on disk."""
-    block = np.random.default_rng(0).integers(90, 200, (tile, tile, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[0:tile, 0:tile]
+    block = np.repeat((((xx // 16 + yy // 16) % 2) * 90 + 90).astype(np.uint8)[..., None], 3,
+                      axis=2)  # a checkerboard: tissue-like contrast, compresses to little
     count = -(-width // tile) * -(-height // tile)
 
     def tiles():
@@ -150,7 +152,7 @@ def slide_inputs(root: Path) -> dict[str, tuple[Path, bool]]:
     junk_dir.mkdir()
     (junk_dir / "a.png").write_bytes(b"not a png")
     (junk_dir / "b.jpg").write_bytes(b"\xff\xd8junk")
-    out["folder of junk images"] = (junk_dir, True)
+    out["folder of junk images"] = (junk_dir, False)  # opens; its images fail when read
     mrxs = root / "alone.mrxs"
     mrxs.write_bytes(b"[GENERAL]\nSLIDE_VERSION=1.0\n")
     out["mrxs without data"] = (mrxs, True)
@@ -180,8 +182,15 @@ def good_store(path: Path, n_tiles: int = 12) -> Path:
     return path
 
 
+# Damage SQLite cannot see when it opens a store (a flipped bit inside a value, text that is
+# not UTF-8 in a row no query reads): such a store may open, and then fails (one line) only
+# when a damaged page is read. Without checksums a flipped value cannot be told from data.
+MAY_OPEN = ("bitflip", "bad-utf8")
+
+
 def store_inputs(root: Path) -> dict[str, Path]:
-    """name -> a path given as a review store; none of them may be used (or changed)."""
+    """name -> a path given as a review store; none of them may be changed, and all but the
+    MAY_OPEN ones are refused when opened."""
     root.mkdir(parents=True, exist_ok=True)
     out: dict[str, Path] = {}
     good = good_store(root / "_good.pvdb")

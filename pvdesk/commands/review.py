@@ -163,6 +163,11 @@ def run_export(args) -> int:
 
     if not args.csv and not args.geojson:
         raise PvdeskError("review export: give --csv FILE and/or --geojson FILE")
+    from pvdesk.export.atomic import check_output_file
+
+    for target in (args.csv, args.geojson):  # before the store is opened
+        if target:
+            check_output_file(target)
     with _open(args, readonly=True) as store:
         if args.csv:
             counts: dict = {}

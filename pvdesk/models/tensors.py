@@ -7,6 +7,7 @@ code from the archive.
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -79,17 +80,30 @@ def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
                          "OpenAI CLIP: open_clip_model.safetensors from the timm/*_clip.openai "
                          "repositories on Hugging Face)")
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on pickle protocols are not for users
+            warnings.simplefilter("ignore")
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError, EOFError) as exc:
         raise ModelError(f"{path}: refused: the checkpoint is not plain weights (it needs "
                          f"unpickling of arbitrary objects, which pvdesk never does: "
-                         f"{_first_line(exc)}); save it as .safetensors instead") from None
+                         f"{_unpickler_reason(exc)}); save it as .safetensors instead") from None
     except (OSError, ValueError) as exc:
         raise ModelError(f"{path}: cannot read the checkpoint ({_first_line(exc)})") from None
     except Exception as exc:  # noqa: BLE001 - any other failure of a hostile file is refused
         raise ModelError(f"{path}: cannot read the checkpoint ({type(exc).__name__}: "
                          f"{_first_line(exc)})") from None
     return _unwrap(obj, path)
+
+
+def _unpickler_reason(exc: BaseException) -> str:
+    """What torch's weights-only unpickler objected to, without its advice to load the file
+    unsafely."""
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        reason = " ".join(text.split("WeightsUnpickler error:", 1)[1].split("Check the")[0]
+                          .split())
+        return reason[:200] or "an object that is not a tensor"
+    return _first_line(exc)
 
 
 def _first_line(exc: BaseException) -> str:

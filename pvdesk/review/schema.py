@@ -238,6 +238,18 @@ def _uri(path: Path, **params: str) -> str:
                              if params else "")
 
 
+def _in_use(path: Path) -> bool:
+    """True when SQLite's side files exist: another connection may be using the store (or
+    one ended without cleaning up), so a reader must take part in its locking."""
+    return any(os.path.lexists(f"{path}{s}") for s in ("-wal", "-shm", "-journal"))
+
+
+def _reader_uri(path: Path) -> str:
+    """A URI that reads without writing anything: ``immutable`` (no locks, no -wal or -shm
+    files made beside the store) unless the store is in use, then ``mode=ro``."""
+    return _uri(path, mode="ro") if _in_use(path) else _uri(path, mode="ro", immutable="1")
+
+
 def _stat(path: Path):
     """The file's stat, None when there is none; StoreError for anything but a regular
     file (a folder, a FIFO, a device or a socket is never opened: opening a FIFO blocks)."""
@@ -269,7 +281,7 @@ def _probe(path: Path) -> tuple[int, int, bool]:
     if head[:len(SQLITE_MAGIC)] != SQLITE_MAGIC or len(head) < 100:
         raise StoreError(f"{path}: not a pvdesk review store (not an SQLite database)")
     try:
-        con = sqlite3.connect(_uri(path, mode="ro"), uri=True)
+        con = sqlite3.connect(_reader_uri(path), uri=True)
         try:
             version = con.execute("PRAGMA user_version").fetchone()[0]
             app_id = con.execute("PRAGMA application_id").fetchone()[0]
@@ -388,22 +400,22 @@ def connect(path, readonly: bool = False) -> sqlite3.Connection:
 
 
 def _connect_readonly(path: Path, version: int) -> sqlite3.Connection:
-    """A connection that never writes (``query_only``). Where the file and its folder can be
-    written it is an ordinary connection, so SQLite removes the -wal and -shm files it makes
-    when it closes; elsewhere a read-only one (``mode=ro``; ``immutable`` when SQLite cannot
-    even keep its shared memory there and no WAL holds unsaved changes)."""
+    """A connection that never writes (``query_only``) and leaves nothing beside the store.
+    A store nobody else has open is read ``immutable`` (no -wal or -shm file is made, which
+    also works in a read-only folder). A store in use (its -wal or -shm exists) is read
+    through SQLite's locking, with an ordinary connection where the file and folder can be
+    written (SQLite needs to write its shared memory), else ``mode=ro``."""
     if version < SCHEMA_VERSION:
         raise StoreError(f"{path}: review store schema version {version} needs an upgrade; "
                          "open it once where it can be written")
-    writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
-    attempts = ([{"mode": "rw"}] if writable else []) + [{"mode": "ro"},
-                                                         {"mode": "ro", "immutable": "1"}]
+    if _in_use(path):
+        writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+        attempts = [{"mode": "rw"}] if writable else []
+        attempts.append({"mode": "ro"})
+    else:
+        attempts = [{"mode": "ro", "immutable": "1"}]
     error: StoreError | None = None
     for params in attempts:
-        if "immutable" in params:
-            wal = Path(str(path) + "-wal")
-            if wal.exists() and wal.stat().st_size > 0:
-                break  # an immutable open would ignore changes still in the WAL
         con = None
         try:
             con = sqlite3.connect(_uri(path, **params), uri=True, isolation_level=None,

@@ -31,6 +31,7 @@ def load_rgb(path) -> Image.Image:
     """
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's notes on damaged files (corrupt EXIF)
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with open_regular(path) as fh, Image.open(fh) as im:
                 im.load()

@@ -1,0 +1,511 @@
+"""The hostile-input suite: hundreds of `pvdesk` command lines over malformed, huge, damaged
+and hostile inputs, every verb and the window's open path (`pvdesk selftest PATH` opens PATH
+in the real window, offscreen).
+
+Each case runs in its own process (forked from tests/hostile_runner.py, which imports
+pvdesk once) under an address-space limit (RLIMIT_AS), some also under a file-size limit
+(RLIMIT_FSIZE: a full disk). Three runners work in parallel. Every input is generated here
+(sparse TIFFs are kilobytes on disk). Done when, over every case:
+
+- 0 native crashes (no process killed by a signal),
+- 0 tracebacks (on stdout or stderr),
+- 0 hangs (each case has a time limit),
+- 0 changed files outside the cases' output folders (the inputs, stores and bundles are
+  compared byte for byte before and after),
+- a refused input ends in exactly one line on stderr and exit status 2; `predict` refuses
+  before loading a model (torch is never imported) and leaves neither its --out folder nor
+  its --store file behind.
+
+The per-class counts are printed (``-s`` or the terminal summary).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from hostile_inputs import (
+    HAS_FIFO,
+    MAY_OPEN,
+    bundle_inputs,
+    csv_inputs,
+    csv_row,
+    geojson_inputs,
+    good_bundle,
+    good_csv,
+    good_store,
+    pickle_checkpoint_bundle,
+    slide_inputs,
+    store_inputs,
+    write_csv,
+)
+
+from pvdesk.paths import sample_slide
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "darwin",
+                       reason="the runner forks (POSIX, Linux)"),
+]
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNNER = Path(__file__).resolve().parent / "hostile_runner.py"
+GIB = 1 << 30
+LIGHT_AS = 3 * GIB  # the interpreter, numpy, OpenSlide, Qt offscreen and the work itself
+HEAVY_AS = 8 * GIB  # torch and open_clip mapped in (a 16 GiB tile would still be refused)
+LIGHT_TIMEOUT = 45.0
+HEAVY_TIMEOUT = 120.0
+SUITE_TIMEOUT = 900.0
+# Lines the offscreen Qt platform plugin prints on its own (not pvdesk's output).
+QT_NOISE = ("This plugin does not support propagateSizeHints()",)
+
+
+@dataclass
+class Case:
+    cls: str
+    name: str
+    argv: list[str]
+    expect: str = "refused"  # refused | ok | either | listed
+    warnings: bool = False  # "WARNING: ..." lines (an untrained model) may precede the error
+    says: str | None = None  # text the error line (or, for "listed", stdout) must contain
+    pool: str = "light"
+    fsize: int | None = None
+    no_torch: bool = False
+    absent: list[str] = field(default_factory=list)  # paths (in the case folder) that must not exist
+    env: dict = field(default_factory=dict)
+    copies: dict = field(default_factory=dict)  # name in the case folder -> file copied there
+    timeout: float | None = None
+    id: str = ""
+    dir: Path | None = None
+
+
+def _sha(path: Path) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def snapshot(*roots: Path) -> dict[str, tuple]:
+    """Every entry under ``roots``: kind, size, mtime and content hash (never opening a
+    FIFO or a device)."""
+    out: dict[str, tuple] = {}
+    for root in roots:
+        items = [root]
+        if root.is_dir():
+            for folder, dirs, files in os.walk(root, followlinks=False):
+                items += [Path(folder, n) for n in sorted(dirs + files)]
+        for p in items:
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                out[str(p)] = ("link", os.readlink(p))
+            elif stat.S_ISREG(st.st_mode):
+                out[str(p)] = ("file", st.st_size, st.st_mtime_ns, _sha(p))
+            elif stat.S_ISDIR(st.st_mode):
+                out[str(p)] = ("dir",)
+            else:
+                out[str(p)] = ("special", stat.S_IFMT(st.st_mode))
+    return out
+
+
+PROGRESS = re.compile(r"^[^|]*: *\d+%\|.*\|")  # a tqdm bar: "thumbnail:  40%|####  | 4/10"
+
+
+def clean_lines(text: str) -> list[str]:
+    """stderr as the user sees it: a progress bar's carriage-return updates collapse to
+    their last state; progress bars, blank lines and the Qt plugin's notes are not
+    messages."""
+    lines = []
+    for raw in text.split("\n"):
+        line = raw.split("\r")[-1].strip()
+        if line and line not in QT_NOISE and not PROGRESS.match(line):
+            lines.append(line)
+    return lines
+
+
+# -- the cases ---------------------------------------------------------------------------------
+
+def build_cases(base: Path) -> tuple[list[Case], list[Path], Path]:
+    """(cases, input roots to compare before and after, the pickle marker)."""
+    inputs = base / "inputs"
+    marker = base / "pickle-payload-ran"
+    slides = slide_inputs(inputs / "slides")
+    stores = store_inputs(inputs / "stores")
+    csvs = csv_inputs(inputs / "csv")
+    geojsons = geojson_inputs(inputs / "geojson")
+    bundles = bundle_inputs(inputs / "bundles", marker)
+    named = bundle_inputs(inputs / "home-broken" / "models", marker)  # looked up by name
+    good_bundle(inputs / "home-broken" / "models", "good-user-model")
+    pickle_bundle = pickle_checkpoint_bundle(inputs / "pickle-bundle", marker)
+    store = good_store(inputs / "good.pvdb")
+    big_store = good_store(inputs / "big.pvdb", n_tiles=600)
+    csv_ok = good_csv(inputs / "good.csv")
+    csv_big = write_csv(inputs / "big.csv", [csv_row(tile_x=224 * i) for i in range(400)])
+    geo_ok = inputs / "good.geojson"
+    geo_ok.write_text(json.dumps({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "geometry": {"type": "Polygon", "coordinates": [
+            [[0, 0], [500, 0], [500, 500], [0, 500], [0, 0]]]},
+        "properties": {"classification": {"name": "Ductal carcinoma"}}}]}))
+    sample = inputs / "sample.svs"
+    shutil.copy(sample_slide(), sample)
+    fifo_out = inputs / "fifo-out.png"
+    if HAS_FIFO:
+        os.mkfifo(fifo_out)
+    file_in_way = inputs / "a-file"
+    file_in_way.write_text("not a folder\n")
+    model = ["--model", "demo-resnet50"]
+    cases: list[Case] = []
+
+    def add(cls, name, argv, **kw):
+        cases.append(Case(cls, name, [str(a) for a in argv], **kw))
+
+    def predict(cls, name, argv, **kw):
+        """A predict that must be refused before any model is loaded, leaving nothing."""
+        kw.setdefault("no_torch", True)
+        kw.setdefault("absent", ["out/p", "out/s.pvdb"])
+        add(cls, name, ["predict", *argv, "--out", "out/p", "--store", "out/s.pvdb"], **kw)
+
+    # slides: limits before allocation, FIFOs, damaged files (point 1), every slide verb
+    for name, (path, refused) in slides.items():
+        exp = "refused" if refused else "either"
+        add("slides", f"info {name}", ["info", path], expect=exp)
+        add("slides", f"tiles {name}", ["tiles", path, "--preview", "out/p.png"], expect=exp)
+        if refused:
+            predict("slides", f"predict {name}", [path, *model])
+        add("window", f"open {name}", ["selftest", path, "--timeout", "30"], expect=exp,
+            env={"QT_QPA_PLATFORM": "offscreen"})
+    add("window", "open the sample", ["selftest", sample, "--timeout", "30"], expect="ok",
+        env={"QT_QPA_PLATFORM": "offscreen"})
+
+    # arguments (point 2): finite, in range, integers, minimum tile size in pixels
+    bad = {
+        "--size": ["0", "-5", "15", "5000", "1e9", "abc", "nan", "2.5", "9" * 5000],
+        "--overlap": ["1", "1.5", "-0.1", "nan", "inf", "x"],
+        "--mpp": ["inf", "-inf", "nan", "0", "-1", "1e-9", "1e9", "0x10"],
+        "--tile-um": ["0.001", "0", "-1", "inf", "nan", "1e12", "1e999"],
+        "--min-tissue": ["2", "-1", "nan"],
+    }
+    for opt, values in bad.items():
+        for v in values:
+            add("arguments", f"info {opt} {v[:12]}", ["info", sample, f"{opt}={v}"],
+                says=opt)
+    for v in ["0", "-1", "1e9", "99999", "nan", "abc"]:
+        add("arguments", f"tiles --preview-size {v}",
+            ["tiles", sample, "--preview", "out/p.png", f"--preview-size={v}"],
+            says="--preview-size", absent=["out/p.png"])
+    for opt, v in [("--batch", "0"), ("--batch", "-1"), ("--batch", "9" * 30),
+                   ("--workers", "0"), ("--workers", "1000"), ("--heatmap-size", "1"),
+                   ("--heatmap-size", "1000000000"), ("--overlap", "1"), ("--tile-um", "nan"),
+                   ("--mpp", "inf"), ("--precision", "fp8")]:
+        predict("arguments", f"predict {opt} {v[:12]}", [sample, *model, f"{opt}={v}"],
+                says=opt)
+    for argv, says in [
+        (["info", sample, "--tile-um", "5"], "at least 16 px"),
+        (["tiles", sample, "--preview", "out/p.png", "--tile-um", "4"], "at least 16 px"),
+        (["info", slides["sparse 200k x 200k"][0], "--overlap", "0.95", "--tile-um", "50"],
+         "grid positions"),
+        (["review", "stats", store, "--run", "0"], "--run"),
+        (["review", "stats", store, "--run", "-3"], "--run"),
+        (["review", "stats", store, "--run", "9" * 40], "--run"),
+        (["review", "stats", store, "--run", "x"], "--run"),
+        (["review", "export", store, "--csv", "out/e.csv", "--offset", "1,2,3"], "--offset"),
+        (["review", "export", store, "--csv", "out/e.csv", "--offset", "9" * 40 + ",0"],
+         "--offset"),
+        (["review", "export", store, "--csv", "out/e.csv", "--object-type", "blob"],
+         "--object-type"),
+        (["review", "export", store], "--csv"),
+        (["review", "import-geojson", store, geo_ok, "--min-coverage", "0"],
+         "--min-coverage"),
+        (["review", "import-geojson", store, geo_ok, "--min-coverage", "nan"],
+         "--min-coverage"),
+        (["review", "import-geojson", store, geo_ok, "--min-coverage", "2"], "--min-coverage"),
+        (["selftest", sample, "--timeout", "0"], "--timeout"),
+        (["selftest", sample, "--timeout", "nan"], "--timeout"),
+        (["info"], "path"),
+        (["tiles", sample], "--preview"),
+        (["predict", sample], "--model"),
+        (["review"], "ACTION"),
+        (["review", "stat", store], "did you mean"),
+        (["frobnicate"], "unknown verb"),
+        (["info", sample, "--no-such-option"], "unrecognized"),
+        (["models", "--dir"], "--dir"),
+    ]:
+        add("arguments", " ".join(str(a) for a in argv[:1] + argv[2:])[:60], argv, says=says)
+
+    # outputs (point 2): written atomically, write errors are one line naming the path
+    tiles_out = ["tiles", sample, "--preview"]
+    add("outputs", "preview into a folder", [*tiles_out, "out"], says="is a folder")
+    add("outputs", "preview unknown extension", [*tiles_out, "out/p.xyz"], says="p.xyz",
+        absent=["out/p.xyz"])
+    add("outputs", "preview without extension", [*tiles_out, "out/p"], says="out/p",
+        absent=["out/p"])
+    add("outputs", "preview in a missing folder", [*tiles_out, "out/no/p.png"],
+        says="does not exist")
+    add("outputs", "preview under a file", [*tiles_out, file_in_way / "p.png"],
+        says="a-file")
+    if HAS_FIFO:
+        add("outputs", "preview onto a FIFO", [*tiles_out, fifo_out], says="fifo-out.png")
+    add("outputs", "preview, disk full", [*tiles_out, "out/p.png"], fsize=16384,
+        says="out/p.png", absent=["out/p.png"])
+    add("outputs", "preview, ok", [*tiles_out, "out/p.png", "--preview-size", "64"],
+        expect="ok")
+    for what, target, says in [("a folder", "out", "out"),
+                               ("a missing folder", "out/no/e", "does not exist"),
+                               ("a path under a file", file_in_way / "e", "a-file")]:
+        add("outputs", f"export csv into {what}", ["review", "export", store, "--csv",
+                                                   target], says=says)
+        add("outputs", f"export geojson into {what}",
+            ["review", "export", store, "--geojson", target], says=says)
+    # (a file-size limit, not a full disk: SQLite's 32 KiB shared-memory file must fit)
+    add("outputs", "export csv, disk full",
+        ["review", "export", big_store, "--csv", "out/e.csv"], fsize=65536, says="out/e.csv",
+        absent=["out/e.csv"])
+    add("outputs", "export geojson, disk full",
+        ["review", "export", big_store, "--geojson", "out/e.geojson"], fsize=65536,
+        says="out/e.geojson", absent=["out/e.geojson"])
+    if HAS_FIFO:
+        add("outputs", "export csv onto a FIFO", ["review", "export", store, "--csv",
+                                                 fifo_out], says="not a regular file")
+    predict("outputs", "predict --out is a file", [sample, *model],
+            absent=["out/s.pvdb"])
+    cases[-1].argv[cases[-1].argv.index("out/p")] = str(file_in_way)
+    predict("outputs", "predict --out under a file", [sample, *model],
+            absent=["out/s.pvdb"])
+    cases[-1].argv[cases[-1].argv.index("out/p")] = str(file_in_way / "p")
+    add("outputs", "predict, disk full for the CSV",
+        ["predict", sample, *model, "--out", "out/p", "--tile-um", "448"], pool="heavy",
+        fsize=1200, says="clip_predictions.csv", warnings=True)
+    add("outputs", "predict, disk full for the heatmaps",
+        ["predict", sample, *model, "--out", "out/p", "--tile-um", "448"], pool="heavy",
+        fsize=12000, says="heatmaps", warnings=True)
+
+    # review stores (point 3): refused untouched, one line, every store verb
+    for name, path in stores.items():
+        may_open = name.startswith(MAY_OPEN)
+        exp = "either" if may_open else "refused"
+        add("store", f"stats {name}", ["review", "stats", path], expect=exp)
+        add("store", f"export {name}", ["review", "export", path, "--csv", "out/e.csv"],
+            expect=exp, absent=[] if may_open else ["out/e.csv"])
+        if may_open:  # it may open for writing: a copy in the case's folder is written
+            add("store", f"import-geojson {name}", ["review", "import-geojson", "copy.pvdb",
+                                                    geo_ok], expect=exp,
+                copies={"copy.pvdb": path})
+            add("store", f"import {name}", ["review", "import", "copy.pvdb", "--csv", csv_ok],
+                expect=exp, copies={"copy.pvdb": path})
+            continue
+        add("store", f"import-geojson {name}", ["review", "import-geojson", path, geo_ok])
+        add("store", f"import {name}", ["review", "import", path, "--csv", csv_ok])
+        predict("store", f"predict --store {name}", [sample, *model], absent=["out/p"])
+        cases[-1].argv[cases[-1].argv.index("out/s.pvdb")] = str(path)
+    add("store", "import, disk full", ["review", "import", "STORE", "--csv", csv_big],
+        fsize=40000, says="full.pvdb")  # STORE: a copy in its own folder, made below
+
+    # CSV import (point 4): nothing imported, line numbers, no hang, bounded memory
+    for name, path in csvs.items():
+        add("csv", f"import {name}", ["review", "import", store, "--csv", path])
+        add("csv", f"import {name} (new store)",
+            ["review", "import", "out/new.pvdb", "--csv", path], absent=["out/new.pvdb"])
+
+    # GeoJSON import
+    for name, path in geojsons.items():
+        add("geojson", f"import-geojson {name}", ["review", "import-geojson", store, path])
+
+    # model bundles (point 5): each broken one refused on its own, listed by `models`
+    broken_home = {"PVDESK_HOME": str(inputs / "home-broken")}
+    for name, path in bundles.items():
+        predict("bundles", f"predict --model folder: {name}", [sample, "--model", path])
+        predict("bundles", f"predict --model name: {name}",
+                [sample, "--model", named[name].name], env=broken_home, says="broken")
+        add("bundles", f"models --dir: {name}", ["models", "--dir", path], expect="listed",
+            says="broken bundle, skipped:", pool="heavy")
+    add("bundles", "models with every broken bundle", ["models"], expect="listed",
+        says="good-user-model", env=broken_home, pool="heavy")
+    predict("bundles", "demo-resnet50 beside broken bundles",
+            [slides["random.svs"][0], *model], env=broken_home, says="random.svs")
+    add("bundles", "pickle checkpoint is refused at load",
+        ["predict", sample, "--model", pickle_bundle, "--out", "out/p", "--tile-um", "448"],
+        pool="heavy", says="refused")
+
+    for i, c in enumerate(cases):
+        c.id = f"{i:04d}"
+    roots = [inputs, sample_slide()]
+    return cases, roots, marker
+
+
+# -- running -----------------------------------------------------------------------------------
+
+def _spec(c: Case, base: Path) -> dict:
+    d = base / "cases" / c.id
+    (d / "out").mkdir(parents=True)
+    c.dir = d
+    for name, src in c.copies.items():
+        shutil.copy(src, d / name)
+    env = {"PVDESK_HOME": str(d / "home"), "PVDESK_OFFLINE": "1", "HF_HUB_OFFLINE": "1",
+           "COLUMNS": "80", **c.env}
+    heavy = c.pool == "heavy"
+    return {"id": c.id, "argv": c.argv, "cwd": str(d), "env": env,
+            "timeout": c.timeout or (HEAVY_TIMEOUT if heavy else LIGHT_TIMEOUT),
+            "as_bytes": HEAVY_AS if heavy else LIGHT_AS, "fsize": c.fsize,
+            "stdout": str(d / "stdout.txt"), "stderr": str(d / "stderr.txt"),
+            "meta": str(d / "meta.json")}
+
+
+def run_all(cases: list[Case], base: Path) -> dict[str, dict]:
+    light = [c for c in cases if c.pool == "light"]
+    heavy = [c for c in cases if c.pool == "heavy"]
+    # slow ones first, then dealt alternately to the two light runners
+    slow = ("sparse 200k", "open ")
+    light.sort(key=lambda c: not any(s in c.name for s in slow))
+    batches = {"light-a": light[0::2], "light-b": light[1::2], "heavy": heavy}
+    procs = []
+    for name, batch in batches.items():
+        if not batch:
+            continue
+        spec = base / f"{name}.jsonl"
+        spec.write_text("".join(json.dumps(_spec(c, base)) + "\n" for c in batch))
+        out = open(base / f"{name}.results", "w")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
+        procs.append((name, out, subprocess.Popen(
+            [sys.executable, str(RUNNER), "--preload", name.split("-")[0]],
+            stdin=open(spec), stdout=out, stderr=open(base / f"{name}.log", "w"), env=env,
+            cwd=base)))
+    deadline = time.monotonic() + SUITE_TIMEOUT
+    try:
+        for _name, _out, p in procs:
+            p.wait(max(1.0, deadline - time.monotonic()))
+    finally:
+        for _name, out, p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            out.close()
+    results = {}
+    for name, _out, _p in procs:
+        for line in (base / f"{name}.results").read_text().splitlines():
+            r = json.loads(line)
+            if "id" in r:
+                results[r["id"]] = r
+    return results
+
+
+def judge(c: Case, r: dict | None) -> list[str]:
+    """What is wrong with one case's run (empty: nothing)."""
+    if r is None:
+        return ["never ran (its runner died or the suite timed out)"]
+    problems = []
+    err = (c.dir / "stderr.txt").read_text(errors="replace")
+    out = (c.dir / "stdout.txt").read_text(errors="replace")
+    lines = clean_lines(err)
+    if r["signal"] is not None:
+        problems.append(f"native crash: signal {r['signal']}")
+    if r["hang"]:
+        problems.append(f"hang: still running after {r['seconds']:.0f} s")
+    if "Traceback (most recent call last)" in err + out:
+        problems.append("traceback: " + " | ".join(lines[-3:]))
+    if problems:
+        return problems
+    if c.warnings:
+        lines = [line for line in lines if not line.startswith("WARNING: ")]
+    if c.expect == "refused" or (c.expect == "either" and r["rc"] != 0):
+        if r["rc"] != 2:
+            problems.append(f"exit status {r['rc']}, expected 2")
+        if len(lines) != 1:
+            problems.append(f"{len(lines)} lines on stderr, expected 1: {lines[:4]}")
+        elif c.says and c.says not in lines[0]:
+            problems.append(f"the error does not say {c.says!r}: {lines[0]}")
+    elif c.expect == "ok" and r["rc"] != 0:
+        problems.append(f"exit status {r['rc']}, expected 0: {lines[-2:]}")
+    elif c.expect == "listed":
+        if r["rc"] != 0:
+            problems.append(f"exit status {r['rc']}, expected 0: {lines[-2:]}")
+        elif c.says and c.says not in out:
+            problems.append(f"stdout does not say {c.says!r}")
+    if c.no_torch:
+        meta = json.loads((c.dir / "meta.json").read_text()) if (
+            c.dir / "meta.json").exists() else {}
+        if meta.get("torch"):
+            problems.append("torch was imported: a model was loaded before the input was "
+                            "checked")
+    for rel in c.absent:
+        if (c.dir / rel).exists():
+            problems.append(f"{rel} was created")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    base = tmp_path_factory.mktemp("hostile")
+    cases, roots, marker = build_cases(base)
+    full = next(c for c in cases if c.name == "import, disk full")
+    (base / "full-store").mkdir()
+    store_copy = good_store(base / "full-store" / "full.pvdb", n_tiles=200)
+    full.argv[2] = str(store_copy)
+    (base / "cases").mkdir()
+    before = snapshot(*roots)
+    t0 = time.monotonic()
+    results = run_all(cases, base)
+    seconds = time.monotonic() - t0
+    after = snapshot(*roots)
+    return cases, results, before, after, marker, seconds, store_copy
+
+
+def suite_dir(cases) -> Path:
+    return cases[0].dir.parents[1]
+
+
+def _report(cases, results, failures, seconds, tr) -> str:
+    counts = Counter(c.cls for c in cases)
+    bad = Counter(c.cls for c, _ in failures)
+    crashes = sum(1 for r in results.values() if r["signal"] is not None)
+    hangs = sum(1 for r in results.values() if r["hang"])
+    peak = max((r["maxrss_kb"] for r in results.values()), default=0) / 1024
+    lines = [f"hostile-input suite: {len(cases)} cases in {seconds:.0f} s "
+             f"(peak RSS of a case {peak:.0f} MiB)"]
+    lines += [f"  {cls:<10} {n:>4} cases, {bad[cls]} failing" for cls, n in sorted(
+        counts.items())]
+    lines.append(f"  native crashes {crashes}, tracebacks "
+                 f"{sum('traceback' in p for _, ps in failures for p in ps)}, hangs {hangs}")
+    text = "\n".join(lines)
+    if tr is not None:
+        tr.write_line("")
+        for line in lines:
+            tr.write_line(line)
+    print(text)
+    return text
+
+
+def test_hostile_inputs(suite, request):
+    cases, results, before, after, marker, seconds, store_copy = suite
+    failures = [(c, ps) for c in cases if (ps := judge(c, results.get(c.id)))]
+    tr = request.config.pluginmanager.get_plugin("terminalreporter")
+    summary = _report(cases, results, failures, seconds, tr)
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    assert len(cases) >= 200
+    assert not marker.exists(), "a pickle payload ran"
+    detail = "\n".join(f"[{c.cls}] {c.name} ({c.id}: {' '.join(c.argv)[:150]}): "
+                       + "; ".join(ps) for c, ps in failures)
+    (suite_dir(cases) / "failures.txt").write_text(detail)
+    detail = "\n".join(detail.splitlines()[:40])
+    assert not failures, f"{len(failures)} failing cases\n{summary}\n{detail}"
+    assert not changed, f"changed files outside the output folders: {changed[:20]}"
+
+
+def test_full_disk_left_the_store_whole(suite):
+    from pvdesk.review import ReviewStore
+
+    *_, store_copy = suite
+    with ReviewStore(store_copy, readonly=True) as s:
+        assert s.integrity_check() == "ok"
+        assert s.tile_count() == 200  # the CSV's tiles were not half imported
