@@ -1,4 +1,6 @@
-"""Terminal progress: a tqdm bar that appears only when work takes more than a second."""
+"""Terminal progress: a tqdm bar that appears only when work takes more than a second, and
+only on a terminal (piped or logged, stderr keeps to messages: a bar's carriage returns
+would otherwise run into the error line that follows)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ class TerminalProgress:
 
     def __call__(self, done: int, total: int) -> None:
         if self._bar is None:
+            if not _is_terminal(sys.stderr):
+                return
             from tqdm import tqdm
 
             self._bar = tqdm(total=total, desc=self.desc, unit=self.unit, delay=1.0,
@@ -31,3 +35,10 @@ class TerminalProgress:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
