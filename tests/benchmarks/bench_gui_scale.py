@@ -106,12 +106,21 @@ class PaintCounter:
 
 
 def spin_until(app, cond, timeout=30.0) -> bool:
+    """Run the event loop until ``cond()``: sleeping between events as the application's own
+    loop does (a busy loop would take the GIL from the threads being measured)."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
     end = time.perf_counter() + timeout
-    while not cond():
-        app.processEvents()
-        if time.perf_counter() > end:
-            return False
-    return True
+    waker = QTimer(interval=2)  # wakes the wait so cond() is checked at least every 2 ms
+    waker.start()
+    try:
+        while not cond():
+            app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
+            if time.perf_counter() > end:
+                return False
+        return True
+    finally:
+        waker.stop()
 
 
 def press_keys(app, w, painter, n: int, label: str) -> None:
