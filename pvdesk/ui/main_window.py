@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pvdesk.ui import dialogs
+from pvdesk.ui import dialogs, glossary
 from pvdesk.ui.menus import build_menus
 from pvdesk.ui.metadata_panel import MetadataPanel
 from pvdesk.ui.navigator import Navigator
@@ -63,6 +63,7 @@ class MainWindow(QMainWindow):
         self.banner = QLabel()
         self.banner.setStyleSheet(BANNER_STYLE)
         self.banner.setWordWrap(True)
+        self.banner.setToolTip(glossary.explain("backbone", "bundle"))
         self.banner.hide()
         self.stack = QStackedWidget()  # part 2 adds the patch-folder grid as another page
         self.stack.addWidget(self.view)
