@@ -1,6 +1,7 @@
 """The hostile-input suite: hundreds of `pvdesk` command lines over malformed, huge, damaged
-and hostile inputs, every verb and the window's open path (`pvdesk selftest PATH` opens PATH
-in the real window, offscreen).
+and hostile inputs, every verb (info, tiles, predict, review stats|export|import|
+import-geojson, models, similar, query, explain) and the window's open path (`pvdesk
+selftest PATH` opens PATH in the real window, offscreen).
 
 Each case runs in its own process (forked from tests/hostile_runner.py, which imports
 pvdesk once) under an address-space limit (RLIMIT_AS), some also under a file-size limit
@@ -177,6 +178,8 @@ def build_cases(base: Path) -> tuple[list[Case], list[Path], Path]:
         add("slides", f"tiles {name}", ["tiles", path, "--preview", "out/p.png"], expect=exp)
         if refused:
             predict("slides", f"predict {name}", [path, *model])
+            add("slides", f"explain {name}", ["explain", path, *model, "--tile", "0,0",
+                                              "--out", "out/e"], no_torch=True)
         add("window", f"open {name}", ["selftest", path, "--timeout", "100"], expect=exp,
             env={"QT_QPA_PLATFORM": "offscreen"})
     for c in cases:  # a thumbnail of 200k x 200k or 1M x 1M px: seconds, more under load
@@ -237,6 +240,24 @@ def build_cases(base: Path) -> tuple[list[Case], list[Path], Path]:
         (["frobnicate"], "unknown verb"),
         (["info", sample, "--no-such-option"], "unrecognized"),
         (["models", "--dir"], "--dir"),
+        (["similar", store, "--run", "1", "--tile", "0,0", "--k", "0"], "--k"),
+        (["similar", store, "--run", "1", "--tile", "a,b"], "--tile"),
+        (["similar", store, "--run", "1", "--tile", "9" * 40 + ",0"], "--tile"),
+        (["similar", store, "--run", "0", "--tile", "0,0"], "--run"),
+        (["similar", store, "--run", "1", "--tile", "99999,99999"], "no tile"),
+        (["query", store, "x", "--run", "1", "--out", "out/q.png", "--top", "0"], "--top"),
+        (["query", store, "x", "--run", "1", "--out", "out"], "is a folder"),
+        (["query", store, "x", "--run", "1", "--out", "out/no/q.png"], "does not exist"),
+        (["query", store, "y" * 400, "--run", "1", "--out", "out/q.png"], "1 to 300"),
+        (["query", store, "x", "--run", "77", "--out", "out/q.png"], "77"),
+        (["explain", sample, *model, "--top", "0", "--out", "out/e"], "--top"),
+        (["explain", sample, *model, "--tile", "x", "--out", "out/e"], "--tile"),
+        (["explain", sample, *model, "--tile", "0,0", "--top", "3", "--out", "out/e"],
+         "not allowed"),
+        (["explain", sample, *model, "--tile", "0,0", "--tile-um", "nan", "--out", "out/e"],
+         "--tile-um"),
+        (["explain", sample, "--model", "no-such-model", "--tile", "0,0", "--out", "out/e"],
+         "no-such-model"),
     ]:
         add("arguments", " ".join(str(a) for a in argv[:1] + argv[2:])[:60], argv, says=says)
 
@@ -292,6 +313,11 @@ def build_cases(base: Path) -> tuple[list[Case], list[Path], Path]:
         may_open = name.startswith(MAY_OPEN)
         exp = "either" if may_open else "refused"
         add("store", f"stats {name}", ["review", "stats", path], expect=exp)
+        add("store", f"similar {name}", ["similar", path, "--run", "1", "--tile", "0,0"],
+            expect=exp)
+        add("store", f"query {name}", ["query", path, "mucin pools", "--run", "1", "--out",
+                                       "out/q.png"], expect=exp, no_torch=not may_open,
+            absent=["out/q.png"])
         add("store", f"export {name}", ["review", "export", path, "--csv", "out/e.csv"],
             expect=exp, absent=[] if may_open else ["out/e.csv"])
         if may_open:  # it may open for writing: a copy in the case's folder is written
