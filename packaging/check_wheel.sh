@@ -82,7 +82,7 @@ EOF
 SAMPLE=$("$VPY" -c "from pvdesk.paths import sample_slide; print(sample_slide())")
 "$BIN/pvdesk" info "$SAMPLE" --json > info.json
 "$BIN/pvdesk" predict "$SAMPLE" --model demo-resnet50 --device cpu --workers 1 --out out \
-    --store out/s.pvdb --json > predict.json
+    --store s.pvdb --json > predict.json
 set +e
 "$BIN/pvdesk" modles 2> typo.txt
 RC=$?
