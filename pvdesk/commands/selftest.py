@@ -35,45 +35,9 @@ def run(args) -> int:
     if problem:
         raise PvdeskError(problem)
     path = args.path or str(sample_slide())
-    from PySide6.QtCore import QTimer
+    from pvdesk.ui.selftest import open_and_time  # the window lives in pvdesk.ui
 
-    from pvdesk.ui import dialogs
-    from pvdesk.ui.app import get_app, make_window
-
-    result: dict = {"path": path, "import_s": time.perf_counter() - t0}
-    shown = dialogs.show_error
-    dialogs.show_error = lambda parent, message, title="", *a, **k: result.setdefault(
-        "error", message)  # no modal dialog: nobody is there to click it
-    limit = QTimer()
-    try:
-        app = get_app()
-        window = make_window(None)
-        window.show()
-        app.processEvents()
-        result["window_s"] = time.perf_counter() - t0
-
-        def finish(error: str | None = None) -> None:
-            if error and "error" not in result:
-                result["error"] = error
-            QTimer.singleShot(0, window.close)
-
-        def opened(o) -> None:
-            result["opened_s"] = time.perf_counter() - t0
-            result["dimensions"] = list(o.source.dimensions) if hasattr(
-                o.source, "dimensions") else None
-            result["title"] = window.windowTitle()
-            finish()
-
-        window.opener.opened.connect(opened)
-        window.opener.failed.connect(finish)
-        limit.setSingleShot(True)
-        limit.timeout.connect(lambda: finish(f"timed out after {args.timeout:g} s"))
-        limit.start(int(args.timeout * 1000))
-        window.open_path(path)
-        app.exec()
-    finally:  # in a test's process the application lives on: leave nothing behind
-        limit.stop()
-        dialogs.show_error = shown
+    result = open_and_time(path, args.timeout, t0)
     result["closed_s"] = time.perf_counter() - t0
     result["frozen"] = bool(getattr(sys, "frozen", False))
     print(json.dumps(result, indent=2))

@@ -1,4 +1,4 @@
-"""clip_predictions.csv: one row per tile or patch image (schema in DESIGN.md).
+"""clip_predictions.csv: one row per tile or patch image (schema in README.md, "The CSV").
 
 Columns, in order::
 

@@ -3,7 +3,7 @@
     models = [LoadedModel(bundle, bundle.load("cpu"))]
     info = predict_source(source, models, out_dir / "slide", batch_size=32, workers=2)
 
-writes ``clip_predictions.csv`` (one row per tile per model, the DESIGN.md schema, p_
+writes ``clip_predictions.csv`` (one row per tile per model, the schema in README.md, p_
 columns the union of the models' classes in taxonomy order; a tile that could not be read
 has tile_status "unreadable" and no prediction), ``heatmaps/<model>/`` (one
 PNG per class, ``rollup.png`` and ``argmax.png``; slides only), ``summary.json`` and

@@ -261,8 +261,9 @@ class BackgroundWriter:
                 if done is not None:
                     try:
                         done(result, error)
-                    except Exception:
-                        pass
+                    except Exception as exc:  # a callback's bug must not stop the writer
+                        print(f"pvdesk: a store writer callback failed: "
+                              f"{type(exc).__name__}: {exc}", file=sys.stderr)
             finally:
                 self._q.task_done()
 

@@ -72,8 +72,9 @@ class HandlePool:
                 self._free.get_nowait().close()
             except queue.Empty:
                 break
-            except Exception:
-                pass
+            except Exception as exc:  # closing one handle failed: close the others anyway
+                print(f"pvdesk: a slide handle did not close: {type(exc).__name__}: {exc}",
+                      file=sys.stderr)
 
 
 class LruCache:

@@ -1,4 +1,4 @@
-"""A review export (clip_predictions.csv, DESIGN.md schema) as a dataset.
+"""A review export (clip_predictions.csv, schema in README.md) as a dataset.
 
 Each row is a tile of a slide (source + level-0 tile_x/y/w/h, re-read from the slide by
 coordinates) or a patch image (source = the image, coordinates empty). The label is the
