@@ -34,6 +34,8 @@ _NEEDS: dict[str, tuple[str, ...]] = {
     "torchvision": ("torch", "torchvision"),
     "safetensors.torch": ("torch", "safetensors", "safetensors.torch"),
     "open_clip": ("torch", "torchvision", "open_clip"),
+    "timm": ("torch", "torchvision", "timm"),
+    "h5py": ("h5py",),
 }
 ALL = ("torch", "torchvision", "safetensors", "safetensors.torch", "open_clip")
 
@@ -81,6 +83,16 @@ def safetensors_torch() -> ModuleType:
 def open_clip() -> ModuleType:
     """The ``open_clip`` module (torch and torchvision first)."""
     return _get("open_clip")
+
+
+def timm() -> ModuleType:
+    """The ``timm`` module (torch and torchvision first)."""
+    return _get("timm")
+
+
+def h5py() -> ModuleType:
+    """The ``h5py`` module (PatchCamelyon's HDF5 files)."""
+    return _get("h5py")
 
 
 def module(name: str) -> ModuleType:
