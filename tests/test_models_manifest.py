@@ -27,7 +27,9 @@ def _home(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("change, field, words", [
     ({"kind": "foo"}, "kind", "unknown kind 'foo' (expected one of clip-zeroshot"),
-    ({"classes": ["adenosis", "kidney"]}, "classes", "unknown class 'kidney'"),
+    ({"classes": ["adenosis", "Kidney!"]}, "classes", "'Kidney!' is neither a BreakHis class"),
+    ({"classes": ["tumor", "uncertain"]}, "classes", "review-only label"),
+    ({"classes": ["tumor", "stroma"], "taxonomy": "../t.json"}, "taxonomy", "inside the bundle"),
     ({"classes": ["adenosis"]}, "classes", "at least 2"),
     ({"classes": ["adenosis", "A"]}, "classes", "listed twice"),
     ({"classes": ["adenosis", "benign"]}, "classes", "mixes"),

@@ -11,12 +11,14 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 
 from pvdesk.taxonomy import (
     CLASS_NAMES,
     GROUPS,
     NON_TISSUE,
     UNCERTAIN,
+    Taxonomy,
     colour_of,
     hex_to_rgb,
 )
@@ -67,3 +69,15 @@ def test_class_colours_are_not_stain_colours():
 
 def test_the_benign_malignant_roll_up_is_two_distinct_colours():
     assert all(delta(colour_of("benign"), colour_of("malignant"), v) >= 40 for v in VISIONS)
+
+
+@pytest.mark.parametrize("k", range(2, 10))
+def test_custom_taxonomies_of_2_to_9_classes_pass_the_same_checks(k):
+    tax = Taxonomy.from_names([f"class_{i}" for i in range(k)])
+    labels = [*tax.names, NON_TISSUE, UNCERTAIN]
+    worst = min((delta(tax.colour_of(a), tax.colour_of(b), v), a, b, v)
+                for a, b in itertools.combinations(labels, 2) for v in VISIONS)
+    assert worst[0] >= 10, worst
+    stain = min((delta(tax.colour_of(c), s, v), c, name, v) for c in tax.names
+                for name, s in STAINS.items() for v in VISIONS)
+    assert stain[0] >= 10, stain

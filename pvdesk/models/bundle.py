@@ -31,6 +31,11 @@ class Bundle:
         self.version: str = m["version"]
         self.kind: str = m["kind"]
         self.classes: list[str] = list(m["classes"])
+        from pvdesk.taxonomy import from_manifest
+
+        # names, display names, colours, keys and groups of the classes (BreakHis, a
+        # taxonomy file in the folder, or made from the class names)
+        self.taxonomy = from_manifest(m, self.path)
         self.input_size: int = m["input_size"]
         self.mean: tuple[float, float, float] = tuple(m["mean"])  # type: ignore[assignment]
         self.std: tuple[float, float, float] = tuple(m["std"])  # type: ignore[assignment]

@@ -14,12 +14,12 @@ from typing import Any
 
 from pvdesk import safe_json
 from pvdesk.errors import ModelError
-from pvdesk.taxonomy import CLASS_NAMES, GROUPS, normalise_name
+from pvdesk.taxonomy import GROUPS, NAME_RE, REVIEW_EXTRA_LABELS, normalise_name
 
 SCHEMA_VERSION = 1
 KINDS = ("clip-zeroshot", "clip-linear", "clip-mlp", "resnet50")
 CLIP_KINDS = ("clip-zeroshot", "clip-linear", "clip-mlp")
-BACKBONE_SOURCES = ("open_clip", "hf-hub", "file", "torchvision", "bundle")
+BACKBONE_SOURCES = ("open_clip", "hf-hub", "file", "torchvision", "bundle", "timm")
 MANIFEST_NAME = "manifest.json"
 WEIGHTS_NAME = "weights.safetensors"
 
@@ -64,25 +64,47 @@ def read_manifest(path: Path) -> dict:
 
 
 def _classes(raw: Any, where: str) -> list[str]:
+    """2 to 1000 distinct class names. When every name is a BreakHis subtype (or the two
+    groups) they are normalised as before (codes, aliases: "DC" -> ductal_carcinoma);
+    otherwise each must be a lowercase identifier ([a-z][a-z0-9_]{0,63}), a custom taxonomy."""
     if not isinstance(raw, list) or not 2 <= len(raw) <= 1000:
         raise _fail(where, "classes", "must be a list of at least 2 (and at most 1000) "
                     "class names")
-    names = []
     for c in raw:
         if not isinstance(c, str) or len(c) > 200:
             raise _fail(where, "classes", f"class names must be short strings, got "
                         f"{str(c)[:40]!r}")
-        try:
-            names.append(normalise_name(str(c)))
-        except KeyError:
-            raise _fail(where, "classes", f"unknown class {c!r} (expected names from "
-                        f"{', '.join(CLASS_NAMES)}, or benign/malignant)") from None
+    names = _breakhis_names(raw)
+    if names is None:
+        names = list(raw)
+        for c in names:
+            if not NAME_RE.fullmatch(c):
+                raise _fail(where, "classes", f"{c[:40]!r} is neither a BreakHis class nor a "
+                            "lowercase name (a letter, then letters, digits or _; at most 64)")
+            if c in REVIEW_EXTRA_LABELS:
+                raise _fail(where, "classes", f"{c!r} is a review-only label, not a class")
     if len(set(names)) != len(names):
         raise _fail(where, "classes", "a class is listed twice")
     groups = [n in GROUPS for n in names]
     if any(groups) and not all(groups):
         raise _fail(where, "classes", "mixes subtypes with benign/malignant")
     return names
+
+
+def _breakhis_names(raw: list[str]) -> list[str] | None:
+    """The BreakHis names of ``raw`` (codes and aliases resolved), or None if one is not."""
+    try:
+        return [normalise_name(c) for c in raw]
+    except KeyError:
+        return None
+
+
+def _taxonomy_field(raw: Any, where: str) -> str:
+    if (not isinstance(raw, str) or not raw.strip() or len(raw) > 1024 or "\x00" in raw
+            or raw.startswith(("/", "\\")) or ".." in raw.replace("\\", "/").split("/")):
+        raise _fail(where, "taxonomy", f"must name a JSON file inside the bundle folder, got "
+                    f"{str(raw)[:60]!r}")
+    return raw
 
 
 def _triple(raw: Any, where: str, field: str, default) -> tuple[float, float, float]:
@@ -112,6 +134,8 @@ def _backbone(raw: Any, kind: str, where: str) -> dict:
         raise _fail(where, "backbone.source", f"unknown source {src!r} "
                     f"(expected one of {', '.join(BACKBONE_SOURCES)})")
     clip = kind in CLIP_KINDS
+    if src == "timm" or (src == "bundle" and bb.get("family") == "timm"):
+        return _timm_backbone(bb, kind, where)
     if clip and src == "torchvision":
         raise _fail(where, "backbone.source", f"'torchvision' cannot serve kind '{kind}'")
     if not clip and src in ("open_clip", "hf-hub"):
@@ -120,7 +144,13 @@ def _backbone(raw: Any, kind: str, where: str) -> dict:
         raise _fail(where, "backbone.id", "an hf-hub backbone needs an id such as 'org/repo'")
     if src == "file" and not isinstance(bb.get("path"), str):
         raise _fail(where, "backbone.path", "a file backbone needs a path to a weights file")
-    if clip and src in ("open_clip", "file", "bundle") and not isinstance(bb.get("model"), str):
+    local_dir = bb.get("local_dir")
+    if local_dir is not None and (src != "open_clip" or not isinstance(local_dir, str)
+                                  or not local_dir.strip()):
+        raise _fail(where, "backbone.local_dir", "an open_clip folder path (with "
+                    "open_clip_config.json), for source 'open_clip' only")
+    if clip and src in ("open_clip", "file", "bundle") and not isinstance(bb.get("model"), str) \
+            and local_dir is None:
         raise _fail(where, "backbone.model", "an open_clip model name such as 'RN50' is needed")
     init = bb.get("init")
     if init not in (None, "random", "pretrained"):
@@ -129,7 +159,7 @@ def _backbone(raw: Any, kind: str, where: str) -> dict:
     if init == "random" and (not isinstance(seed, int) or isinstance(seed, bool)
                              or not 0 <= seed < 2**32):
         raise _fail(where, "backbone.seed", "must be an integer from 0 to 2^32 - 1")
-    for key in ("model", "pretrained", "id", "path", "weights"):
+    for key in ("model", "pretrained", "id", "path", "weights", "local_dir", "spec"):
         v = bb.get(key)
         if isinstance(v, str) and (len(v) > 4096 or "\x00" in v):
             raise _fail(where, f"backbone.{key}", "too long or not text")
@@ -137,6 +167,35 @@ def _backbone(raw: Any, kind: str, where: str) -> dict:
         w = bb.get("weights")
         if w is not None and not isinstance(w, str):
             raise _fail(where, "backbone.weights", "must be a torchvision weights name or null")
+    return bb
+
+
+def _timm_backbone(bb: dict, kind: str, where: str) -> dict:
+    """A timm image encoder (``timm:NAME``, ``timm:hf-hub:ORG/REPO``, or a local file with
+    its architecture named): image-only, so it serves the embedding heads, not zero-shot."""
+    if kind not in ("clip-linear", "clip-mlp"):
+        raise _fail(where, "backbone.source", f"a timm image encoder cannot serve kind "
+                    f"'{kind}' (it has no text tower: use clip-linear or clip-mlp)")
+    for key in ("model", "hf_hub", "path", "spec"):
+        v = bb.get(key)
+        if v is not None and (not isinstance(v, str) or not v.strip() or len(v) > 4096
+                              or "\x00" in v):
+            raise _fail(where, f"backbone.{key}", "must be a short, non-empty string")
+    if not bb.get("model") and not bb.get("hf_hub"):
+        raise _fail(where, "backbone.model", "a timm backbone needs a timm architecture name "
+                    "(e.g. 'vit_large_patch16_224') or an 'hf_hub' repository id")
+    args = bb.get("model_args", {})
+    if not isinstance(args, dict) or len(args) > 50 or not all(
+            isinstance(k, str) and (v is None or isinstance(v, (bool, int, float, str)))
+            for k, v in args.items()):
+        raise _fail(where, "backbone.model_args", "must be an object of simple values "
+                    "(numbers, strings, true/false), such as {\"init_values\": 1e-5}")
+    init = bb.get("init")
+    if init not in (None, "random", "pretrained"):
+        raise _fail(where, "backbone.init", f"unknown init {init!r} (expected random or pretrained)")
+    seed = bb.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise _fail(where, "backbone.seed", "must be an integer from 0 to 2^32 - 1")
     return bb
 
 
@@ -175,6 +234,8 @@ def validate_manifest(raw: dict, where: str | Path = "manifest") -> dict:
     if kind not in KINDS:
         raise _fail(where, "kind", f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
     m["classes"] = _classes(m.get("classes"), where)
+    if m.get("taxonomy") is not None:
+        m["taxonomy"] = _taxonomy_field(m["taxonomy"], where)
     m["backbone"] = _backbone(m.get("backbone"), kind, where)
     if kind == "clip-zeroshot":
         m["prompts"] = _prompts(m.get("prompts"), where)
