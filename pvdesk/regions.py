@@ -1,7 +1,7 @@
 """Regions of interest per slide (from QuPath annotations): where the next run looks.
 
 A slide's active regions live in the review store, in a table of their own
-(``qupath_regions``: geometry in level-0 pixels of OpenSlide's frame, label, origin file,
+(``qupath_regions``, made by the store's schema: geometry in level-0 pixels of OpenSlide's frame, label, origin file,
 reviewer, time). Importing regions replaces the slide's active set (the old rows stay,
 inactive, as a record). ``pvdesk predict --store`` reads them and classifies only the tiles
 they cover (:func:`limit_grid`); ``--ignore-regions`` runs the whole slide.
@@ -16,31 +16,14 @@ from pvdesk.export.qupath import covered_fraction, polygons_of
 from pvdesk.review.types import utc_now
 
 TABLE = "qupath_regions"
-_CREATE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
-    region_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    slide_id TEXT NOT NULL,
-    label TEXT,
-    geometry TEXT NOT NULL,
-    qupath_id TEXT,
-    origin TEXT NOT NULL,
-    reviewer TEXT NOT NULL,
-    added_at TEXT NOT NULL,
-    active INTEGER NOT NULL DEFAULT 1)"""
-
 # The share of a tile a region must cover for the tile to be classified.
 DEFAULT_MIN_COVERAGE = 0.5
-
-
-def _has_table(con) -> bool:
-    return con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
-                       (TABLE,)).fetchone() is not None
 
 
 def set_regions(store, slide_id: str, regions: list[dict], origin: str) -> int:
     """Replace the slide's active regions with ``regions`` ({"geometry": GeoJSON geometry in
     level-0 pixels, "label": str | None, "qupath_id": str | None}); returns how many."""
     with store.transaction() as con:
-        con.execute(_CREATE)
         con.execute(f"UPDATE {TABLE} SET active=0 WHERE slide_id=? AND active=1", (slide_id,))
         at = utc_now()
         for r in regions:
@@ -53,8 +36,6 @@ def set_regions(store, slide_id: str, regions: list[dict], origin: str) -> int:
 
 def clear_regions(store, slide_id: str) -> int:
     with store.transaction() as con:
-        if not _has_table(con):
-            return 0
         return con.execute(f"UPDATE {TABLE} SET active=0 WHERE slide_id=? AND active=1",
                            (slide_id,)).rowcount
 
@@ -64,8 +45,6 @@ def regions_for(store, slide_id: str) -> list[dict]:
     added_at."""
     with store._lock:
         con = store.con
-        if not _has_table(con):
-            return []
         rows = con.execute(f"SELECT geometry, label, qupath_id, origin, reviewer, added_at "
                            f"FROM {TABLE} WHERE slide_id=? AND active=1 ORDER BY region_id",
                            (slide_id,)).fetchall()
@@ -76,8 +55,6 @@ def regions_for(store, slide_id: str) -> list[dict]:
 def region_count(store) -> int:
     with store._lock:
         con = store.con
-        if not _has_table(con):
-            return 0
         return con.execute(f"SELECT count(*) FROM {TABLE} WHERE active=1").fetchone()[0]
 
 

@@ -1,4 +1,4 @@
-"""`pvdesk review stats|export|import|import-geojson STORE`: a review store from the command
+"""`pvdesk review stats|export|import|import-geojson|patient STORE`: a review store from the command
 line."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import json
 from pvdesk.commands.common import MAX_INT64, run_id_value
 from pvdesk.errors import PvdeskError
 from pvdesk.export.qupath import OBJECT_TYPES
+from pvdesk.review.actions import check_patient
 from pvdesk.review.store import ReviewStore, default_reviewer
 
 
@@ -47,6 +48,20 @@ def register(sub) -> None:
     common(i)
     i.add_argument("--csv", required=True, help="CSV file to read")
     i.set_defaults(func=run_import)
+
+    t = verbs.add_parser(
+        "patient", help="show or set each slide's patient (a study code, not a name)",
+        description="A slide's patient is a study code (e.g. a pseudonymised case number; "
+        "never a name). Exports carry it in the CSV's patient column, and training splits "
+        "keep every slide of one patient on one side. Without --set or --clear, list the "
+        "slides and their patients.")
+    common(t)
+    t.add_argument("--set", dest="patient", default=None, metavar="PATIENT",
+                   help="the code to set (without --set or --clear: list)")
+    t.add_argument("--slide", default=None,
+                   help="slide id (needed when the store holds several slides)")
+    t.add_argument("--clear", action="store_true", help="remove the slide's patient")
+    t.set_defaults(func=run_patient)
 
     g = verbs.add_parser(
         "import-geojson", help="read a GeoJSON back: a pvdesk export, or QuPath annotations "
@@ -147,6 +162,33 @@ def run_stats(args) -> int:
         lines.append(f"regions:   {s['regions']} imported from QuPath (they limit "
                      "`pvdesk predict --store`)")
     print("\n".join(lines))
+    return 0
+
+
+def run_patient(args) -> int:
+    if args.patient is None and not args.clear:
+        with _open(args, readonly=True) as store:
+            slides = store.slides()
+        for sl in slides:
+            if args.slide in (None, sl["slide_id"]):
+                print(f"{sl['slide_id']}\t{sl['patient'] or '-'}\t{sl['path']}")
+        return 0
+    if args.patient is not None and args.clear:
+        raise PvdeskError("give --set PATIENT or --clear, not both")
+    check_patient(args.patient, "--set")  # before the store is opened for writing
+    with _open(args) as store:
+        ids = [sl["slide_id"] for sl in store.slides()]
+        slide = args.slide
+        if slide is None:
+            if len(ids) != 1:
+                raise PvdeskError(f"{store.path}: holds {len(ids)} slides; name one with "
+                                  "--slide (see `pvdesk review patient STORE`)")
+            slide = ids[0]
+        elif slide not in ids:
+            raise PvdeskError(f"{store.path}: no slide {slide!r} (see `pvdesk review patient "
+                              "STORE`)")
+        store.set_patient(slide, None if args.clear else args.patient)
+    print(f"{slide}: patient {'cleared' if args.clear else args.patient}")
     return 0
 
 

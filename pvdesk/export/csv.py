@@ -4,13 +4,15 @@ Columns, in order::
 
     source, tile_x, tile_y, tile_w, tile_h, mpp, model, predicted, predicted_group,
     confidence, p_<class> for every class (the run's order), review_status, review_label,
-    reviewer, reviewed_at, tile_status
+    reviewer, reviewed_at, tile_status, patient
 
 tile_* are level-0 pixels (empty for a patch image); reviewed_at is ISO 8601 UTC.
 tile_status is "ok", or "unreadable" for a tile whose pixels could not be read (damaged
 image data): such a row has no prediction, so a reader of the file sees every tile of the
 grid, not only those that could be classified. Files written before the column existed
 read as all "ok"; readers that learn from rows (training, import) skip non-ok ones.
+patient is the slide's patient (a study code set with ``pvdesk review patient`` or in the
+window), so training splits keep one patient's slides together; older files lack it.
 
 Spreadsheet safety: a *text* cell (source, model, predicted, predicted_group, review_*,
 reviewer, reviewed_at) that starts with ``= + - @``, a tab, a carriage return or a line
@@ -54,15 +56,18 @@ HEAD = ("source", "tile_x", "tile_y", "tile_w", "tile_h", "mpp", "model", "predi
         "predicted_group", "confidence")
 TAIL = ("review_status", "review_label", "reviewer", "reviewed_at")
 STATUS = "tile_status"
+PATIENT = "patient"  # the slide's patient (a study code), empty when not set
+OPTIONAL_TAIL = (STATUS, PATIENT)  # later additions: files without them still read
 TILE_OK, TILE_UNREADABLE = "ok", "unreadable"
-TEXT_COLUMNS = frozenset({"source", "model", "predicted", "predicted_group", *TAIL, STATUS})
+TEXT_COLUMNS = frozenset({"source", "model", "predicted", "predicted_group", *TAIL,
+                          *OPTIONAL_TAIL})
 INT_COLUMNS = frozenset({"tile_x", "tile_y", "tile_w", "tile_h"})
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 QUOTE = "'"
 
 
 def columns(classes: Sequence[str]) -> list[str]:
-    return [*HEAD, *(f"p_{c}" for c in classes), *TAIL, STATUS]
+    return [*HEAD, *(f"p_{c}" for c in classes), *TAIL, *OPTIONAL_TAIL]
 
 
 def _formula_like(text: str) -> bool:
@@ -180,10 +185,12 @@ def write_predictions_csv(store, path, run_id: int | None = None,
     classes = store_classes(store, run_id)
     untrained = {r.run_id for r in store.runs() if not r.trained}
     recs = store.tiles(slide_id=slide_id, run_id=run_id)
+    patients = store.patients()
 
     def rows():
         for r in recs:
             row = record_row(r)
+            row[PATIENT] = patients.get(r.slide_id)
             if counts is not None:
                 counts[row["review_status"]] = counts.get(row["review_status"], 0) + 1
             if r.run_id in untrained:  # the model column says so (import strips the tag)
@@ -214,6 +221,15 @@ def _parse(path, line: int, col: str, cell: str):
         raise ExportError(f"{path}: line {line}: {col} is not a number ({cell[:40]!r})") from None
 
 
+def _without_optional_tail(header: list[str]) -> list[str]:
+    """The header without its optional trailing columns (tile_status, then patient; a file
+    has a prefix of them)."""
+    for k in range(len(OPTIONAL_TAIL), 0, -1):
+        if len(header) > k and header[-k:] == list(OPTIONAL_TAIL[:k]):
+            return header[:-k]
+    return header
+
+
 def read_predictions_csv(path) -> CsvTable:
     """Read a clip_predictions.csv back: (classes, rows), each row a dict keyed by column
     with ints/floats (None when empty) and the original text (quote prefixes removed).
@@ -227,7 +243,7 @@ def read_predictions_csv(path) -> CsvTable:
             raise ExportError(f"{path}: empty file, not a predictions CSV") from None
         except (csv.Error, UnicodeDecodeError) as exc:
             raise ExportError(f"{path}: not a readable CSV ({exc})") from None
-        core = header[:-1] if header and header[-1] == STATUS else header
+        core = _without_optional_tail(header)
         mid = core[len(HEAD):len(core) - len(TAIL)]
         if (tuple(core[:len(HEAD)]) != HEAD or tuple(core[len(core) - len(TAIL):]) != TAIL
                 or not mid or not all(c.startswith("p_") for c in mid)):

@@ -8,14 +8,17 @@ All in one transaction: a bad row leaves the store as it was.
 - Decisions: confirmed/corrected rows become decisions with their original reviewer and
   time, audited as action "import" (not undoable); unreviewed rows leave a tile's decision
   alone. A decision already equal to the row's is skipped, so importing twice is harmless.
+- Patients: a row's patient is set on its slide unless the slide already has one.
 """
 
 from __future__ import annotations
 
 from pathlib import PurePath
 
+from pvdesk.errors import StoreError
 from pvdesk.export import ExportError
 from pvdesk.export.csv import read_predictions_csv
+from pvdesk.review.actions import check_patient
 from pvdesk.review.types import (
     CONFIRMED,
     CORRECTED,
@@ -68,6 +71,8 @@ def import_csv(store, path, checked=None) -> dict:
     fname = PurePath(str(path)).name
     runs_created: list[int] = []
     slides = {s["slide_id"] for s in store.slides()}
+    known_patients = store.patients()
+    patients: dict[str, str] = {}
     n_slides = 0
     decisions = []
     with store.transaction():
@@ -100,6 +105,8 @@ def import_csv(store, path, checked=None) -> dict:
                 by_slide.setdefault(slide_id, []).append(
                     TilePrediction(row["source"], *coords, row["mpp"], probs))
                 placed.append((slide_id, row, coords))
+                if row.get("patient") and slide_id not in known_patients:
+                    patients.setdefault(slide_id, row["patient"])
             for slide_id, preds in by_slide.items():
                 store.add_predictions(run_id, slide_id, preds)
             for slide_id, row, coords in placed:
@@ -116,6 +123,8 @@ def import_csv(store, path, checked=None) -> dict:
                 decisions.append((tid, run_id, status, label, row["reviewer"] or None,
                                   row["reviewed_at"] or None))
         store.record_imported(decisions, comment=f"imported from {fname} by {store.reviewer}")
+        for slide_id, patient in patients.items():  # a patient already set is kept
+            store.set_patient(slide_id, patient)
     return {"rows": len(table.rows), "runs_created": len(runs_created),
             "slides_created": n_slides, "decisions": len(decisions)}
 
@@ -133,6 +142,10 @@ def _check_rows(path, model: str, all_classes: list[str], rows: list[dict],
         at = f"{path}: line {line_of.get(id(row), '?')}"
         if not row["source"]:
             raise ExportError(f"{at}: the source cell is empty")
+        try:
+            check_patient(row.get("patient"), at)
+        except StoreError as exc:
+            raise ExportError(str(exc)) from None
         coords = [row[k] for k in ("tile_x", "tile_y", "tile_w", "tile_h")]
         if None in coords and any(c is not None for c in coords):
             raise ExportError(f"{at}: partial tile coordinates (give all four or none)")

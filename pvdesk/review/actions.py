@@ -1,5 +1,5 @@
-"""Reviewer actions on a ReviewStore: confirm, correct (one tile or many), undo, redo, and a
-slide-level diagnosis.
+"""Reviewer actions on a ReviewStore: confirm, correct (one tile or many), undo, redo, a
+slide-level diagnosis and the slide's patient.
 
 Each call is one transaction that updates the current decisions and appends audit rows
 sharing one ``batch_id``; it returns that batch id (undo/redo return None when there is
@@ -23,6 +23,19 @@ from pvdesk.review.types import (
 from pvdesk.taxonomy import GROUPS
 
 DIAGNOSIS_LABELS = REVIEW_LABELS + GROUPS
+MAX_PATIENT_CHARS = 64
+
+
+def check_patient(text: str | None, where) -> str | None:
+    """A patient code as stored: stripped, None when blank; at most 64 printable characters
+    (letters, digits and ``-_.:/ #``), so it is an identifier, not free text."""
+    if text is None or not str(text).strip():
+        return None
+    code = str(text).strip()
+    if len(code) > MAX_PATIENT_CHARS or not all(c.isalnum() or c in "-_.:/ #" for c in code):
+        raise StoreError(f"{where}: patient {code[:40]!r} is not a short study code (at most "
+                         f"{MAX_PATIENT_CHARS} letters, digits and - _ . : / # or spaces)")
+    return code
 
 _AUDIT_INSERT = (
     "INSERT INTO audit(batch_id, at, reviewer, action, tile_id, slide_id, run_id, old_status,"
@@ -81,6 +94,22 @@ class ReviewActions:
                         "label=excluded.label, comment=excluded.comment, "
                         "reviewer=excluded.reviewer, at=excluded.at",
                         (slide_id, label, comment, self.reviewer, at))
+            return batch
+
+    def set_patient(self, slide_id: str, patient: str | None) -> int:
+        """The slide's patient: a study code (not a name) that exports carry and training
+        splits group by, so two slides of one patient never straddle train and test.
+        Audited (action "patient"); None or blank clears it."""
+        patient = check_patient(patient, self.path)
+        with self.transaction() as con:
+            row = con.execute("SELECT patient FROM slides WHERE slide_id=?",
+                              (slide_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"{self.path}: unknown slide {slide_id!r}")
+            batch, at = self._next_batch(con), utc_now()
+            con.execute(_AUDIT_INSERT, (batch, at, self.reviewer, "patient", None, slide_id,
+                                        None, None, row[0], None, patient, None, None))
+            con.execute("UPDATE slides SET patient=? WHERE slide_id=?", (patient, slide_id))
             return batch
 
     def record_imported(self, decisions: Iterable[tuple], comment: str = "") -> int | None:

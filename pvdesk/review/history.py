@@ -1,4 +1,4 @@
-"""Reading a store's decisions, audit trail and diagnoses (mixed into ReviewStore)."""
+"""Reading a store's decisions, audit trail, diagnoses and patients (mixed into ReviewStore)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,13 @@ class ReviewHistory:
             r = self.con.execute("SELECT label, comment, reviewer, at FROM diagnoses "
                                  "WHERE slide_id=?", (slide_id,)).fetchone()
         return tuple(r) if r else (None, None, None, None)
+
+    def patients(self) -> dict[str, str]:
+        """{slide_id: patient} for the slides whose patient is set."""
+        with self._lock:
+            rows = self.con.execute("SELECT slide_id, patient FROM slides "
+                                    "WHERE patient IS NOT NULL").fetchall()
+        return dict(rows)
 
     def batch_tiles(self, batch_id: int) -> list[int]:
         """The tiles an action (one audit batch) touched, in the order it touched them."""

@@ -147,10 +147,10 @@ class ReviewStore(ReviewActions, ReviewHistory):
 
     def slides(self) -> list[dict]:
         with self._lock:
-            rows = self.con.execute(
-                "SELECT slide_id, path, properties, added_at FROM slides ORDER BY rowid").fetchall()
-        return [{"slide_id": s, "path": p, "properties": json.loads(j), "added_at": a}
-                for s, p, j, a in rows]
+            rows = self.con.execute("SELECT slide_id, path, properties, added_at, patient "
+                                    "FROM slides ORDER BY rowid").fetchall()
+        return [{"slide_id": s, "path": p, "properties": json.loads(j), "added_at": a,
+                 "patient": pt} for s, p, j, a, pt in rows]
 
     def slide_ids(self, run_id: int | None = None, with_coords: bool = False) -> list[str]:
         """Slides that have predicted tiles (in a run; with coordinates, i.e. not patches)."""

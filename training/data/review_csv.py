@@ -7,8 +7,10 @@ list one tile), and a confirmed row without a review_label takes the prediction 
 confirmed. Left out unless asked (``include_unreviewed``: then the prediction is the label,
 a pseudo-label): unreviewed rows. Always left out, and counted: rows labelled uncertain or
 non_tissue (they are not classes a bundle can have), and rows whose tile_status is not "ok"
-(tiles that could not be read have no pixels to learn from). The patient is the source
-slide, so a split never puts tiles of one slide in two splits.
+(tiles that could not be read have no pixels to learn from). The patient is the row's
+patient column (the slide's patient, set in the window or with ``pvdesk review patient``),
+else the source slide: a split never puts two slides of one patient, or tiles of one
+slide, in two splits.
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ def load_review_csv(path: str | Path, include_unreviewed: bool = False) -> Datas
         if region is not None and (region[2] <= 0 or region[3] <= 0):
             raise DataError(f"{path}: line {i}: tile_w and tile_h must be positive")
         bh = parse_breakhis_name(src.stem) if region is None else None
-        patient = f"slide:{src}" if region is not None else (bh.patient if bh else None)
+        patient = (f"patient:{row['patient']}" if row.get("patient")
+                   else f"slide:{src}" if region is not None else (bh.patient if bh else None))
         source = "pseudo" if status == "unreviewed" else status
         s = Sample(str(src), label, patient, bh.magnification if bh else None, None, region,
                    row.get("mpp"), source)

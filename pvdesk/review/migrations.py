@@ -1,0 +1,108 @@
+"""The review store's schema, as a list of migrations.
+
+``MIGRATIONS[i]`` takes a store from version ``i`` to ``i + 1`` (``PRAGMA user_version``).
+A new schema appends one entry and never edits an old one: stores made by every earlier
+version open and are upgraded in one transaction.
+"""
+
+from __future__ import annotations
+
+_V1 = [
+    """CREATE TABLE slides (
+        slide_id TEXT PRIMARY KEY,
+        path TEXT NOT NULL,
+        properties TEXT NOT NULL DEFAULT '{}',
+        added_at TEXT NOT NULL)""",
+    """CREATE TABLE runs (
+        run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        bundle_name TEXT NOT NULL,
+        bundle_version TEXT NOT NULL,
+        manifest_hash TEXT NOT NULL,
+        classes TEXT NOT NULL,
+        device TEXT NOT NULL,
+        settings TEXT NOT NULL DEFAULT '{}',
+        trained INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL)""",
+    """CREATE TABLE tiles (
+        tile_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        slide_id TEXT NOT NULL REFERENCES slides(slide_id),
+        tile_key TEXT NOT NULL,
+        source TEXT NOT NULL,
+        tile_x INTEGER, tile_y INTEGER, tile_w INTEGER, tile_h INTEGER,
+        mpp REAL,
+        patch_path TEXT,
+        folder_class TEXT,
+        UNIQUE (slide_id, tile_key))""",
+    "CREATE INDEX tiles_source ON tiles(source)",
+    """CREATE TABLE predictions (
+        run_id INTEGER NOT NULL REFERENCES runs(run_id),
+        tile_id INTEGER NOT NULL REFERENCES tiles(tile_id),
+        probs BLOB NOT NULL,
+        predicted TEXT NOT NULL,
+        confidence REAL NOT NULL,
+        entropy REAL NOT NULL,
+        margin REAL NOT NULL,
+        embedding BLOB,
+        PRIMARY KEY (run_id, tile_id))""",
+    "CREATE INDEX predictions_entropy ON predictions(run_id, entropy DESC)",
+    "CREATE INDEX predictions_margin ON predictions(run_id, margin)",
+    "CREATE INDEX predictions_tile ON predictions(tile_id, run_id)",
+    # Current decision per tile: derived state, always equal to replaying the audit trail.
+    """CREATE TABLE decisions (
+        tile_id INTEGER PRIMARY KEY REFERENCES tiles(tile_id),
+        status TEXT NOT NULL,
+        label TEXT,
+        reviewer TEXT,
+        reviewed_at TEXT,
+        run_id INTEGER)""",
+    """CREATE TABLE diagnoses (
+        slide_id TEXT PRIMARY KEY REFERENCES slides(slide_id),
+        label TEXT,
+        comment TEXT,
+        reviewer TEXT,
+        at TEXT)""",
+    # The undo stack: one row per undoable action (batch); state done / undone / discarded.
+    """CREATE TABLE ops (
+        batch_id INTEGER PRIMARY KEY,
+        reviewer TEXT NOT NULL,
+        state TEXT NOT NULL)""",
+    "CREATE INDEX ops_reviewer ON ops(reviewer, state, batch_id)",
+    """CREATE TABLE audit (
+        audit_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        batch_id INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        reviewer TEXT NOT NULL,
+        action TEXT NOT NULL,
+        tile_id INTEGER,
+        slide_id TEXT,
+        run_id INTEGER,
+        old_status TEXT, old_label TEXT,
+        new_status TEXT, new_label TEXT,
+        ref_batch INTEGER,
+        comment TEXT)""",
+    "CREATE INDEX audit_batch ON audit(batch_id)",
+    """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END""",
+    """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END""",
+]
+
+
+# Version 2: a per-slide patient (a study code set by the user; never read from slide
+# metadata), so exports carry it and training splits keep one patient's slides together;
+# and QuPath regions of interest (pvdesk.regions), created on first use before version 2.
+_V2 = [
+    "ALTER TABLE slides ADD COLUMN patient TEXT",
+    """CREATE TABLE IF NOT EXISTS qupath_regions (
+        region_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        slide_id TEXT NOT NULL,
+        label TEXT,
+        geometry TEXT NOT NULL,
+        qupath_id TEXT,
+        origin TEXT NOT NULL,
+        reviewer TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1)""",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2]
