@@ -156,6 +156,7 @@ def load_classifier(bundle: Bundle, device: str = "cpu", precision: str = "auto"
     """Build the network for ``bundle`` (weights from the bundle, caches or a local file)."""
     device = pick_device(device)
     autocast_dtype(device, precision)  # validate early
+    _verify_files(bundle, weights)
     if bundle.kind == "resnet50":
         from pvdesk.models.resnet import build_resnet_net
 
@@ -165,3 +166,13 @@ def load_classifier(bundle: Bundle, device: str = "cpu", precision: str = "auto"
 
         net = build_clip_net(bundle, weights)
     return TileClassifier(bundle, net, device=device, precision=precision)
+
+
+def _verify_files(bundle: Bundle, weights) -> None:
+    """The weights about to be read are the ones the manifest's lineage records (sha256,
+    cached by path, size and mtime): a changed or swapped file is refused in one line."""
+    from pvdesk.models.file_hash import verify
+    from pvdesk.models.weights import plan
+
+    p = plan(bundle, weights)
+    verify(bundle, p.path if p.how in ("file", "cached") and p.path is not None else None)

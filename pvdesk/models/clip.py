@@ -42,10 +42,6 @@ def bundle_tensors(bundle: Bundle) -> dict:
 
 def _weights(bundle: Bundle, p: WeightsPlan):
     """The backbone state dict (or None); fails before any model is built."""
-    if bundle.backbone.get("source") == "hf-hub" and p.how in ("cached", "download"):
-        if p.how == "download":
-            fetch(bundle, p)  # fails fast when offline; open_clip then downloads into its cache
-        return None, ""  # open_clip reads hf-hub weights itself
     path = None
     if p.how in ("file", "cached"):
         path = p.path
@@ -80,13 +76,8 @@ def _open_clip_model(bundle: Bundle, p: WeightsPlan, state, origin: str, need_te
     open_clip = heavy.open_clip()
 
     bb = bundle.backbone
-    if bb["source"] == "hf-hub":
-        try:
-            with _quiet_open_clip():
-                return open_clip.create_model(f"hf-hub:{bb['id']}"), f"hf-hub:{bb['id']}"
-        except Exception as exc:
-            raise ModelError(f"{bundle.name}: cannot build hf-hub:{bb['id']} "
-                             f"({type(exc).__name__}: {exc})") from None
+    if bb["source"] == "hf-hub" or bb.get("local_dir"):
+        return _folder_model(bundle, state, origin)
     name = bb["model"]
     if name not in open_clip.list_models():
         raise ModelError(f"{bundle.where}: field 'backbone.model': open_clip has no model "
@@ -118,17 +109,47 @@ def _open_clip_model(bundle: Bundle, p: WeightsPlan, state, origin: str, need_te
     return model, name
 
 
+def _folder_model(bundle: Bundle, state, origin: str):
+    """An open_clip model from a folder with open_clip_config.json (``local-dir:`` or an
+    hf-hub repository's local copy): the architecture from the config, the weights read here
+    (safely) and loaded strictly."""
+    from pvdesk.models.openclip_dir import CONFIG_NAME, folder_of, read_config
+
+    open_clip = heavy.open_clip()
+    bb = bundle.backbone
+    folder = folder_of(bundle)
+    if folder is None:
+        raise ModelError(f"{bundle.name}: hf-hub {bb.get('id')}: its {CONFIG_NAME} is not here "
+                         f"(put the repository's files in PVDESK_WEIGHTS_DIR/"
+                         f"{str(bb.get('id')).replace('/', '--')}/)")
+    read_config(folder)  # a clear line for a missing or broken config, before open_clip
+    try:
+        with seeded(bb.get("seed", 0)), _quiet_open_clip():
+            model = open_clip.create_model(f"local-dir:{folder}", load_weights=False)
+    except Exception as exc:  # noqa: BLE001 - open_clip's errors for a config it cannot build
+        raise ModelError(f"{folder / CONFIG_NAME}: open_clip cannot build this model "
+                         f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
+    if state is not None:
+        from open_clip.convert import convert_state_dict
+
+        state = convert_state_dict(model, state)
+        load_into(model, state, origin, f"open_clip model of {folder}")
+    return model, f"local-dir:{folder}"
+
+
 def build_clip_net(bundle: Bundle, override=None):
     """The network for a CLIP-kind bundle: ``net(x) -> (logits, normalised embeddings)``."""
-    torch = heavy.torch()
-    F, nn = torch.nn.functional, torch.nn
-
     from pvdesk.models import text as zs
     from pvdesk.models.heads import build_head, zeroshot_head
 
     tensors = bundle_tensors(bundle)
     where = str(bundle.path / WEIGHTS_NAME) if bundle.path else bundle.where
     p = plan(bundle, override)
+    if bundle.backbone.get("source") == "timm":  # an image-only encoder under a head
+        from pvdesk.models.timm_tower import build_tower
+
+        visual = build_tower(bundle, p, tensors)
+        return clip_net(bundle, visual, build_head(bundle, tensors, visual.output_dim, where))
     state, origin = _weights(bundle, p)
     zeroshot = bundle.kind == "clip-zeroshot"
     stored = zeroshot and all(k in tensors for k in ZEROSHOT_KEYS)
@@ -162,6 +183,15 @@ def build_clip_net(bundle: Bundle, override=None):
     else:
         head = build_head(bundle, tensors, dim, where)
 
+    return clip_net(bundle, model.visual, head)  # the text tower is dropped: only images run
+
+
+def clip_net(bundle: Bundle, visual, head):
+    """``net(x) -> (logits, normalised embeddings)``: the image tower, then the head in fp32."""
+    torch = heavy.torch()
+    F, nn = torch.nn.functional, torch.nn
+    zeroshot = bundle.kind == "clip-zeroshot"
+
     class ClipNet(nn.Module):
         def __init__(self, visual, head):
             super().__init__()
@@ -184,4 +214,4 @@ def build_clip_net(bundle: Bundle, override=None):
                             for k, v in self.visual.state_dict().items()})
             return out
 
-    return ClipNet(model.visual, head)  # the text tower is dropped: only images run per tile
+    return ClipNet(visual, head)

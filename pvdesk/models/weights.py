@@ -162,6 +162,16 @@ def plan(bundle: Bundle, override: str | Path | None = None) -> WeightsPlan:
         ok = p.is_file()
         return WeightsPlan("file" if ok else "missing", p, f"local file {p}"
                            + ("" if ok else " (not found)"), [f"backbone.path {p}"])
+    if bb.get("local_dir"):  # an open_clip folder the user named: its weights are there
+        from pvdesk.models.openclip_dir import WEIGHT_NAMES, folder_of, weights_in
+
+        folder = folder_of(bundle)
+        f = weights_in(folder)
+        if f is None:
+            return WeightsPlan("missing", None, f"no weights in the open_clip folder {folder} "
+                               f"(put {WEIGHT_NAMES[0]} there, beside open_clip_config.json)",
+                               [f"{folder}/{n}" for n in WEIGHT_NAMES])
+        return WeightsPlan("file", f, f"local file {f}")
     if bb.get("init") == "random" or (src == "torchvision" and not bb.get("weights")) or (
             src == "open_clip" and not bb.get("pretrained")):
         return WeightsPlan("random", None, f"random weights (seed {bb.get('seed', 0)}), built "
@@ -170,13 +180,21 @@ def plan(bundle: Bundle, override: str | Path | None = None) -> WeightsPlan:
         cands, what, host, names = _open_clip_cache(bb["model"], bb["pretrained"])
     elif src == "torchvision":
         cands, what, host, names = _torchvision_cache(bb["weights"])
+    elif src == "timm":
+        from pvdesk.models.timm_tower import cache_candidates
+
+        cands, what, host, names = cache_candidates(bundle)
     else:  # hf-hub
         cands, what, host, names = _hf_hub_cache(bb["id"])
-    local = _weights_dir_candidates(bundle, names)
+    # the bundle folder, then PVDESK_WEIGHTS_DIR, then the library's own cache
+    local = _bundle_folder_candidates(bundle) + _weights_dir_candidates(bundle, names)
     for c in local + cands:
         if c.is_file():
             return WeightsPlan("cached", c, f"cached at {c}")
-    tried = ([f"{WEIGHTS_DIR_ENV} {os.environ[WEIGHTS_DIR_ENV]}"] if local else [])
+    tried = ([f"the bundle folder {bundle.path} (backbone.safetensors)"]
+             if bundle.path is not None else [])
+    tried += ([f"{WEIGHTS_DIR_ENV} {os.environ[WEIGHTS_DIR_ENV]}"]
+              if os.environ.get(WEIGHTS_DIR_ENV) else [])
     if what.startswith("hf-hub "):
         tried.append(f"the Hugging Face cache for {what[7:]}")
     tried += [str(c) for c in cands if "huggingface" not in str(c)]
@@ -184,19 +202,22 @@ def plan(bundle: Bundle, override: str | Path | None = None) -> WeightsPlan:
                        [bundle.name] + names, cands[-1] if cands else None)
 
 
+def _bundle_folder_candidates(bundle: Bundle) -> list[Path]:
+    """A backbone weights file kept in the bundle folder beside the head's weights."""
+    if bundle.path is None:
+        return []
+    return [bundle.path / f"backbone{e}" for e in EXTS]
+
+
 def _hf_hub_cache(repo: str) -> tuple[list[Path], str, str, list[str]]:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return [], f"hf-hub {repo}", "huggingface.co", []
-    cands = []
-    cfg = try_to_load_from_cache(repo, "open_clip_config.json")
-    if isinstance(cfg, str):
-        for n in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin"):
-            hit = try_to_load_from_cache(repo, n)
-            if isinstance(hit, str):
-                cands.append(Path(hit))
-    return cands, f"hf-hub {repo}", "huggingface.co", [repo.replace("/", "--")]
+    """An open_clip hf-hub repository: its weights in the folder that holds its
+    open_clip_config.json (PVDESK_WEIGHTS_DIR/ORG--REPO/, else the Hugging Face cache)."""
+    from pvdesk.models.openclip_dir import WEIGHT_NAMES, hub_folder, weights_in
+
+    folder = hub_folder(repo)
+    hit = weights_in(folder) if folder is not None else None
+    names = [f"{repo.replace('/', '--')}/{n}" for n in WEIGHT_NAMES]
+    return ([hit] if hit is not None else []), f"hf-hub {repo}", "huggingface.co", names
 
 
 def weights_status(bundle: Bundle) -> tuple[bool, str]:
@@ -245,7 +266,16 @@ def fetch(bundle: Bundle, p: WeightsPlan) -> Path | None:
             dst.parent.mkdir(parents=True, exist_ok=True)
             torch.hub.download_url_to_file(p.url, str(dst), progress=True)
             return dst
-        return None  # hf-hub: open_clip fetches into the HF cache itself
+        if bb["source"] == "timm":
+            from pvdesk.models.timm_tower import download
+
+            return download(bb)
+        from pvdesk.models.openclip_dir import download as download_dir
+        from pvdesk.models.openclip_dir import weights_in
+
+        return weights_in(download_dir(bb["id"]))  # hf-hub open_clip: config and weights
+    except ModelError:
+        raise
     except Exception as exc:  # network and HTTP errors of several libraries
         raise ModelError(f"{bundle.name}: downloading {p.url} failed ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''}); {how_to(p)}"
