@@ -102,6 +102,7 @@ class ReviewController(StoreMixin, QObject):
         d.label_clicked.connect(lambda name: self.act("correct", name))
         d.confirm_clicked.connect(lambda: self.act("confirm"))
         d.diagnosis_changed.connect(self.on_diagnosis)
+        d.patient_changed.connect(self.on_patient)
         for combo in (d.klass, d.status, d.order):
             combo.currentIndexChanged.connect(self.on_filters)
         d.disagree.toggled.connect(self.on_filters)
@@ -248,6 +249,21 @@ class ReviewController(StoreMixin, QObject):
             return
         self.dock.show_diagnosis(*store.diagnosis(ctx.slide_id))
         self.sync.refresh_status()
+
+    def on_patient(self, code: str) -> None:
+        ctx = self.ctx
+        if ctx is None or ctx.slide_id is None:
+            return
+        try:
+            store = ctx.ensure_store(create=True)
+            if not any(s["slide_id"] == ctx.slide_id for s in store.slides()):
+                store.add_slide(ctx.slide_id, str(Path(ctx.source.path).resolve()),
+                                ctx.source.properties())
+            store.set_patient(ctx.slide_id, code)
+        except Exception as exc:
+            self.w.status.showMessage(f"Patient not stored: {exc}", 10000)
+            code = ctx.store.patients().get(ctx.slide_id) if ctx.store is not None else None
+        self.dock.show_patient(code)
 
     # -- keys -------------------------------------------------------------------------------
     def eventFilter(self, obj, event) -> bool:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QPlainTextEdit,
     QPushButton,
     QTableView,
@@ -49,6 +50,7 @@ class ReviewDock(QWidget):
     label_clicked = Signal(str)  # a review label (same as its key)
     confirm_clicked = Signal()
     diagnosis_changed = Signal(object, str)  # label or None, comment
+    patient_changed = Signal(str)  # the slide's patient code ("" clears it)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -149,11 +151,21 @@ class ReviewDock(QWidget):
         self.comment.setPlaceholderText("Comment (stored with the diagnosis)")
         self.comment.setFixedHeight(54)
         self.diag_note = QLabel("")
+        self.patient = QLineEdit()
+        self.patient.setPlaceholderText("Patient: a study code, not a name")
+        self.patient.setMaxLength(64)
+        self.patient.setToolTip(
+            "The slide's patient as a study code (e.g. a pseudonymised case number). Exports "
+            "carry it, and retraining keeps every slide of one patient on one side of the "
+            "train/test split. Enter stores it.")
+        self.patient.editingFinished.connect(self._emit_patient)
+        self._patient_shown = ""
         self.diag_note.setWordWrap(True)
         form = QVBoxLayout(diag)
         form.addWidget(self.diagnosis)
         form.addWidget(self.comment)
         form.addWidget(self.diag_note)
+        form.addWidget(self.patient)
         self._diag_timer = QTimer(self, singleShot=True, interval=800)
         self._diag_timer.timeout.connect(self._emit_diagnosis)
         self._loading = False
@@ -212,6 +224,16 @@ class ReviewDock(QWidget):
             self.comment.setPlainText(comment or "")
         self._loading = False
         self.diag_note.setText(f"Stored: {reviewer}, {at}" if at else "")
+
+    def show_patient(self, code: str | None) -> None:
+        self._patient_shown = code or ""
+        self.patient.setText(self._patient_shown)
+
+    def _emit_patient(self) -> None:
+        text = self.patient.text().strip()
+        if text != self._patient_shown:
+            self._patient_shown = text
+            self.patient_changed.emit(text)
 
     def _comment_edited(self) -> None:
         if not self._loading:

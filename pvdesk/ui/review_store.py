@@ -147,6 +147,7 @@ class StoreMixin:
             return
         if ctx.store is not None:
             self.dock.show_diagnosis(*ctx.store.diagnosis(ctx.slide_id))
+            self.dock.show_patient(ctx.store.patients().get(ctx.slide_id))
         if not result:
             self.sync.refresh()
             return

@@ -34,6 +34,7 @@ class ReviewSync(QObject):
         self.c.dock.set_runs([], None)
         self._runs_key = None
         self.c.dock.show_diagnosis(None, "", None, None)
+        self.c.dock.show_patient(None)
         self.c.dock.show_selection(0)
         self.refresh_status()
         self.c.w.view.update()
