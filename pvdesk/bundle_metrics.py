@@ -57,6 +57,26 @@ class Report:
                      else m.get("patient_accuracy")))
         return [(k, v) for k, v in rows if v is not None]
 
+    def counts(self) -> dict[str, str]:
+        """Summary row name -> its denominator, "31 of 40 images", where the report has it."""
+        m = self.metrics
+        out = {}
+        if m.get("correct") is not None and m.get("n"):
+            out["Accuracy"] = f"{m['correct']} of {m['n']} images"
+        b = m.get("binary")
+        if isinstance(b, dict) and b.get("correct") is not None and b.get("n"):
+            out["Benign/malignant accuracy"] = f"{b['correct']} of {b['n']} images"
+        pl = m.get("patient_level")
+        if isinstance(pl, dict) and pl.get("correct") is not None and pl.get("n_patients"):
+            out["Patient-level accuracy"] = f"{pl['correct']} of {pl['n_patients']} patients"
+        return out
+
+    def no_interval(self) -> str | None:
+        """Why the report gives no 95% interval (too few patients, bootstrap off), if so."""
+        boot = self.metrics.get("bootstrap")
+        why = boot.get("no_interval") if isinstance(boot, dict) else None
+        return why or self.metrics.get("no_interval") or None
+
     def class_rows(self) -> list[tuple[str, float | None, float | None, float | None, int | None]]:
         """(name, precision, recall, F1, support) per class, then the macro and weighted rows."""
         m = self.metrics

@@ -170,3 +170,32 @@ def test_a_report_without_the_numbers_shows_its_image(qtbot, tmp_path):
     panel = dlg.panel
     assert panel.confusion.isHidden() and not panel.confusion_image.isHidden()
     assert not panel.confusion_image.pixmap().isNull()
+
+
+def test_figures_show_k_of_n_and_why_there_is_no_interval(qtbot, tmp_path):
+    """A report from 3 patients has no bootstrap interval: the dialog says why, and every
+    accuracy carries its denominator (images, patients)."""
+    report = pytest.importorskip("training.report")
+    metrics = dict(full_metrics(), correct=20)
+    metrics["binary"] = dict(metrics["binary"], accuracy=22 / 24, correct=22, n=24)
+    metrics["patient_level"] = {"n_patients": 3, "accuracy": 2 / 3, "correct": 2}
+    metrics["bootstrap"] = {"n": 1000, "unit": "patient", "groups": 3, "ci95": {},
+                            "no_interval": "no interval: 3 patients are too few to resample "
+                            "(at least 5 needed); the figures could be far off"}
+    folder = make_bundle(tmp_path / "b3", "three-patients")
+    report.write_report(folder, metrics, "three-patients: test split", {"split": "test"})
+    dlg = MetricsDialog(bundles=[resolve_bundle(folder)])
+    qtbot.addWidget(dlg)
+    texts = [dlg.panel.summary.itemAt(i).widget().text()
+             for i in range(dlg.panel.summary.count())]
+    assert f"{20 / 24:.4f}  (20 of 24 images)" in texts
+    assert f"{22 / 24:.4f}  (22 of 24 images)" in texts
+    assert f"{2 / 3:.4f}  (2 of 3 patients)" in texts
+    assert "95% interval" not in texts
+    assert ("No interval: 3 patients are too few to resample (at least 5 needed); the "
+            "figures could be far off.") in texts
+    dlg.resize(900, 700)
+    dlg.show()
+    qtbot.wait(50)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    dlg.grab().save(str(SHOTS / "metrics-no-interval.png"))

@@ -1,7 +1,7 @@
 """Training ▸ Model metrics: the evaluation results a bundle carries (see pvdesk.bundle_metrics).
 
-:class:`MetricsPanel` shows one report (summary numbers with their 95% intervals when the
-report has them, the per-class table with macro and weighted averages, the confusion matrix
+:class:`MetricsPanel` shows one report (summary numbers with their denominators, "31 of 40
+images", and their 95% intervals when the report has them, or why it has none, the per-class table with macro and weighted averages, the confusion matrix
 drawn from the numbers at a readable size (pvdesk.ui.confusion_view; the report's PNG only
 when the numbers are missing) and the curves image); the retrain dialog reuses it for its
 results. The numbers sit beside the matrix when there is room, above it when not. Every
@@ -248,11 +248,22 @@ class MetricsPanel(QScrollArea):
             head.setToolTip(" ".join(t for t in (CI_TIP, interval_note(report.metrics)) if t))
             self.summary.addWidget(head, 0, 2)
             first = 1
+        counts = report.counts()
         for i, ((name, value), ci) in enumerate(zip(rows, cis, strict=True)):
-            self._summary_row(first + i, name, _num(value), ci)
+            text = _num(value) + (f"  ({counts[name]})" if name in counts else "")
+            self._summary_row(first + i, name, text, ci)
         n = report.metrics.get("n")
+        at = first + len(rows)
         if n is not None:
-            self._summary_row(first + len(rows), "Images evaluated", str(n))
+            self._summary_row(at, "Images evaluated", str(n))
+            at += 1
+        why = None if any(cis) else report.no_interval()
+        if why:
+            note = QLabel(why[0].upper() + why[1:] + ".")
+            note.setWordWrap(True)
+            note.setStyleSheet("color: #8a4b00;")
+            note.setToolTip(CI_TIP)
+            self.summary.addWidget(note, at, 0, 1, 3)
         rows = report.class_rows()
         self.table.setVisible(bool(rows))
         self.table.setRowCount(len(rows))
