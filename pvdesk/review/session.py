@@ -21,6 +21,7 @@ import dataclasses
 from pathlib import Path
 
 from pvdesk.app.tile_index import TileIndex
+from pvdesk.review.blind_order import BLIND_ORDERS, blind_key, blind_permutation
 from pvdesk.review.queue_state import Delta, Positions
 from pvdesk.review.types import (
     CONFIRMED,
@@ -83,6 +84,8 @@ class ReviewSession:
         self.status: str | None = None
         self.disagree = False
         self.order = "entropy"
+        self.order_seed = 0  # the blinded "random" order's seed (a project setting)
+        self.only: set[int] | None = None  # e.g. the disputed tiles an adjudicator resolves
         self.entries: list[TileRecord] = []
         self.index = -1  # position of ``current`` in entries, -1 when outside the queue
         self.current: TileRecord | None = None
@@ -147,7 +150,8 @@ class ReviewSession:
         if not self.frozen:
             self.refresh(self.current.tile_id if self.current else None)
             return len(new)
-        shown = sorted((r for r in new if self._passes(r)), key=ORDERS[self.order])
+        shown = sorted((r for r in new if self._passes(r)), key=ORDERS.get(self.order)
+                       or blind_key(self.order, self.order_seed))
         start = len(self.entries)
         self.entries.extend(shown)
         self._pos.extend([r.tile_id for r in shown], start)
@@ -169,7 +173,14 @@ class ReviewSession:
         self.selection.clear()
         self.reload()
 
-    def set_filters(self, predicted=..., status=..., disagree=..., order=...) -> None:
+    def set_filters(self, predicted=..., status=..., disagree=..., order=..., only=...,
+                    seed=...) -> None:
+        """``order``: one of ORDERS or the blinded BLIND_ORDERS (``seed`` for "random");
+        ``only``: a set of tile ids the queue is limited to (None: every tile)."""
+        if only is not ...:
+            self.only = None if only is None else set(only)
+        if seed is not ...:
+            self.order_seed = int(seed)
         if predicted is not ...:
             self.predicted = predicted
         if status is not ...:
@@ -177,7 +188,7 @@ class ReviewSession:
         if disagree is not ...:
             self.disagree = bool(disagree)
         if order is not ...:
-            if order not in ORDERS:
+            if order not in ORDERS and order not in BLIND_ORDERS:
                 raise ValueError(f"unknown queue order {order!r}; use one of {', '.join(ORDERS)}")
             self.order = order
         self.refresh(self.current.tile_id if self.current else None)
@@ -185,26 +196,30 @@ class ReviewSession:
     def _passes(self, r: TileRecord) -> bool:
         return ((self.predicted is None or r.predicted == self.predicted)
                 and _matches(r, self.status)
+                and (self.only is None or r.tile_id in self.only)
                 and (not self.disagree or (r.folder_class is not None
                                            and r.folder_class != r.predicted)))
 
     def _ordered_ids(self) -> list[int]:
         """Every tile id in queue order (cached until tiles are added or the order changes;
         a run's probabilities never change, so neither does the order)."""
-        if self._sorted is None or self._sorted[0] != (self.order, len(self.all)):
+        key = (self.order, self.order_seed, len(self.all))
+        if self._sorted is None or self._sorted[0] != key:
             import numpy as np
 
             recs = list(self.all.values())
             n = len(recs)
             ids = np.fromiter((r.tile_id for r in recs), dtype=np.int64, count=n)
-            if self.order == "tile":
+            if self.order in BLIND_ORDERS:
+                order = blind_permutation(self.order, recs, ids, self.order_seed)
+            elif self.order == "tile":
                 order = np.argsort(ids, kind="stable")
             else:
                 ent = np.fromiter((r.entropy for r in recs), dtype=np.float64, count=n)
                 mar = np.fromiter((r.margin for r in recs), dtype=np.float64, count=n)
                 keys = (ids, mar, -ent) if self.order == "entropy" else (ids, -ent, mar)
                 order = np.lexsort(keys)  # the last key sorts first, as ORDERS says
-            self._sorted = ((self.order, n), ids[order].tolist())
+            self._sorted = (key, ids[order].tolist())
         return self._sorted[1]
 
     def refresh(self, keep: int | None = None) -> None:
@@ -213,7 +228,8 @@ class ReviewSession:
         keep tile ``keep`` current."""
         all_ = self.all
         ids = self._ordered_ids()
-        if self.predicted is None and self.status is None and not self.disagree:
+        if (self.predicted is None and self.status is None and not self.disagree
+                and self.only is None):
             self.entries = [all_[t] for t in ids]
             self._reindex(ids)
         else:
