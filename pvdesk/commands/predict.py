@@ -141,7 +141,7 @@ def run(args) -> int:
             results.append(info)
             if args.json:
                 continue
-            calls = ", ".join(f"{m['model']}: {m['slide_call'] or '-'}"
+            calls = ", ".join(f"{m['model']}: {_call_text(m)}"
                               + ("" if m["trained"] else " (UNTRAINED)") for m in info["models"])
             print(f"{out}: {info['tiles']} tiles, {info['csv_rows']} rows, "
                   f"{info['tiles_per_s']:.1f} tiles/s; slide call {calls}")
@@ -159,3 +159,15 @@ def run(args) -> int:
     if args.json:
         print(json.dumps({"results": results}, indent=2, ensure_ascii=False))
     return 0
+
+
+def _call_text(m: dict) -> str:
+    """A model's slide call for the one-line report; a taxonomy without benign/malignant
+    groups has no rule, and its class shares are given instead."""
+    from pvdesk.predict.summary import NO_RULE
+
+    if m.get("slide_call_rule") != NO_RULE:
+        return m["slide_call"] or "-"
+    n = m["tiles_classified"] or 1
+    shares = " ".join(f"{c} {k / n:.0%}" for c, k in m["tiles_per_class"].items())
+    return f"no slide-level rule (class shares: {shares})"

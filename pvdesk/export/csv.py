@@ -93,9 +93,12 @@ def restore(cell: str) -> str:
     return cell[1:] if cell.startswith(QUOTE) else cell
 
 
-def _group(name) -> str:
+def _group(name, taxonomy=None) -> str:
+    """The group of a predicted class (BreakHis unless ``taxonomy`` is given); "" when the
+    taxonomy has no groups or does not know the class."""
     try:
-        return group_of(name) if name else ""
+        return ((taxonomy.group_of(name) if taxonomy is not None else group_of(name)) or ""
+                ) if name else ""
     except KeyError:
         return ""
 
@@ -181,9 +184,11 @@ def write_predictions_csv(store, path, run_id: int | None = None,
     ``counts`` (a dict) receives where the labels come from: review_status per row
     (confirmed model predictions, corrections, unreviewed)."""
     from pvdesk.review.types import UNTRAINED_TAG
+    from pvdesk.taxonomy import Taxonomy
 
     classes = store_classes(store, run_id)
     untrained = {r.run_id for r in store.runs() if not r.trained}
+    taxonomies = {r.run_id: Taxonomy.of_run(r) for r in store.runs()}
     recs = store.tiles(slide_id=slide_id, run_id=run_id)
     patients = store.patients()
 
@@ -191,6 +196,9 @@ def write_predictions_csv(store, path, run_id: int | None = None,
         for r in recs:
             row = record_row(r)
             row[PATIENT] = patients.get(r.slide_id)
+            tax = taxonomies.get(r.run_id)
+            if tax is not None and not tax.is_breakhis:  # the run's own groups, if any
+                row["predicted_group"] = _group(r.predicted, tax)
             if counts is not None:
                 counts[row["review_status"]] = counts.get(row["review_status"], 0) + 1
             if r.run_id in untrained:  # the model column says so (import strips the tag)

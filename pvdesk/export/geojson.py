@@ -9,6 +9,7 @@ as a closed ring x,y -> x+w,y -> x+w,y+h -> x,y+h -> x,y. Each feature:
     objectType      "tile" (default: light objects, as QuPath's own tile classifiers make),
                     "detection" or "annotation"
     classification  {"name": reviewed label if reviewed else predicted, "color": [r, g, b]}
+                    (the colour of the run's taxonomy: BreakHis or the bundle's own)
     measurements    {"p_<class>": probability for each class, "confidence": top probability}
     metadata        strings: slide_id, source, model, run, tile ("x,y,w,h" in level-0 pixels),
                     mpp, predicted, review_status, and when reviewed review_label, reviewer,
@@ -31,12 +32,13 @@ from pvdesk.export import ExportError
 from pvdesk.export.atomic import atomic_write
 from pvdesk.export.qupath import OBJECT_TYPES, slide_offset, tile_uuid
 from pvdesk.review.types import UNREVIEWED, status_for_run, tile_key
-from pvdesk.taxonomy import colour_of, hex_to_rgb
+from pvdesk.taxonomy import Taxonomy, colour_of, hex_to_rgb
 
 
-def _colour(name: str) -> list[int]:
+def _colour(name: str, taxonomy: Taxonomy | None = None) -> list[int]:
     try:
-        return list(hex_to_rgb(colour_of(name)))
+        return list(hex_to_rgb(taxonomy.colour_of(name) if taxonomy is not None
+                               else colour_of(name)))
     except KeyError:
         return [128, 128, 128]
 
@@ -65,9 +67,10 @@ def metadata(rec) -> dict[str, str]:
     return meta
 
 
-def feature(rec, object_type: str = "tile", offset: tuple[int, int] = (0, 0)) -> dict:
+def feature(rec, object_type: str = "tile", offset: tuple[int, int] = (0, 0),
+            taxonomy: Taxonomy | None = None) -> dict:
     """The GeoJSON feature of a TileRecord with coordinates; ``offset`` is subtracted to give
-    QuPath's coordinates."""
+    QuPath's coordinates; colours from ``taxonomy`` (BreakHis when None)."""
     x, y = rec.tile_x - offset[0], rec.tile_y - offset[1]
     w, h = rec.tile_w, rec.tile_h
     ring = [[x, y], [x + w, y], [x + w, y + h], [x, y + h], [x, y]]
@@ -79,7 +82,7 @@ def feature(rec, object_type: str = "tile", offset: tuple[int, int] = (0, 0)) ->
         "geometry": {"type": "Polygon", "coordinates": [ring]},
         "properties": {
             "objectType": object_type,
-            "classification": {"name": name, "color": _colour(name)},
+            "classification": {"name": name, "color": _colour(name, taxonomy)},
             "isLocked": False,
             "measurements": _measurements(rec),
             "metadata": metadata(rec),
@@ -108,6 +111,7 @@ def write_geojson(store, path, run_id: int | None = None, slide_id: str | None =
         offset, note = slide_offset(store, slide_id) if slide_id else ((0, 0), None)
         if note and notes is not None:
             notes.append(note)
+    taxonomy = Taxonomy.of_run(store.run(run_id)) if run_id is not None else None
     n = 0
     with atomic_write(path, "w") as fh:
         fh.write('{"type": "FeatureCollection", "features": [')
@@ -115,7 +119,7 @@ def write_geojson(store, path, run_id: int | None = None, slide_id: str | None =
             if rec.tile_x is None:
                 continue
             fh.write(",\n" if n else "\n")
-            fh.write(json.dumps(feature(rec, object_type, offset), ensure_ascii=False,
+            fh.write(json.dumps(feature(rec, object_type, offset, taxonomy), ensure_ascii=False,
                                 allow_nan=False))
             n += 1
         fh.write("\n]}\n")

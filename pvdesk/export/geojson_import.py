@@ -47,7 +47,7 @@ from pvdesk.review.types import (
     TilePrediction,
     tile_key,
 )
-from pvdesk.taxonomy import label_parts, normalise_name
+from pvdesk.taxonomy import Taxonomy
 
 DEFAULT_MIN_COVERAGE = 0.5
 MAX_GEOJSON_BYTES = 1 << 30
@@ -85,28 +85,31 @@ def class_name(feature: dict) -> str | None:
     return c.strip() if isinstance(c, str) and c.strip() else None
 
 
-def _human_names() -> dict[str, str]:
+def _human_names(taxonomy: Taxonomy) -> dict[str, str]:
     out = {}
-    for lab in REVIEW_LABELS:
-        _, human, tag = label_parts(lab)
+    for lab in taxonomy.review_labels:
+        _, human, tag = taxonomy.label_parts(lab)
         out[human.lower()] = out[tag.lower()] = out[lab] = lab
     return out
 
 
-def review_label(name: str | None) -> str | None:
-    """The review label a QuPath class name means, or None (unknown, a group, derived)."""
+def review_label(name: str | None, taxonomy: Taxonomy | None = None) -> str | None:
+    """The review label a QuPath class name means in ``taxonomy`` (the run's; BreakHis by
+    default), or None (unknown, a group, derived)."""
     if not name:
         return None
-    human = _human_names()
+    taxonomy = taxonomy or Taxonomy.breakhis()
+    labels = taxonomy.review_labels if not taxonomy.is_breakhis else REVIEW_LABELS
+    human = _human_names(taxonomy)
     text = name.strip()
     for key in (text, text.lower(), text.lower().replace("-", "_").replace(" ", "_")):
         if key in human:
             return human[key]
     try:
-        lab = normalise_name(text)
+        lab = taxonomy.normalise(text)
     except KeyError:
         return None
-    return lab if lab in REVIEW_LABELS else None
+    return lab if lab in labels else None
 
 
 def _metadata(feature: dict) -> dict:
@@ -237,7 +240,7 @@ def _restore(store, feats: list[dict], fname: str, summary: dict) -> None:
                                       meta.get("reviewed_at") or None))
                 shown = label if status in (CONFIRMED, CORRECTED) and label else \
                     meta.get("predicted")
-                now = review_label(class_name(f))
+                now = review_label(class_name(f), Taxonomy.of_run(store.run(run)))
                 if now is not None and shown is not None and now != shown:
                     later[(run, now)].append(tid)
             summary["restored"] += len(items)
@@ -306,9 +309,10 @@ def _apply(store, feats, fname, summary, slide_id, run_id, min_coverage, as_regi
     rects = np.array([r.coords for r in recs], dtype=np.float64)
     cover: dict[str, list] = defaultdict(list)  # label -> polygons in level-0 pixels
     direct: dict[int, str] = {}
+    taxonomy = Taxonomy.of_run(store.run(run_id))
     for f in feats:
         name = class_name(f)
-        label = review_label(name)
+        label = review_label(name, taxonomy)
         hit = by_uuid.get(_id(f) or "")
         if hit is not None:
             if label is None:

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from pvdesk.heatmap.grid import ARGMAX, ROLLUP, HeatmapGrid
 from pvdesk.heatmap.render import overlay, render
-from pvdesk.taxonomy import colour_of, hex_to_rgb
+from pvdesk.taxonomy import hex_to_rgb
 
 RED = (200, 0, 0)
 INK = (20, 20, 20)
@@ -52,10 +52,12 @@ def figure(thumbnail: Image.Image, heatmap: HeatmapGrid, layer: str, model: str,
     """``layer`` rendered over ``thumbnail`` with a legend strip below it (RGB)."""
     w, h = thumbnail.size
     vmax = 1.0
+    tax = heatmap.taxonomy
+    pair = tax.rollup_pair or ("", "")
     if layer == ARGMAX:
         note = "most probable class per tile"
     elif layer == ROLLUP:
-        note = "P(malignant), benign + malignant probabilities summed per group"
+        note = (f"P({pair[1]}), {pair[0]} + {pair[1]} probabilities summed per group")
     else:
         vmax, top = class_vmax(heatmap, layer, smooth)
         note = (f"P({layer}): opacity grows with probability, full colour at P >= {vmax:.2f} "
@@ -83,18 +85,18 @@ def figure(thumbnail: Image.Image, heatmap: HeatmapGrid, layer: str, model: str,
         col_w = w // per_row
         for i, c in enumerate(classes):
             x0, y0 = 6 + (i % per_row) * col_w, y + (i // per_row) * step
-            d.rectangle((x0, y0 + 2, x0 + fs, y0 + fs + 2), fill=hex_to_rgb(colour_of(c)))
-            d.text((x0 + fs + 6, y0), c.replace("_", " "), fill=INK, font=small)
+            d.rectangle((x0, y0 + 2, x0 + fs, y0 + fs + 2), fill=hex_to_rgb(tax.colour_of(c)))
+            d.text((x0 + fs + 6, y0), tax.display(c), fill=INK, font=small)
     elif layer == ROLLUP:
-        b, m = (hex_to_rgb(colour_of(g)) for g in ("benign", "malignant"))
-        x0 = 6 + int(probe.textlength("benign ", font=small))
-        bar_w = max(20, min(300, w - x0 - int(probe.textlength(" malignant", font=small)) - 12))
+        b, m = (hex_to_rgb(tax.colour_of(g)) for g in pair)
+        x0 = 6 + int(probe.textlength(f"{pair[0]} ", font=small))
+        bar_w = max(20, min(300, w - x0 - int(probe.textlength(f" {pair[1]}", font=small)) - 12))
         for i in range(bar_w):
             q = i / max(bar_w - 1, 1)
             d.line((x0 + i, y + 2, x0 + i, y + fs),
                    fill=tuple(round(b[k] * (1 - q) + m[k] * q) for k in range(3)))
-        d.text((6, y), "benign", fill=INK, font=small)
-        d.text((x0 + bar_w + 4, y), "malignant", fill=INK, font=small)
+        d.text((6, y), pair[0], fill=INK, font=small)
+        d.text((x0 + bar_w + 4, y), pair[1], fill=INK, font=small)
     y += legend_rows * step
     for line, colour, f in warn:
         d.text((6, y), line, fill=colour, font=f)

@@ -17,9 +17,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pvdesk.taxonomy import GROUPS, rollup
+from pvdesk.taxonomy import Taxonomy
 
-ROLLUP = "rollup"  # layer name: P(malignant) with the benign/malignant colours
+ROLLUP = "rollup"  # layer name: P(malignant) with the benign/malignant colours (P of the
+# second of a custom taxonomy's two groups); absent when the taxonomy has no such pair
 ARGMAX = "argmax"  # layer name: the most probable class per cell
 
 
@@ -27,10 +28,12 @@ class HeatmapGrid:
     """Per-class mean probabilities of one classifier over a slide's cells."""
 
     def __init__(self, grid, classes: Sequence[str], size: tuple[int, int] | None = None,
-                 min_tissue: float = 0.05):
+                 min_tissue: float = 0.05, taxonomy: Taxonomy | None = None):
         if grid.stride is None or grid.side is None:
             raise ValueError("a heatmap needs a slide tile grid (a patch folder has none)")
         self.classes = tuple(classes)
+        # colours, names and groups of the classes (BreakHis unless the run says otherwise)
+        self.taxonomy = taxonomy or Taxonomy.for_classes(self.classes)
         self.stride, self.side = int(grid.stride), int(grid.side)
         self.span = max(1, round(self.side / self.stride))  # cells per tile side
         if size is None:
@@ -131,18 +134,28 @@ class HeatmapGrid:
         out[:, ~valid] = np.nan
         return out
 
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """Every layer this heatmap can draw: classes, the roll-up when the taxonomy has a
+        pair of groups, and the arg-max map."""
+        return (*self.classes, *((ROLLUP,) if self.taxonomy.rollup_pair else ()), ARGMAX)
+
     def groups(self, smooth: float = 0.0) -> np.ndarray:
-        """(2, rows, cols) benign/malignant roll-up (GROUPS order), NaN outside valid cells."""
+        """(groups, rows, cols) roll-up in the taxonomy's group order (benign, malignant for
+        BreakHis), NaN outside valid cells; no rows when the taxonomy has no groups."""
         p = self.probabilities(smooth)
-        return rollup(self.classes, np.moveaxis(p, 0, -1)).transpose(2, 0, 1).astype(np.float32)
+        g = self.taxonomy.rollup(self.classes, np.moveaxis(p, 0, -1))
+        return g.transpose(2, 0, 1).astype(np.float32)
 
     def values(self, layer: str, smooth: float = 0.0) -> np.ndarray:
-        """(rows, cols) probabilities of one class or group (``rollup`` = malignant)."""
+        """(rows, cols) probabilities of one class or group (``rollup`` = the high group of
+        the roll-up pair: malignant)."""
         if layer in self.classes:
             return self.probabilities(smooth)[self.classes.index(layer)]
-        name = "malignant" if layer == ROLLUP else layer
-        if name in GROUPS:
-            return self.groups(smooth)[GROUPS.index(name)]
+        pair = self.taxonomy.rollup_pair
+        name = pair[1] if layer == ROLLUP and pair else layer
+        if name in self.taxonomy.groups:
+            return self.groups(smooth)[self.taxonomy.groups.index(name)]
         raise KeyError(f"no heatmap layer {layer!r} (classes: {', '.join(self.classes)})")
 
     def argmax(self, smooth: float = 0.0) -> tuple[np.ndarray, np.ndarray]:

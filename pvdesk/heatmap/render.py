@@ -40,11 +40,13 @@ def colour_layer(values: np.ndarray, colour: str, opacity: float = 0.6, threshol
 
 
 def rollup_layer(p_malignant: np.ndarray, opacity: float = 0.6,
-                 threshold: float = 0.0) -> Image.Image:
-    """Benign colour (p=0) to malignant colour (p=1); cells below ``threshold`` confidence hidden."""
+                 threshold: float = 0.0, colours: tuple[str, str] | None = None) -> Image.Image:
+    """Benign colour (p=0) to malignant colour (p=1) (``colours``: another pair's low and
+    high colours); cells below ``threshold`` confidence hidden."""
     p = np.asarray(p_malignant, dtype=np.float64)
-    b = np.array(hex_to_rgb(colour_of("benign")), dtype=np.float64)
-    m = np.array(hex_to_rgb(colour_of("malignant")), dtype=np.float64)
+    low, high = colours or (colour_of("benign"), colour_of("malignant"))
+    b = np.array(hex_to_rgb(low), dtype=np.float64)
+    m = np.array(hex_to_rgb(high), dtype=np.float64)
     q = np.nan_to_num(np.clip(p, 0, 1), nan=0.0)[..., None]
     rgb = np.rint(b * (1 - q) + m * q).astype(np.uint8)
     conf = np.maximum(p, 1 - p)
@@ -53,9 +55,10 @@ def rollup_layer(p_malignant: np.ndarray, opacity: float = 0.6,
 
 
 def argmax_layer(index: np.ndarray, top: np.ndarray, classes, opacity: float = 0.6,
-                 threshold: float = 0.0) -> Image.Image:
+                 threshold: float = 0.0, taxonomy=None) -> Image.Image:
     """The winning class's colour per cell (index -1: transparent)."""
-    palette = np.array([hex_to_rgb(colour_of(c)) for c in classes] + [(0, 0, 0)], dtype=np.uint8)
+    colour = taxonomy.colour_of if taxonomy is not None else colour_of
+    palette = np.array([hex_to_rgb(colour(c)) for c in classes] + [(0, 0, 0)], dtype=np.uint8)
     idx = np.asarray(index)
     rgb = palette[np.where(idx < 0, len(classes), idx)]
     alpha = np.where((idx >= 0) & (np.nan_to_num(top, nan=0.0) >= threshold), opacity, 0.0)
@@ -68,12 +71,17 @@ def render(heatmap: HeatmapGrid, layer: str, opacity: float = 0.6, threshold: fl
     """A layer as RGBA: one pixel per cell, or scaled onto a ``size`` picture of the slide."""
     if layer == ARGMAX:
         idx, top = heatmap.argmax(smooth)
-        img = argmax_layer(idx, top, heatmap.classes, opacity, threshold)
+        img = argmax_layer(idx, top, heatmap.classes, opacity, threshold, heatmap.taxonomy)
     elif layer == ROLLUP:
-        img = rollup_layer(heatmap.values(ROLLUP, smooth), opacity, threshold)
+        tax = heatmap.taxonomy
+        pair = tax.rollup_pair
+        if pair is None:
+            raise KeyError(f"no roll-up layer: the {tax.name} taxonomy has no pair of groups")
+        img = rollup_layer(heatmap.values(ROLLUP, smooth), opacity, threshold,
+                           (tax.colour_of(pair[0]), tax.colour_of(pair[1])))
     else:
-        img = colour_layer(heatmap.values(layer, smooth), colour_of(layer), opacity, threshold,
-                           vmax)
+        img = colour_layer(heatmap.values(layer, smooth), heatmap.taxonomy.colour_of(layer),
+                           opacity, threshold, vmax)
     return img if size is None else fit_to(heatmap, img, size, smooth=smooth > 0, tissue=tissue)
 
 

@@ -2,14 +2,16 @@
 
 The slide-level call is a stated rule, not a diagnosis: a slide (or patch folder) is called
 "malignant" when at least ``MALIGNANT_SHARE`` (10%) of its classified tissue tiles have a
-malignant arg-max class, else "benign". Untrained bundles are flagged loudly everywhere.
+malignant arg-max class, else "benign". That rule needs a taxonomy with benign/malignant
+groups; for any other taxonomy the summary gives the class shares and says no slide-level
+rule applies. Untrained bundles are flagged loudly everywhere.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from pvdesk.taxonomy import GROUPS, group_of
+from pvdesk.taxonomy import Taxonomy
 
 MALIGNANT_SHARE = 0.10
 UNTRAINED_WARNING = ("UNTRAINED MODEL: {name} has random weights or stands on a model that "
@@ -22,11 +24,17 @@ def call_rule(share: float = MALIGNANT_SHARE) -> str:
             "(arg-max class in the malignant group), else benign")
 
 
+NO_RULE = ("no slide-level rule applies: the model's taxonomy has no benign/malignant groups "
+           "(the class shares above are the summary)")
+
+
 class ModelTally:
     """Counts of one model's predictions over a slide, fed batch by batch."""
 
-    def __init__(self, model: str, classes, trained: bool = True):
+    def __init__(self, model: str, classes, trained: bool = True,
+                 taxonomy: Taxonomy | None = None):
         self.model, self.classes, self.trained = model, list(classes), trained
+        self.taxonomy = taxonomy or Taxonomy.for_classes(self.classes)
         self.per_class = dict.fromkeys(self.classes, 0)
         self.prob_sums = np.zeros(len(self.classes), dtype=np.float64)
         self.classified = 0
@@ -46,13 +54,20 @@ class ModelTally:
 
     @property
     def per_group(self) -> dict[str, int]:
-        out = dict.fromkeys(GROUPS, 0)
+        """Tiles per group of the taxonomy (empty when it has no groups)."""
+        out = dict.fromkeys(self.taxonomy.groups, 0)
         for c, n in self.per_class.items():
-            out[group_of(c)] += n
+            g = self.taxonomy.group_of(c)
+            if g is not None:
+                out[g] += n
         return out
 
+    @property
+    def has_rule(self) -> bool:
+        return self.taxonomy.benign_malignant
+
     def call(self, share: float = MALIGNANT_SHARE) -> str | None:
-        if not self.classified:
+        if not self.classified or not self.has_rule:
             return None
         frac = self.per_group["malignant"] / self.classified
         return "malignant" if frac >= share else "benign"
@@ -67,11 +82,12 @@ class ModelTally:
             "tiles_unreadable": self.unreadable,
             "tiles_per_class": dict(self.per_class),
             "tiles_per_group": self.per_group,
-            "malignant_share": self.per_group["malignant"] / n if self.classified else None,
+            "malignant_share": (self.per_group["malignant"] / n
+                                if self.classified and self.has_rule else None),
             "mean_probability": {c: float(s / n) for c, s in zip(self.classes, self.prob_sums,
                                                                    strict=True)},
             "slide_call": self.call(share),
-            "slide_call_rule": call_rule(share),
+            "slide_call_rule": call_rule(share) if self.has_rule else NO_RULE,
             "warning": None if self.trained else UNTRAINED_WARNING.format(name=self.model),
         }
 
@@ -103,7 +119,11 @@ def summary_text(info: dict) -> str:
             share = n / m["tiles_classified"] if m["tiles_classified"] else 0.0
             lines.append(f"  {c:<{width}}  {n:6d}  {share:6.1%}")
         g = m["tiles_per_group"]
-        lines.append(f"  benign {g['benign']}, malignant {g['malignant']}")
+        if g:
+            lines.append("  " + ", ".join(f"{k} {v}" for k, v in g.items()))
+        if m["slide_call_rule"] == NO_RULE:
+            lines += [f"  slide call: none{tag}", f"  rule: {NO_RULE}"]
+            continue
         call = m["slide_call"].upper() if m["slide_call"] else "none (no tile classified)"
         lines.append(f"  slide call: {call}{tag}")
         if m["tiles_unreadable"] and m["slide_call"]:

@@ -20,18 +20,18 @@ import numpy as np
 
 from pvdesk.export.atomic import atomic_write, make_folder, save_image
 from pvdesk.export.csv import write_rows_csv
-from pvdesk.heatmap import ARGMAX, ROLLUP, HeatmapGrid, figure
+from pvdesk.heatmap import HeatmapGrid, figure
 from pvdesk.inference import tile_source
 from pvdesk.predict.summary import ModelTally, summary_text
-from pvdesk.taxonomy import CLASS_NAMES, GROUPS, group_of
+from pvdesk.taxonomy import taxonomy_of, union_order
 
 CSV_NAME = "clip_predictions.csv"
 
 
 def union_classes(models) -> list[str]:
-    """Every model's classes once, in taxonomy order (subtypes, then groups)."""
-    present = {c for m in models for c in m.bundle.classes}
-    return [c for c in (*CLASS_NAMES, *GROUPS) if c in present]
+    """Every model's classes once, in taxonomy order (BreakHis subtypes, then groups, then
+    a custom taxonomy's classes in its order)."""
+    return union_order(m.bundle.classes for m in models)
 
 
 def safe_name(text: str) -> str:
@@ -54,7 +54,8 @@ def csv_rows(batch, models, source_path: str, mpp):
             row = {"source": tile_source(tile, source_path), "tile_x": tile.x, "tile_y": tile.y,
                    "tile_w": tile.w, "tile_h": tile.h, "mpp": mpp, "model": m.csv_model,
                    "predicted": m.bundle.classes[best],
-                   "predicted_group": group_of(m.bundle.classes[best]),
+                   "predicted_group": taxonomy_of(m.bundle).group_of(
+                       m.bundle.classes[best]) or "",
                    "confidence": float(probs[best])}
             row.update({f"p_{c}": float(p) for c, p in zip(m.bundle.classes, probs, strict=True)})
             yield row
@@ -79,10 +80,11 @@ class SlideWriter:
         plan, models = self.plan, self.models
         grid, meta = plan.grid, plan.meta
         out = make_folder(self.out)
-        heatmaps = {m.label: HeatmapGrid(grid, m.bundle.classes, size=meta.dimensions)
+        heatmaps = {m.label: HeatmapGrid(grid, m.bundle.classes, size=meta.dimensions,
+                                         taxonomy=taxonomy_of(m.bundle))
                     for m in models} if meta.is_slide else {}
-        tallies = {m.label: ModelTally(m.label, m.bundle.classes, m.bundle.trained)
-                   for m in models}
+        tallies = {m.label: ModelTally(m.label, m.bundle.classes, m.bundle.trained,
+                                       taxonomy_of(m.bundle)) for m in models}
         recorder = self._recorder() if self.store is not None else None
         runs = dict(recorder.runs) if recorder else {}
         errors: list[str] = []
@@ -140,6 +142,6 @@ class SlideWriter:
         for m in self.models:
             hm = heatmaps[m.label]
             sub = make_folder(folder / safe_name(m.label))
-            for layer in (*m.bundle.classes, ROLLUP, ARGMAX):
+            for layer in hm.layers:  # classes, the roll-up when there is one, arg-max
                 img = figure(thumb, hm, layer, m.bundle.label, trained=m.bundle.trained)
                 save_image(img, sub / f"{layer}.png", "PNG")  # atomic: never half a PNG

@@ -57,9 +57,10 @@ class ReviewActions:
 
     def correct_many(self, tile_ids: Iterable[int], label: str,
                      run_id: int | None = None) -> int:
-        if label not in REVIEW_LABELS:
+        allowed = self._review_labels(run_id)
+        if label not in allowed:
             raise StoreError(f"{self.path}: {label!r} is not a review label "
-                             f"({', '.join(REVIEW_LABELS)})")
+                             f"({', '.join(allowed)})")
         return self._act("correct", tile_ids, label, run_id)
 
     def undo(self) -> int | None:
@@ -131,6 +132,17 @@ class ReviewActions:
             return batch
 
     # -- helpers ------------------------------------------------------------------------
+    def _review_labels(self, run_id: int | None) -> tuple[str, ...]:
+        """The labels a reviewer may give in ``run_id`` (its taxonomy's classes, 0 and U;
+        without a run: those of every run in the store)."""
+        from pvdesk.taxonomy import Taxonomy
+
+        runs = [self.run(run_id)] if run_id is not None else self.runs()
+        out = list(REVIEW_LABELS) if run_id is None else []
+        for r in runs:
+            out += [x for x in Taxonomy.of_run(r).review_labels if x not in out]
+        return tuple(out)
+
     @staticmethod
     def _next_batch(con) -> int:
         return con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM audit").fetchone()[0]

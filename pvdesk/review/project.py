@@ -151,6 +151,9 @@ class RunRecorder:
         common = run_settings(grid, **(settings or {}))
         for key, b in bundles.items():
             extra = dict((per_model or {}).get(key, {}))
+            tax = getattr(b, "taxonomy", None)
+            if tax is not None and not tax.is_breakhis:  # reviewable without the bundle
+                extra.setdefault("taxonomy", tax.to_dict())
             self.runs[key] = self.store.add_run(
                 b.name, b.version, b.manifest_hash, list(b.classes), device,
                 {**common, **extra}, trained=b.trained)

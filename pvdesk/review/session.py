@@ -32,7 +32,7 @@ from pvdesk.review.types import (
     TileRecord,
     utc_now,
 )
-from pvdesk.taxonomy import label_for_key
+from pvdesk.taxonomy import Taxonomy, label_for_key
 
 NEXT, PREV, CONFIRM = "next", "prev", "confirm"
 ORDERS = {  # the same orders as pvdesk.review.queue.ORDERS
@@ -42,11 +42,13 @@ ORDERS = {  # the same orders as pvdesk.review.queue.ORDERS
 }
 
 
-def key_command(token: str) -> tuple[str, str | None] | None:
+def key_command(token: str, taxonomy: Taxonomy | None = None
+                ) -> tuple[str, str | None] | None:
     """What a review key does: ("correct", label), ("confirm", None), ("next"/"prev", None).
 
-    ``token`` is the key's text ("1".."8", "0", "u") or a name: "enter", "space", "j", "k",
-    "down", "right", "up", "left". None for other keys."""
+    ``token`` is the key's text ("1".."9" in ``taxonomy``'s class order (BreakHis by
+    default), "0", "u") or a name: "enter", "space", "j", "k", "down", "right", "up", "left".
+    None for other keys."""
     t = token.lower()
     if t in ("enter", "return", "space", " "):
         return CONFIRM, None
@@ -54,7 +56,8 @@ def key_command(token: str) -> tuple[str, str | None] | None:
         return NEXT, None
     if t in ("k", "up", "left"):
         return PREV, None
-    label = label_for_key(t) if len(t) == 1 else None
+    lookup = taxonomy.label_for_key if taxonomy is not None else label_for_key
+    label = lookup(t) if len(t) == 1 else None
     return ("correct", label) if label else None
 
 
@@ -166,6 +169,17 @@ class ReviewSession:
     def reload(self) -> None:
         """Re-read the run's tiles (another run was chosen)."""
         self.apply(self.snapshot())
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        """The run's taxonomy (its classes' names, keys and colours; BreakHis without a run)."""
+        if self.run_id is None:
+            return Taxonomy.breakhis()
+        cached = getattr(self, "_taxonomy", None)
+        if cached is None or cached[0] != self.run_id:
+            cached = (self.run_id, Taxonomy.of_run(self.store.run(self.run_id)))
+            self._taxonomy = cached
+        return cached[1]
 
     def set_run(self, run_id: int | None) -> None:
         self.run_id = run_id
@@ -306,7 +320,7 @@ class ReviewSession:
     # -- actions --------------------------------------------------------------------------
     def command(self, token: str) -> str | None:
         """Apply a review key; returns what it did ("confirm", "correct", "next", "prev")."""
-        cmd = key_command(token)
+        cmd = key_command(token, self.taxonomy)
         if cmd is None:
             return None
         what, label = cmd

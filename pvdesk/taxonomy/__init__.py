@@ -35,10 +35,24 @@ __all__ = [
     "NON_TISSUE", "REVIEW_EXTRA_LABELS", "SUBTYPES", "UNCERTAIN", "Subtype", "Taxonomy",
     "by_code", "colour_of", "from_manifest", "group_of", "hex_to_rgb", "label_for_key",
     "label_parts", "load_taxonomy_file", "normalise_name", "parse_taxonomy", "rollup",
-    "subtype",
+    "subtype", "taxonomy_of", "union_order",
 ]
 
 BREAKHIS = Taxonomy.breakhis()
+
+
+def taxonomy_of(bundle) -> Taxonomy:
+    """A bundle's taxonomy (``bundle.taxonomy``; from its classes for a stand-in without)."""
+    tax = getattr(bundle, "taxonomy", None)
+    return tax if isinstance(tax, Taxonomy) else Taxonomy.for_classes(bundle.classes)
+
+
+def union_order(class_lists) -> list[str]:
+    """Every class of several models once: BreakHis subtypes and groups in their order, then
+    any other class in the order the models list them."""
+    present = list(dict.fromkeys(c for classes in class_lists for c in classes))
+    known = [c for c in (*CLASS_NAMES, *GROUPS) if c in present]
+    return known + [c for c in present if c not in known]
 
 
 def group_of(name: str) -> str:

@@ -151,6 +151,14 @@ class Taxonomy:
         return set(self.groups) == set(GROUPS)
 
     @property
+    def rollup_pair(self) -> tuple[str, str] | None:
+        """The two groups the roll-up layer runs between (low, high): benign -> malignant,
+        or a custom taxonomy's two groups in order; None without exactly two groups."""
+        if self.benign_malignant:
+            return GROUPS  # type: ignore[return-value]
+        return self.groups if len(self.groups) == 2 else None  # type: ignore[return-value]
+
+    @property
     def review_labels(self) -> tuple[str, ...]:
         return self.names + (NON_TISSUE, UNCERTAIN)
 
