@@ -32,14 +32,22 @@ DEFAULT_RESNET = "IMAGENET1K_V2"
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 
 
-def _synthetic(kind: str, name: str, backbone: dict) -> Bundle:
+def _hub_is_timm(repo: str) -> bool:
+    from pvdesk.models.specs import _hub_family
+
+    return _hub_family(repo) == "timm"
+
+
+def _synthetic(kind: str, name: str, backbone: dict, preprocess: dict | None = None) -> Bundle:
     """A stand-in bundle for a backbone named by tag or file; trained when its weights are
-    pretrained ones (an open_clip tag, an hf-hub id, a file), not a random init."""
+    pretrained ones (an open_clip tag, an hf-hub id, a file, a timm or open_clip model's
+    own weights), not a random init."""
     pretrained = backbone.get("init") != "random" and bool(
         backbone.get("pretrained") or backbone.get("id") or backbone.get("path")
-        or backbone.get("weights"))
+        or backbone.get("weights") or backbone.get("local_dir")
+        or backbone.get("source") == "timm")
     m = {"name": name, "kind": kind, "classes": list(CLASS_NAMES), "backbone": backbone,
-         "trained": pretrained}
+         "trained": pretrained, **(preprocess or {})}
     if kind == "clip-zeroshot":
         m["prompts"] = "breakhis-default"
     return Bundle(m)
@@ -57,9 +65,29 @@ def _bundle_or_none(spec: str) -> Bundle | None:
         return None
 
 
-def clip_backbone(spec: str | None, clip_model: str = "RN50") -> Bundle:
-    """A CLIP-kind bundle whose image tower gives the embeddings the heads train on."""
+def _from_spec(spec: str, weights: str | None) -> Bundle:
+    """A stand-in bundle for a spec of pvdesk.models.specs (timm:, local-dir:, hf-hub:,
+    open_clip:MODEL with a file): its input size and normalisation from the model's config."""
+    from pvdesk.models import specs
+
+    bb = specs.parse(spec, weights, "clip-linear")
+    kind = "clip-linear" if bb["source"] == "timm" else "clip-zeroshot"
+    if bb["source"] == "torchvision":
+        raise TrainingError(f"--backbone {spec}: a torchvision ResNet50 has no embeddings for "
+                            "a head (use it with --head resnet50)")
+    b = _synthetic(kind, f"{specs.family(bb)}-{spec.split(':', 1)[-1]}".replace("/", "-")
+                   .replace(":", "-")[:200], bb, specs.preprocess(bb))
+    return b
+
+
+def clip_backbone(spec: str | None, clip_model: str = "RN50",
+                  weights: str | None = None) -> Bundle:
+    """A CLIP-kind (or timm encoder) bundle whose image tower gives the embeddings the heads
+    train on."""
     spec = spec or DEFAULT_CLIP
+    if spec.startswith(("timm:", "local-dir:")) or weights is not None or (
+            spec.startswith("hf-hub:") and _hub_is_timm(spec[7:])):
+        return _from_spec(spec, weights)
     b = _bundle_or_none(spec)
     if b is not None:
         if b.kind not in CLIP_KINDS:

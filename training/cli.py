@@ -1,8 +1,10 @@
 """``python -m training`` / ``pvdesk-train``: split, train, evaluate.
 
     pvdesk-train split    --data DIR [--out split.csv] [--magnification 40] [--strict]
-    pvdesk-train train    --data DIR|split.csv|clip_predictions.csv --head clip-linear|clip-mlp|resnet50
-                          [--backbone NAME|MODEL:TAG|FILE] --out BUNDLE
+    pvdesk-train train    --data DIR|PCAM_DIR|split.csv|clip_predictions.csv
+                          --head clip-linear|clip-mlp|resnet50
+                          [--backbone NAME|MODEL:TAG|timm:ARCH|hf-hub:ID|local-dir:PATH|FILE]
+                          [--weights FILE] --out BUNDLE
     pvdesk-train evaluate --model BUNDLE --data DIR|CSV [--split test|val|train|all] [--out DIR]
                           [--exclude-seen | --allow-contaminated]
 
@@ -108,8 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
                                                             "resnet50"))
     p.add_argument("--backbone", default=None,
                    help="bundle name or folder (e.g. demo-clip-rn50, demo-resnet50), an "
-                        "open_clip MODEL:TAG (RN50:openai), a weights file, or for resnet50 "
-                        "'imagenet' / 'random' (defaults: clip-rn50-zeroshot; ImageNet)")
+                        "open_clip MODEL:TAG (RN50:openai), hf-hub:ORG/REPO, local-dir:PATH, "
+                        "a timm encoder timm:ARCH or timm:hf-hub:ORG/REPO (UNI, Virchow2 ...), "
+                        "a weights file, or for resnet50 'imagenet' / 'random' (defaults: "
+                        "clip-rn50-zeroshot; ImageNet)")
+    p.add_argument("--weights", default=None, metavar="FILE",
+                   help="a local weights file for a --backbone spec (timm:ARCH, "
+                        "open_clip:MODEL)")
     p.add_argument("--clip-model", default="RN50",
                    help="open_clip architecture of a CLIP weights file (default RN50)")
     p.add_argument("--out", required=True, metavar="BUNDLE", help="bundle folder to write")

@@ -149,17 +149,21 @@ def embedding_classifier(base, device: str, precision: str):
 
     bb = resolved_backbone(base)
     stamp = os.stat(bb["path"]).st_mtime_ns if os.path.isfile(bb.get("path") or "") else None
+    timm_base = bb.get("source") == "timm" and base.path is None  # an encoder, no head
     memo = json.dumps([bb, stamp, base.input_size, list(base.mean), list(base.std), device,
                        precision], sort_keys=True)
-    if base.kind == "clip-zeroshot" and _PROBE and _PROBE[0] == memo:
+    if (base.kind == "clip-zeroshot" or timm_base) and _PROBE and _PROBE[0] == memo:
         return _PROBE[1]
-    if (base.kind != "clip-zeroshot" or bb.get("source") not in ("open_clip", "file")
-            or plan(base).how == "bundle"):
+    if not timm_base and (base.kind != "clip-zeroshot" or bb.get("local_dir")
+                          or bb.get("source") not in ("open_clip", "file")
+                          or plan(base).how == "bundle"):
         return base.load(device, precision)
-    open_clip = heavy.open_clip()
+    if timm_base:
+        from pvdesk.models.timm_tower import feature_dim
 
-    cfg = open_clip.get_model_config(bb["model"]) or {}
-    dim = cfg.get("embed_dim")
+        dim = feature_dim(bb)
+    else:
+        dim = (heavy.open_clip().get_model_config(bb["model"]) or {}).get("embed_dim")
     if not dim:
         return base.load(device, precision)
     manifest = {"name": base.name, "kind": "clip-linear",  # same name: same weights lookup

@@ -16,7 +16,7 @@ from training.heads import MlpConfig, proba, train_linear, train_mlp
 
 
 def train_head(args, reporter, classes, parts, device, precision) -> dict:
-    base = clip_backbone(args.backbone, args.clip_model)
+    base = clip_backbone(args.backbone, args.clip_model, getattr(args, "weights", None))
     described = f"{base.label} ({base.backbone.get('source')} {base.backbone.get('model', '')})"
     if not base.trained:
         reporter.warning(f"backbone {base.label} has random weights: embeddings carry little "

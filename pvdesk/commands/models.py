@@ -18,6 +18,9 @@ def register(sub) -> None:
                    help="also look in this folder (a bundle, or a folder of bundles); repeatable")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=run)
+    from pvdesk.commands.models_manage import register_verbs
+
+    register_verbs(p)
 
 
 def classes_text(classes: list[str], width: int = 60) -> str:
@@ -46,6 +49,9 @@ def run(args) -> int:
                      "weights_sha256": {f.get("file"): f["sha256"]
                                         for f in b.lineage.get("files", [])},
                      "evaluation": b.evaluation,
+                     "backbone_spec": b.backbone.get("spec") or b.provenance.get(
+                         "backbone_spec"),
+                     "backbone_weights": backbone_weights(b),
                      "evaluation_metrics": recorded_evaluation(b.manifest),
                      "builtin": b.builtin, "tile_um": b.tile_um, "input_size": b.input_size,
                      "path": str(b.path) if b.path else None})
@@ -58,6 +64,10 @@ def run(args) -> int:
         print(f"{r['name']} {r['version']}  [{r['kind']}]  {r['status']}"
               f"{'  (built-in)' if r['builtin'] else ''}")
         print(f"    evaluation: {r['evaluation']}")
+        if r["backbone_spec"]:
+            print(f"    backbone: {r['backbone_spec']}" + "".join(
+                f" [sha256 {w['sha256'][:12]}, {w.get('size', 0) / 1e6:.1f} MB]"
+                for w in r["backbone_weights"]))
         for part in r["stands_on"]:
             print(f"    stands on: {part}")
         print(f"    classes: {classes_text(r['classes'])}")
@@ -68,3 +78,12 @@ def run(args) -> int:
     for e in errors:
         print(f"broken bundle, skipped: {e}")
     return 0
+
+
+def backbone_weights(bundle) -> list[dict]:
+    """The backbone weights files its lineage records ({file, sha256, size})."""
+    for part in bundle.lineage.get("parts") or []:
+        if part.get("role") == "backbone":
+            return [w for w in part.get("weights") or [] if isinstance(w, dict)
+                    and isinstance(w.get("sha256"), str)]
+    return []

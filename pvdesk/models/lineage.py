@@ -73,7 +73,7 @@ def validate_lineage(raw, where: str) -> dict | None:
 
 def random_backbone(manifest: dict) -> bool:
     bb = manifest.get("backbone") or {}
-    if bb.get("path"):
+    if bb.get("path") or bb.get("local_dir"):  # a file or open_clip folder the user named
         return False
     return bb.get("init") == "random" or (
         bb.get("source") == "open_clip" and not bb.get("pretrained")) or (

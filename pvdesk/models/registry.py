@@ -144,7 +144,8 @@ def write_bundle(folder: str | Path, manifest: dict, tensors: dict[str, torch.Te
             if isinstance(m.get("lineage"), dict):  # the manifest names the file it goes with
                 from pvdesk.models.lineage import file_sha256
 
-                m["lineage"]["files"] = [{"file": WEIGHTS_NAME, "sha256": file_sha256(weights)}]
+                m["lineage"]["files"] = [{"file": WEIGHTS_NAME, "sha256": file_sha256(weights),
+                                          "size": weights.stat().st_size}]
         elif weights.exists():
             weights.unlink()
         text = json.dumps(m, indent=2, sort_keys=False) + "\n"

@@ -186,3 +186,12 @@ def build_tower(bundle: Bundle, p: WeightsPlan, bundle_tensors: dict):
         load_into(model, keep, str(path or bundle.weights_file), f"timm {arch}")
     model.output_dim = int(model.num_features)
     return model
+
+
+def feature_dim(bb: dict) -> int:
+    """The width of the encoder's pooled features (built on the meta device: no memory)."""
+    torch = heavy.torch()
+    timm = heavy.timm()
+    arch, args, _ = architecture(bb, Path(bb["path"]) if bb.get("path") else None)
+    with torch.device("meta"):
+        return int(timm.create_model(arch, pretrained=False, num_classes=0, **args).num_features)
