@@ -90,6 +90,7 @@ class MainWindow(QMainWindow):
         self.opener = SlideOpener(self)
         self.opener.opened.connect(self._on_opened)
         self.opener.failed.connect(self._on_open_failed)
+        self.opener.thumbnail_ready.connect(self._on_thumbnail)
         self.runs = RunController(self.overlay.service, self)
         self._wire_run()
 
@@ -194,6 +195,11 @@ class MainWindow(QMainWindow):
         self._show_banner([])
         if old is not None and old is not opened.source:
             old.close()
+
+    def _on_thumbnail(self, source, image) -> None:
+        if source is self.source and not self._closing:
+            self.view.set_thumbnail(image)
+            self.navigator.set_thumbnail(image, self.opened.view_source.dimensions)
 
     def _on_open_failed(self, message: str) -> None:
         self.status.showMessage("Could not open the file", 5000)

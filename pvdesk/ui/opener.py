@@ -1,4 +1,9 @@
-"""Opening a slide or patch folder off the GUI thread: the source and its thumbnail."""
+"""Opening a slide or patch folder off the GUI thread: the source and its thumbnail.
+
+A slide whose overview must be built from a large pyramid level (a 100k px slide whose
+coarsest level is 6,250 px square takes seconds to decode) is shown at once without it: the
+view draws its display tiles as they load, and the overview follows (``thumbnail_ready``).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,9 @@ from PySide6.QtCore import QObject, Signal
 from pvdesk.ui.background import Tasks, describe_error
 
 THUMB_SIZE = 1024
+# An overview drawn from a level up to 16 Mpx (a few tenths of a second) is read before the
+# slide shows; from a larger level, after.
+THUMB_NOW_PX = 1 << 24
 SHUTDOWN_TIMEOUT_S = 2.0  # how long closing the window waits for an open in progress
 
 
@@ -17,7 +25,25 @@ class Opened:
     path: str
     source: object  # the Source the user opened
     view_source: object  # a PyramidSource the view shows (the contact sheet for a folder)
-    thumbnail: object  # PIL image
+    thumbnail: object  # PIL image; None until ``thumbnail_ready`` when ``thumbnail_later``
+    thumbnail_later: bool = False
+
+
+def thumbnail_level_px(source) -> int:
+    """Level pixels the overview of a pyramid source is drawn from."""
+    w0, h0 = source.dimensions
+    level = source.best_level_for_downsample(max(max(w0, h0) / THUMB_SIZE, 1.0))
+    lw, lh = source.level_dimensions[level]
+    return lw * lh
+
+
+def build_thumbnail(source):
+    """The overview, read through a handle of its own (the view reads tiles meanwhile)."""
+    handle = source.clone()
+    try:
+        return handle.thumbnail(THUMB_SIZE)
+    finally:
+        handle.close()
 
 
 def open_for_view(path: str) -> Opened:
@@ -26,6 +52,8 @@ def open_for_view(path: str) -> Opened:
 
     source = open_source(path)
     try:
+        if isinstance(source, PyramidSource) and thumbnail_level_px(source) > THUMB_NOW_PX:
+            return Opened(str(path), source, source, None, thumbnail_later=True)
         thumb = source.thumbnail(THUMB_SIZE)
         if isinstance(source, PyramidSource):
             view = source
@@ -38,10 +66,12 @@ def open_for_view(path: str) -> Opened:
 
 
 class SlideOpener(QObject):
-    """``open(path)``; emits ``opened(Opened)`` or ``failed(message)`` for the latest request."""
+    """``open(path)``; emits ``opened(Opened)`` or ``failed(message)`` for the latest request,
+    then ``thumbnail_ready(source, image)`` when its overview came later."""
 
     opened = Signal(object)
     failed = Signal(str)
+    thumbnail_ready = Signal(object, object)  # the Opened.source, a PIL image
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -65,6 +95,16 @@ class SlideOpener(QObject):
             result.source.close()
             return
         self.opened.emit(result)
+        if result.thumbnail_later:
+            self.tasks.start(build_thumbnail, result.source,
+                             on_done=lambda img: self._on_thumbnail(token, result, img),
+                             on_error=lambda exc: self._on_failed(token, describe_error(
+                                 exc, f"{result.path}: its overview cannot be drawn")))
+
+    def _on_thumbnail(self, token: int, result: Opened, img) -> None:
+        if token == self._token:
+            result.thumbnail = img
+            self.thumbnail_ready.emit(result.source, img)
 
     def _on_failed(self, token: int, message: str) -> None:
         if token == self._token:

@@ -62,6 +62,11 @@ class SlideView(QWidget):
         self.vp = Viewport(w, h, self.width(), self.height())
         self._changed()
 
+    def set_thumbnail(self, thumbnail) -> None:
+        """The overview arrived after the source (see pvdesk.ui.opener)."""
+        self._thumb = pil_to_qimage(thumbnail) if thumbnail is not None else None
+        self.update()
+
     def clear(self) -> None:
         self.source, self._thumb, self.vp = None, None, None
         self.loader.set_source(None)
