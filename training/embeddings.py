@@ -62,6 +62,8 @@ def sample_key(s: Sample, _ids: dict[str, str] | None = None) -> str:
     if s.path not in ids:
         ids[s.path] = content_id(Path(s.path))
     base = ids[s.path]
+    if s.index is not None:
+        return f"{base}#{s.index}"
     return base if s.region is None else base + "@" + ",".join(str(v) for v in s.region)
 
 

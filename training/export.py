@@ -55,15 +55,18 @@ def software() -> dict:
     import sklearn
     torch = heavy.torch()
 
+    from pvdesk.models.bundle_admin import software as libraries
+
     return {"pvdesk": pvdesk_version, "torch": torch.__version__,
-            "scikit-learn": sklearn.__version__, "python": platform.python_version()}
+            "scikit-learn": sklearn.__version__, "python": platform.python_version(),
+            **{k: v for k, v in libraries().items() if k not in ("pvdesk", "torch")}}
 
 
 def backbone_part(base: Bundle) -> dict:
     """The frozen backbone a head stands on, as a lineage part: its bundle, whether it is
     trained (and why not), its manifest's hash and the sha256 of the weights file it was
     read from (none for a random init)."""
-    from pvdesk.models.lineage import file_sha256
+    from pvdesk.models.file_hash import sha256_of
     from pvdesk.models.weights import plan
 
     part = {"role": "backbone", "name": base.name, "version": base.version,
@@ -78,7 +81,7 @@ def backbone_part(base: Bundle) -> dict:
     if p is not None and p.how in ("bundle", "file", "cached") and p.path is not None \
             and Path(p.path).is_file():
         part["weights"] = [{"file": str(Path(p.path).resolve()),
-                            "sha256": file_sha256(p.path)}]
+                            "sha256": sha256_of(p.path), "size": Path(p.path).stat().st_size}]
     elif p is not None and p.how == "random":
         part["init"] = f"random (seed {base.backbone.get('seed', 0)})"
     return part

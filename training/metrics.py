@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pvdesk.taxonomy import GROUPS, group_of, rollup
+from pvdesk.taxonomy import CLASS_NAMES, GROUPS, group_of, rollup
 
 ECE_BINS = 15
 MIN_GROUPS = 5  # fewer patients (or images) than this: no bootstrap interval
@@ -124,7 +124,7 @@ def compute_metrics(y, probs, classes: list[str], patients=None, n_boot: int = 1
     why = no_interval(n_boot, len(np.unique(groups)), unit)
     if why:
         m["bootstrap"]["no_interval"] = why
-    if set(classes) != set(GROUPS):
+    if _subtypes(classes):
         m["binary"] = _binary(y, probs, classes)
     if known:
         m["patient_level"] = _patients(y, probs, classes, list(patients))
@@ -139,6 +139,12 @@ def no_interval(n_boot: int, groups: int, unit: str) -> str | None:
         return (f"no interval: {groups} {unit}{'s' if groups != 1 else ''} are too few to "
                 f"resample (at least {MIN_GROUPS} needed); the figures could be far off")
     return None
+
+
+def _subtypes(classes) -> bool:
+    """BreakHis subtypes, which roll up to benign/malignant (a custom taxonomy such as
+    PCam's normal/tumor does not)."""
+    return set(classes) != set(GROUPS) and set(classes) <= set(CLASS_NAMES)
 
 
 def _binary(y, probs, classes) -> dict:
@@ -168,7 +174,7 @@ def _patients(y, probs, classes, patients) -> dict:
     yt, pp = np.asarray(yt), np.asarray(pp)
     out = {"n_patients": len(ids), "accuracy": float((pp.argmax(1) == yt).mean()),
            "correct": int((pp.argmax(1) == yt).sum())}
-    if set(classes) != set(GROUPS):
+    if _subtypes(classes):
         g = rollup(classes, pp).argmax(1)
         gt = np.array([GROUPS.index(group_of(classes[i])) for i in yt])
         out["binary_accuracy"] = float((g == gt).mean())

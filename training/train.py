@@ -102,6 +102,8 @@ def confirmation_share(sources: dict) -> float:
 def _tile_um(args, ds, default: float) -> float:
     if args.tile_um:
         return args.tile_um
+    if ds.tile_um:
+        return ds.tile_um
     sizes = [s.region[2] * s.mpp for s in ds.samples if s.region and s.mpp]
     return round(statistics.median(sizes), 2) if sizes else default
 

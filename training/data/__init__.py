@@ -3,7 +3,8 @@
 ``load_dataset(spec)`` takes what ``--data`` names:
 
 - a folder: the seed layout ``train|val|test/<class>/<image>``, BreakHis's own tree, or any
-  ``<class>/<image>`` tree (then ``split`` or ``train`` splits it by patient);
+  ``<class>/<image>`` tree (then ``split`` or ``train`` splits it by patient); or a folder of
+  PatchCamelyon's HDF5 files (official splits kept, training.data.pcam);
 - a split manifest CSV written by ``python -m training split``;
 - a review export ``clip_predictions.csv`` (tiles re-read from their slides).
 """
@@ -39,7 +40,9 @@ def load_dataset(spec: str | Path, task: str = "subtype", magnification=None,
     if not p.exists():
         raise DataError(f"{p}: no such file or folder")
     if p.is_dir():
-        ds = load_folder(p)
+        from training.data.pcam import is_pcam, load_pcam
+
+        ds = load_pcam(p) if is_pcam(p) else load_folder(p)
     elif p.suffix.lower() == ".csv":
         ds = load_review_csv(p, include_unreviewed) if is_review_csv(p) else read_manifest(p)
     else:

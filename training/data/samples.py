@@ -29,10 +29,15 @@ class Sample:
     # where a review export's label came from: "confirmed" (a model prediction the reviewer
     # confirmed), "corrected" (the reviewer's own) or "pseudo" (an unreviewed prediction)
     label_source: str | None = None
+    # the patch's position in a file that holds many (PatchCamelyon's HDF5 files)
+    index: int | None = None
 
     @property
     def key(self) -> str:
-        """Unique within a dataset: the path, plus the region for slide tiles."""
+        """Unique within a dataset: the path, plus the region for slide tiles (or the index
+        for a patch inside a file of many)."""
+        if self.index is not None:
+            return f"{self.path}#{self.index}"
         if self.region is None:
             return self.path
         return f"{self.path}@{','.join(str(v) for v in self.region)}"
@@ -41,6 +46,8 @@ class Sample:
     def name(self) -> str:
         """Short display name (file name, plus region)."""
         n = Path(self.path).name
+        if self.index is not None:
+            return f"{n}#{self.index}"
         return n if self.region is None else f"{n}@{self.region[0]},{self.region[1]}"
 
 
@@ -51,6 +58,7 @@ class Dataset:
     kind: str  # seed | folder | breakhis | manifest | review-csv
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    tile_um: float | None = None  # the field of view of its patches, when the source says
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -59,6 +67,8 @@ class Dataset:
     def classes(self) -> list[str]:
         """Labels present, in taxonomy order (subtypes, or the two groups)."""
         present = {s.label for s in self.samples}
+        if not present <= set(GROUPS) and not present <= set(CLASS_NAMES):
+            return sorted(present)  # a custom taxonomy (PCam: normal, tumor)
         order = GROUPS if present <= set(GROUPS) else CLASS_NAMES
         return [c for c in order if c in present]
 
@@ -91,7 +101,8 @@ class Dataset:
         return out
 
     def with_samples(self, samples: list[Sample]) -> Dataset:
-        return Dataset(samples, self.origin, self.kind, list(self.warnings), list(self.notes))
+        return Dataset(samples, self.origin, self.kind, list(self.warnings), list(self.notes),
+                       self.tile_um)
 
 
 def label_indices(samples: list[Sample], classes: list[str]):
@@ -128,7 +139,8 @@ def data_hash(samples: list[Sample]) -> str:
         except OSError:
             size = -1
         rel = Path(os.path.relpath(s.path, root)).as_posix()
-        region = ",".join(str(v) for v in s.region) if s.region else ""
+        region = ",".join(str(v) for v in s.region) if s.region else (
+            f"#{s.index}" if s.index is not None else "")
         rows.append("\t".join([rel, region, s.label, s.patient or "", s.split or "", str(size)]))
     for row in sorted(rows):
         h.update(row.encode() + b"\n")

@@ -27,6 +27,7 @@ class SampleReader:
 
     def __init__(self):
         self._slides: dict[str, PyramidSource] = {}
+        self._h5: dict[str, object] = {}  # open HDF5 files of patches (PCam)
 
     def _slide(self, path: str) -> PyramidSource:
         src = self._slides.get(path)
@@ -42,7 +43,9 @@ class SampleReader:
 
     def image(self, s: Sample, size: int) -> Image.Image:
         """The sample as an RGB image of ``size`` x ``size`` (bilinear, like pvdesk)."""
-        if s.region is None:
+        if s.index is not None:
+            img = self._patch(s)
+        elif s.region is None:
             img = load_rgb(s.path)
         else:
             src = self._slide(s.path)
@@ -60,10 +63,22 @@ class SampleReader:
         """(3, size, size) uint8."""
         return np.asarray(self.image(s, size), dtype=np.uint8).transpose(2, 0, 1)
 
+    def _patch(self, s: Sample) -> Image.Image:
+        """Patch ``s.index`` of an HDF5 file's ``x`` dataset, read on its own (lazily)."""
+        f = self._h5.get(s.path)
+        if f is None:
+            from pvdesk import heavy
+
+            f = self._h5[s.path] = heavy.h5py().File(s.path, "r")
+        return Image.fromarray(np.asarray(f["x"][s.index], dtype=np.uint8), "RGB")
+
     def close(self) -> None:
         for src in self._slides.values():
             src.close()
         self._slides.clear()
+        for f in self._h5.values():
+            f.close()
+        self._h5.clear()
 
 
 class DatasetSource(Source):

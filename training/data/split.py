@@ -188,9 +188,11 @@ def write_manifest(path: str | Path, ds: Dataset) -> Path:
     if not folder.is_dir():
         raise DataError(f"{path}: the folder {path.parent} does not exist")
     sources = any(s.label_source for s in ds.samples)  # a review export: keep where labels came from
+    indexed = any(s.index is not None for s in ds.samples)  # patches inside a file (PCam)
     with atomic_write(path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(COLUMNS + (("label_source",) if sources else ()))
+        w.writerow(COLUMNS + (("label_source",) if sources else ())
+                   + (("index",) if indexed else ()))
         for s in ds.samples:
             p = Path(s.path)
             try:
@@ -200,7 +202,8 @@ def write_manifest(path: str | Path, ds: Dataset) -> Path:
             x, y, ww, hh = s.region if s.region else (None,) * 4
             w.writerow([shown, _cell(x), _cell(y), _cell(ww), _cell(hh), _cell(s.mpp), s.label,
                         _cell(s.patient), _cell(s.magnification), _cell(s.split)]
-                       + ([_cell(s.label_source)] if sources else []))
+                       + ([_cell(s.label_source)] if sources else [])
+                       + ([_cell(s.index)] if indexed else []))
     return path
 
 
@@ -217,7 +220,7 @@ def read_manifest(path: str | Path, check_files: bool = True) -> Dataset:
     """Read a split manifest written by :func:`write_manifest` (or by hand). With
     ``check_files=False`` listed files need not exist (a bundle's record of what it was
     trained on, read to check an evaluation against it)."""
-    from pvdesk.taxonomy import normalise_name
+    from pvdesk.taxonomy import NAME_RE, normalise_name
 
     path = Path(path).expanduser()
     folder = path.parent.resolve()
@@ -240,7 +243,10 @@ def read_manifest(path: str | Path, check_files: bool = True) -> Dataset:
             try:
                 label = normalise_name(row.get("label") or "")
             except KeyError:
-                raise DataError(f"{path}: line {line}: unknown class {row.get('label')!r}") from None
+                label = (row.get("label") or "").strip()
+                if not NAME_RE.fullmatch(label):  # nor a custom class name (tumor, stroma)
+                    raise DataError(f"{path}: line {line}: unknown class "
+                                    f"{row.get('label')!r}") from None
             split = (row.get("split") or "").strip() or None
             if split not in (None, *SPLITS):
                 raise DataError(f"{path}: line {line}: split {split!r} is not train, val or test")
@@ -256,7 +262,8 @@ def read_manifest(path: str | Path, check_files: bool = True) -> Dataset:
                                   _int(path, line, "magnification",
                                        (row.get("magnification") or "").strip()),
                                   split, None if region[0] is None else region, mpp_v,
-                                  (row.get("label_source") or "").strip() or None))
+                                  (row.get("label_source") or "").strip() or None,
+                                  _int(path, line, "index", (row.get("index") or "").strip())))
     if not samples:
         raise DataError(f"{path}: the manifest lists no images")
     missing = [s.path for s in samples if not Path(s.path).is_file()] if check_files else []
