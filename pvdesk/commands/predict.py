@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from pathlib import Path
 
 from pvdesk.commands.common import PREVIEW_RANGE, add_grid_arguments, integer
 from pvdesk.errors import PvdeskError
+
+
+def fraction_0_64(text: str) -> float:
+    import argparse
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text[:40]!r}") from None
+    if not (math.isfinite(v) and 0 <= v <= 64):
+        raise argparse.ArgumentTypeError(f"must be between 0 and 64, got {text[:40]}")
+    return v
 
 
 def register(sub) -> None:
@@ -17,7 +28,12 @@ def register(sub) -> None:
         description="For each slide or patch folder, write DIR/<name>/clip_predictions.csv "
         "(one row per tile per model), heatmap PNGs per class plus the benign/malignant "
         "roll-up and the class map (slides only), and summary.txt / summary.json.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="slide file, image or patch folder")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="slide file, image, patch folder, folder of slides (searched "
+                   "recursively) or glob; one output folder each, and cohort.csv")
+    p.add_argument("--list", default=None, metavar="FILE",
+                   help="a text file naming one slide or folder per line (relative to its "
+                   "folder; # comments)")
     p.add_argument("--model", action="append", required=True, metavar="NAME_OR_FOLDER",
                    help="model bundle name or folder; repeat for several models in one pass")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
@@ -40,6 +56,23 @@ def register(sub) -> None:
     p.add_argument("--heatmap-size", type=integer(64, PREVIEW_RANGE[1]), default=1200,
                    help=f"longest side of the heatmap PNGs in px, 64 to {PREVIEW_RANGE[1]} "
                    "(default %(default)s)")
+    p.add_argument("--resume", action="store_true",
+                   help="skip slides whose outputs in --out are complete for the same slide, "
+                   "bundles (manifest and weights) and grid")
+    p.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="local: this process; ray: one task per slide on a Ray cluster "
+                   "(pip install 'pvdesk[cluster]') (default %(default)s)")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="with --backend ray: the cluster to join (auto, ray://HEAD:10001); "
+                   "default: start Ray on this machine")
+    p.add_argument("--cpus-per-task", type=integer(1, 256), default=1,
+                   help="with --backend ray: CPUs per slide task (default %(default)s)")
+    p.add_argument("--gpus-per-task", type=fraction_0_64, default=0.0,
+                   help="with --backend ray: GPUs per slide task, e.g. 1 or 0.5 (default 0: "
+                   "CPU)")
+    p.add_argument("--tiles-per-task", type=integer(64, 10_000_000), default=4096,
+                   help="with --backend ray: a slide with more tiles is split into tasks of "
+                   "this many tiles (default %(default)s)")
     p.add_argument("--json", action="store_true",
                    help="print the summaries as JSON ({\"results\": [summary.json, ...]})")
     p.set_defaults(func=run)
@@ -47,9 +80,8 @@ def register(sub) -> None:
 
 def _check(args) -> None:
     """Cheap checks of the arguments and output paths (nothing is opened or created)."""
-    for p in args.paths:
-        if not Path(p).expanduser().exists():
-            raise PvdeskError(f"{p}: no such file or folder")
+    if not args.paths and not args.list:
+        raise PvdeskError("name at least one slide, folder or glob, or --list FILE")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise PvdeskError(f"{out}: exists and is not a folder")
@@ -77,7 +109,7 @@ def _check_store(path: str) -> None:
         raise PvdeskError(f"{p}: the folder {p.parent} does not exist")
 
 
-def _check_inputs(args, bundles) -> None:
+def _check_inputs(args, bundles, paths) -> None:
     """Open every input and check its tile grid's geometry (tile size in pixels, number of
     positions) before any model is loaded: a bad slide costs a second, not a model load."""
     from pvdesk.slides import PyramidSource, open_source
@@ -85,7 +117,7 @@ def _check_inputs(args, bundles) -> None:
 
     tile_um = args.tile_um or bundles[0].tile_um
     out_size = max(b.input_size for b in bundles)
-    for path in args.paths:
+    for path in paths:
         with open_source(path, mpp=args.mpp) as src:
             if isinstance(src, PyramidSource):
                 grid_geometry(src, tile_um, out_size, args.overlap)
@@ -93,81 +125,21 @@ def _check_inputs(args, bundles) -> None:
 
 def run(args) -> int:
     _check(args)
-    from pvdesk.export.atomic import make_folder
-    from pvdesk.models import pick_device, resolve_bundle
-    from pvdesk.predict import LoadedModel, output_folder, predict_source
-    from pvdesk.progress import TerminalProgress
-    from pvdesk.slides import open_source
+    from pvdesk.cohort.inputs import expand_inputs
+    from pvdesk.models import resolve_bundle
 
+    inputs = expand_inputs(args.paths, args.list)
     bundles = [resolve_bundle(m) for m in args.model]  # manifests and weight headers only
     if len({(b.name, b.version) for b in bundles}) != len(bundles):
         raise PvdeskError("the same model is named twice (--model)")
     if args.store:
         _check_store(args.store)
-    _check_inputs(args, bundles)
-    device = pick_device(args.device)
-    models = [LoadedModel(b, b.load(device=device, precision=args.precision)) for b in bundles]
-    for b in bundles:
-        if not b.trained:
-            why = "; ".join(getattr(b, "untrained_reasons", None) or ["random weights"])
-            print(f"WARNING: {b.name} is UNTRAINED ({why}): its predictions are "
-                  "meaningless, for testing only", file=sys.stderr)
-    out_dir = make_folder(args.out)
-    store = None
-    if args.store:
-        from pvdesk.review.store import ReviewStore
+    if len(inputs.paths) == 1:  # one input: refused before any model is loaded
+        _check_inputs(args, bundles, inputs.paths)
+    if args.backend == "ray":
+        from pvdesk.cohort.ray_backend import import_ray
 
-        store = ReviewStore(args.store)
-    taken: set[str] = set()
-    results: list[dict] = []
-    try:
-        for path in args.paths:
-            with open_source(path, mpp=args.mpp) as src:
-                regions = None
-                if store is not None and not args.ignore_regions:
-                    from pvdesk.regions import regions_for
+        import_ray()  # says how to install it, before anything is loaded
+    from pvdesk.commands.predict_cohort import run_cohort_command
 
-                    regions = regions_for(store, src.slide_id)
-                out = output_folder(out_dir, Path(path), taken)
-                with TerminalProgress(f"{Path(path).name}", "tile") as bar:
-                    info = predict_source(
-                        src, models, out, tile_um=args.tile_um, overlap=args.overlap,
-                        min_tissue=args.min_tissue, batch_size=args.batch,
-                        workers=args.workers, store=store, device=device,
-                        heatmap_size=args.heatmap_size, regions=regions,
-                        embeddings=args.embeddings,
-                        progress=lambda p, bar=bar: bar(p.done, p.total))
-            info["out"] = str(out)
-            results.append(info)
-            if args.json:
-                continue
-            calls = ", ".join(f"{m['model']}: {_call_text(m)}"
-                              + ("" if m["trained"] else " (UNTRAINED)") for m in info["models"])
-            print(f"{out}: {info['tiles']} tiles, {info['csv_rows']} rows, "
-                  f"{info['tiles_per_s']:.1f} tiles/s; slide call {calls}")
-            for w in info["grid_warnings"]:
-                print(f"note: {w}")
-            if info.get("unreadable_area"):
-                print(f"note: unreadable area: {info['unreadable_area']['note']}")
-            if info["tiles_unreadable"]:
-                print(f"note: {info['tiles_unreadable']} of {info['tiles']} tiles could not "
-                      f"be read (tile_status 'unreadable' in the CSV; e.g. "
-                      f"{info['unreadable_examples'][0]})")
-    finally:
-        if store is not None:
-            store.close()
-    if args.json:
-        print(json.dumps({"results": results}, indent=2, ensure_ascii=False))
-    return 0
-
-
-def _call_text(m: dict) -> str:
-    """A model's slide call for the one-line report; a taxonomy without benign/malignant
-    groups has no rule, and its class shares are given instead."""
-    from pvdesk.predict.summary import NO_RULE
-
-    if m.get("slide_call_rule") != NO_RULE:
-        return m["slide_call"] or "-"
-    n = m["tiles_classified"] or 1
-    shares = " ".join(f"{c} {k / n:.0%}" for c, k in m["tiles_per_class"].items())
-    return f"no slide-level rule (class shares: {shares})"
+    return run_cohort_command(args, bundles, inputs)

@@ -74,9 +74,11 @@ class SlideWriter:
         self.embeddings, self.heatmap_size = embeddings, heatmap_size
         self.store_settings = dict(store_settings or {})
 
-    def write(self, batches) -> dict:
+    def write(self, batches, elapsed=None) -> dict:
         """Consume ``batches`` (BatchResults in tile order); write every output; return the
-        summary (also written as summary.json). An exception from ``batches`` leaves no CSV."""
+        summary (also written as summary.json). An exception from ``batches`` leaves no CSV.
+        ``elapsed()``: the seconds the computation took where it ran (default: the time
+        the batches took to arrive here)."""
         plan, models = self.plan, self.models
         grid, meta = plan.grid, plan.meta
         out = make_folder(self.out)
@@ -102,7 +104,7 @@ class SlideWriter:
                 yield from csv_rows(batch, models, meta.path, meta.mpp)
 
         n_rows = write_rows_csv(out / CSV_NAME, union_classes(models), rows())
-        seconds = time.perf_counter() - started
+        seconds = elapsed() if elapsed is not None else time.perf_counter() - started
         if heatmaps:
             self._write_heatmaps(heatmaps, out / "heatmaps")
         mask = grid.mask
