@@ -196,6 +196,7 @@ def test_errors_are_one_line_with_status_2(tmp_path, capsys):
     assert main(["split", "--data", str(tmp_path / "empty")]) == 2
     assert "no labelled images" in capsys.readouterr().err
     bad = tmp_path / "bad.csv"
-    bad.write_text("path,label\nx.png,not_a_class\n")
+    # lowercase identifiers are custom class names (tumor, stroma); this is neither
+    bad.write_text("path,label\nx.png,Not a class!\n")
     assert main(["train", "--data", str(bad), "--out", str(tmp_path / "b")]) == 2
-    assert "line 2: unknown class 'not_a_class'" in capsys.readouterr().err
+    assert "line 2: unknown class 'Not a class!'" in capsys.readouterr().err
