@@ -68,7 +68,11 @@ def prepare_data(args, reporter):
     for n in ds.notes:
         reporter.note(n)
     train = ds.split("train")
-    classes = [c for c in ds.classes if any(s.label == c for s in train)]
+    from training.taxonomy_carry import ordered, start_taxonomy
+
+    # a custom taxonomy keeps its starting bundle's class order (and so its review keys)
+    classes = ordered([c for c in ds.classes if any(s.label == c for s in train)],
+                      start_taxonomy(getattr(args, "backbone", None)))
     if len(classes) < 2:
         raise DataError(f"{ds.origin}: the training split has {len(classes)} class(es); at "
                         "least 2 are needed")
@@ -205,6 +209,11 @@ def run_train(args, reporter) -> int:
     if history:
         with atomic_write(out / "history.json") as fh:
             json.dump(history, fh, indent=1)
+    from training.taxonomy_carry import start_taxonomy, write_taxonomy
+
+    tax_file = write_taxonomy(out, start_taxonomy(getattr(args, "backbone", None)), classes)
+    if tax_file:  # display names, colours, keys and groups of the starting bundle
+        manifest["taxonomy"] = tax_file
     save_bundle(out, manifest, res["tensors"])
     Checkpoints(out).remove()
     reporter.info(f"{out}: bundle {name} ({args.head}, {len(classes)} classes)"

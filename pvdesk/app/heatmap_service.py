@@ -22,6 +22,7 @@ from pvdesk.app.events import Event
 from pvdesk.colormaps import CLASS_COLOUR, colormap_layer
 from pvdesk.heatmap import ARGMAX, HeatmapGrid, fit_to
 from pvdesk.heatmap.render import render, tissue_alpha
+from pvdesk.taxonomy import taxonomy_of
 
 MAX_OVERLAY_PX = 1024
 RENDER_INTERVAL_S = 0.25
@@ -83,7 +84,7 @@ class HeatmapService:
         maps = {}
         if grid.stride is not None:
             for b in bundles:
-                maps[b.name] = HeatmapGrid(grid, b.classes, size=size)
+                maps[b.name] = HeatmapGrid(grid, b.classes, size=size, taxonomy=taxonomy_of(b))
         with self._lock:
             if token is None:
                 self._generation += 1

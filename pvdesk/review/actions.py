@@ -20,7 +20,7 @@ from pvdesk.review.types import (
     UNREVIEWED,
     utc_now,
 )
-from pvdesk.taxonomy import GROUPS
+from pvdesk.taxonomy import GROUPS, Taxonomy
 
 DIAGNOSIS_LABELS = REVIEW_LABELS + GROUPS
 MAX_PATIENT_CHARS = 64
@@ -79,7 +79,8 @@ class ReviewActions:
 
     def set_diagnosis(self, slide_id: str, label: str | None, comment: str = "") -> int:
         """A slide-level diagnosis with a free-text comment (not on the undo stack)."""
-        if label is not None and label not in DIAGNOSIS_LABELS:
+        if label is not None and label not in DIAGNOSIS_LABELS and label not in {
+                x for r in self.runs() for x in Taxonomy.of_run(r).diagnosis_labels}:
             raise StoreError(f"{self.path}: {label!r} is not a diagnosis label")
         with self.transaction() as con:
             if con.execute("SELECT 1 FROM slides WHERE slide_id=?", (slide_id,)).fetchone() is None:
@@ -135,8 +136,6 @@ class ReviewActions:
     def _review_labels(self, run_id: int | None) -> tuple[str, ...]:
         """The labels a reviewer may give in ``run_id`` (its taxonomy's classes, 0 and U;
         without a run: those of every run in the store)."""
-        from pvdesk.taxonomy import Taxonomy
-
         runs = [self.run(run_id)] if run_id is not None else self.runs()
         out = list(REVIEW_LABELS) if run_id is None else []
         for r in runs:

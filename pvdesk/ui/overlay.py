@@ -13,14 +13,14 @@ from PySide6.QtGui import QColor, QImage, QPen, QRegion
 
 from pvdesk.app.heatmap_service import HeatmapService
 from pvdesk.heatmap import ARGMAX, ROLLUP, HeatmapGrid
-from pvdesk.taxonomy import subtype
+from pvdesk.taxonomy import Taxonomy, taxonomy_of
 from pvdesk.ui.background import Relay
 from pvdesk.ui.overlay_panel import OverlayPanel
 
 
-def _label(name: str) -> str:
+def _label(name: str, taxonomy: Taxonomy) -> str:
     try:
-        return subtype(name).label
+        return taxonomy.display(name)
     except KeyError:
         return name.capitalize()
 
@@ -117,7 +117,7 @@ class OverlayController(QObject):
         self.bundles = {b.name: b for b in info.bundles}
         first = info.bundles[0]
         self._layers_for = first.name
-        self.panel.set_models([b.name for b in info.bundles], first.classes)
+        self.panel.set_models([b.name for b in info.bundles], first.classes, taxonomy_of(first))
         self._send_params()
         self.panel.hover.setText(f"{len(info.grid.tiles)} tissue tiles to classify.")
         self.untrained_changed.emit(info.untrained)
@@ -173,11 +173,13 @@ class OverlayController(QObject):
         name = self.panel.params["model"]
         if name in self.bundles:
             classes = list(self.bundles[name].classes)
+            tax = taxonomy_of(self.bundles[name])
             if self._layers_for != name:
                 self._layers_for = name
-                self.panel.set_layers(classes)
+                self.panel.set_layers(classes, tax)
             # a patch folder has no heatmap, but its grid is coloured by class: show those
-            self.panel.update_legend(self.current()[1] if hm is not None else ARGMAX, classes)
+            self.panel.update_legend(self.current()[1] if hm is not None else ARGMAX, classes,
+                                     tax)
         self._settings.overlay_opacity = self.panel.params["opacity"]
         self.layer.visible = self.panel.params["visible"]
         self._send_params()
@@ -232,7 +234,8 @@ class OverlayController(QObject):
         ranked = sorted(probs.items(), key=lambda kv: -kv[1])
         name = self.panel.params["model"]
         warn = "" if self.bundles[name].trained else " <b>(UNTRAINED)</b>"
-        lines = [f"{_label(c)}: {v:.2f}" for c, v in ranked]
+        tax = taxonomy_of(self.bundles[name])
+        lines = [f"{_label(c, tax)}: {v:.2f}" for c, v in ranked]
         tx, ty = rect[0], rect[1]
         self.panel.hover.setText(f"Tile at x {tx}, y {ty} (level-0 px) — {name}{warn}<br>"
                                  + "<br>".join(lines))

@@ -20,36 +20,42 @@ from PySide6.QtWidgets import (
 
 from pvdesk.colormaps import CLASS_COLOUR, COLORMAPS, lut
 from pvdesk.heatmap import ARGMAX, ROLLUP
-from pvdesk.taxonomy import GROUPS, colour_of, subtype
+from pvdesk.taxonomy import Taxonomy
 from pvdesk.ui.glossary import explain, form_row, tip
 
 
-def layer_tip(layer: str) -> str:
+def layer_tip(layer: str, taxonomy: Taxonomy | None = None) -> str:
+    tax = taxonomy or Taxonomy.breakhis()
     if layer == ARGMAX:
         return explain("class_map")
     if layer == ROLLUP:
-        return "Blue: benign, orange: malignant.\n\n" + explain("rollup")
-    if layer in GROUPS:
+        low, high = tax.rollup_pair or ("", "")
+        return (f"From {low} ({tax.colour_of(low)}) to {high} ({tax.colour_of(high)}).\n\n"
+                if tax.rollup_pair else "") + explain("rollup")
+    if layer in tax.groups:
         return f"The {layer} score of each tile.\n\n" + explain("rollup", "probability")
     try:
-        name = subtype(layer).label.lower()
+        name = tax.display(layer).lower()
     except KeyError:
         name = layer.replace("_", " ")
     return f"Each tile's probability of {name}.\n\n" + explain("probability")
 
 
-def layer_title(layer: str) -> str:
+def layer_title(layer: str, taxonomy: Taxonomy | None = None) -> str:
+    """A layer's name in the selector and legend: "1  Tumour" (key, display name)."""
+    tax = taxonomy or Taxonomy.breakhis()
     if layer == ARGMAX:
         return "Class map (most likely class)"
     if layer == ROLLUP:
-        return "Benign / malignant roll-up"
-    if layer in GROUPS:
+        low, high = tax.rollup_pair or ("benign", "malignant")
+        return f"{low.capitalize()} / {high} roll-up"
+    if layer in tax.groups:
         return f"P({layer})"
     try:
-        s = subtype(layer)
-        return f"{s.key}  {s.label}"
+        key, label, _ = tax.label_parts(layer)
     except KeyError:
         return layer
+    return f"{key}  {label}" if key else f"    {label}"
 
 
 class Legend(QWidget):
@@ -61,8 +67,9 @@ class Legend(QWidget):
         self._entries: list[tuple[str, str]] = []  # (text, colour)
         self._gradient: tuple[list[str], str, str] | None = None  # stops, low, high labels
 
-    def show_classes(self, classes) -> None:
-        self._entries = [(layer_title(c), colour_of(c)) for c in classes]
+    def show_classes(self, classes, taxonomy: Taxonomy | None = None) -> None:
+        tax = taxonomy or Taxonomy.for_classes(classes)
+        self._entries = [(layer_title(c, tax), tax.colour_of(c)) for c in classes]
         self._gradient = None
         self._relayout()
 
@@ -153,49 +160,55 @@ class OverlayPanel(QWidget):
         self.threshold_label.setText(f"hide below {self.threshold.value() / 100:.2f}")
         self.changed.emit()
 
-    def set_models(self, names: list[str], classes: list[str]) -> None:
+    def set_models(self, names: list[str], classes: list[str],
+                   taxonomy: Taxonomy | None = None) -> None:
         """Fill the selectors for a run (blocking signals; one ``changed`` at the end)."""
         for combo in (self.model, self.layer):
             combo.blockSignals(True)
             combo.clear()
         for n in names:
             self.model.addItem(n, n)
-        self.set_layers(classes)
+        self.set_layers(classes, taxonomy)
         for combo in (self.model, self.layer):
             combo.blockSignals(False)
         self.setEnabled(bool(names))
         self._emit()
 
-    def set_layers(self, classes: list[str]) -> None:
+    def set_layers(self, classes: list[str], taxonomy: Taxonomy | None = None) -> None:
+        """The layers of a model: its class map, the roll-up (only when its taxonomy has a
+        pair of groups and the model has classes to sum), and one layer per class."""
+        tax = taxonomy or Taxonomy.for_classes(classes)
         current = self.layer.currentData()
         self.layer.blockSignals(True)
         self.layer.clear()
-        self.layer.addItem(layer_title(ARGMAX), ARGMAX)
-        if set(classes) - set(GROUPS):
-            self.layer.addItem(layer_title(ROLLUP), ROLLUP)
+        self.layer.addItem(layer_title(ARGMAX, tax), ARGMAX)
+        if tax.rollup_pair and set(classes) - set(tax.groups):
+            self.layer.addItem(layer_title(ROLLUP, tax), ROLLUP)
         for c in classes:
-            self.layer.addItem(layer_title(c), c)
+            self.layer.addItem(layer_title(c, tax), c)
         for i in range(self.layer.count()):
-            self.layer.setItemData(i, layer_tip(self.layer.itemData(i)),
+            self.layer.setItemData(i, layer_tip(self.layer.itemData(i), tax),
                                    Qt.ItemDataRole.ToolTipRole)
         i = self.layer.findData(current)
         self.layer.setCurrentIndex(max(0, i))
         self.layer.blockSignals(False)
 
-    def update_legend(self, layer: str, classes: list[str]) -> None:
+    def update_legend(self, layer: str, classes: list[str],
+                      taxonomy: Taxonomy | None = None) -> None:
+        tax = taxonomy or Taxonomy.for_classes(classes)
         cmap = self.colormap.currentText()
         if layer == ARGMAX:
-            self.legend.show_classes(classes)
+            self.legend.show_classes(classes, tax)
         elif cmap != CLASS_COLOUR:
             table = lut(cmap)
             stops = ["#{:02x}{:02x}{:02x}".format(*(int(v) for v in table[i]))
                      for i in (*range(0, 256, 32), 255)]
             self.legend.show_gradient(stops, "p = 0", "p = 1")
-        elif layer == ROLLUP:
-            self.legend.show_gradient([colour_of("benign"), colour_of("malignant")],
-                                      "benign", "malignant")
+        elif layer == ROLLUP and tax.rollup_pair:
+            low, high = tax.rollup_pair
+            self.legend.show_gradient([tax.colour_of(low), tax.colour_of(high)], low, high)
         else:
-            self.legend.show_gradient(["#ffffff", colour_of(layer)], "p = 0", "p = 1")
+            self.legend.show_gradient(["#ffffff", tax.colour_of(layer)], "p = 0", "p = 1")
 
     @property
     def params(self) -> dict:

@@ -25,8 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pvdesk.review.actions import DIAGNOSIS_LABELS
-from pvdesk.taxonomy import GROUPS, NON_TISSUE, SUBTYPES, UNCERTAIN
+from pvdesk.taxonomy import NON_TISSUE, UNCERTAIN, Taxonomy
 from pvdesk.ui.glossary import explain, tip
 from pvdesk.ui.review_layer import swatch
 from pvdesk.ui.review_queue import QueueModel, class_text
@@ -38,12 +37,27 @@ ORDERS = (("Most uncertain first (entropy)", "entropy"), ("Smallest top-2 margin
 ORDER_TIPS = {"entropy": explain("entropy"), "margin": explain("margin"),
               "tile": "Tiles in reading order across the slide (left to right, top to "
                       "bottom), or a folder's file order."}
-KEY_LABELS = tuple(s.name for s in SUBTYPES) + (NON_TISSUE, UNCERTAIN)
+KEY_LABELS = tuple(s.name for s in Taxonomy.breakhis().keyed) + (NON_TISSUE, UNCERTAIN)
 HINT_OFF = ("<b>Review mode is off.</b> Press <b>R</b> (or the button) to review from the "
             "keyboard; arrow keys pan the slide until then.")
-HINT_ON = ("<b>Keys:</b> 1–8 subtype · 0 non-tissue · U uncertain · Enter/Space confirm · "
-           "J/K or arrows next/previous · S select similar tiles · E why this tile (Grad-CAM) · "
-           "Shift/Ctrl-click or -drag select many · Esc clear · Ctrl+Z / Ctrl+Shift+Z undo/redo")
+HINT_KEYS = ("<b>Keys:</b> {keys} · 0 non-tissue · U uncertain · Enter/Space confirm · "
+             "J/K or arrows next/previous · S select similar tiles · E why this tile "
+             "(Grad-CAM) · Shift/Ctrl-click or -drag select many · Esc clear · Ctrl+Z / "
+             "Ctrl+Shift+Z undo/redo")
+
+
+def key_range(tax: Taxonomy) -> str:
+    """"1–8 subtype" (BreakHis), "1–3 class"; with more than 9 classes it says the others
+    have no key."""
+    n = len(tax.keyed)
+    what = "subtype" if tax.is_breakhis else "class"
+    text = f"1–{n} {what}" if n > 1 else f"1 {what}"
+    rest = len(tax.classes) - n
+    return text + (f" (the other {rest} classes have no key: label them from the Review "
+                   "menu)" if rest else "")
+
+
+HINT_ON = HINT_KEYS.format(keys=key_range(Taxonomy.breakhis()))
 
 
 class ReviewDock(QWidget):
@@ -70,11 +84,6 @@ class ReviewDock(QWidget):
 
         self.run = QComboBox()
         self.klass = QComboBox()
-        self.klass.addItem("All predicted classes", None)
-        for s in SUBTYPES:
-            self.klass.addItem(class_text(s.name), s.name)
-        for g in GROUPS:
-            self.klass.addItem(g.capitalize(), g)
         self.status = QComboBox()
         for text, value in STATUS_FILTERS:
             self.status.addItem(text, value)
@@ -123,15 +132,8 @@ class ReviewDock(QWidget):
         self.selection.setWordWrap(True)
         keys = QGridLayout()
         keys.setSpacing(3)
+        self.keys_grid = keys
         self.key_buttons: dict[str, QPushButton] = {}
-        for i, name in enumerate(KEY_LABELS):
-            b = QPushButton(class_text(name))
-            b.setIcon(QIcon(swatch(name, 14)))
-            b.setStyleSheet("QPushButton { text-align: left; padding: 3px 6px; }")
-            b.setToolTip(f"Label the tile(s) {class_text(name)[2:]} (key {class_text(name)[0]})")
-            b.clicked.connect(lambda _=False, n=name: self.label_clicked.emit(n))
-            keys.addWidget(b, i // 2, i % 2)
-            self.key_buttons[name] = b
         self.confirm = QPushButton("✓ Confirm prediction (Enter / Space)")
         self.confirm.clicked.connect(self.confirm_clicked)
         self.undo = QPushButton("Undo (Ctrl+Z)")
@@ -142,11 +144,6 @@ class ReviewDock(QWidget):
 
         diag = QGroupBox("Slide diagnosis")
         self.diagnosis = QComboBox()
-        self.diagnosis.addItem("— not set —", None)
-        for name in ("benign", "malignant", *(s.name for s in SUBTYPES), UNCERTAIN):
-            if name in DIAGNOSIS_LABELS:
-                self.diagnosis.addItem(name.capitalize() if name in GROUPS
-                                       else class_text(name)[2:], name)
         self.comment = QPlainTextEdit()
         self.comment.setPlaceholderText("Comment (stored with the diagnosis)")
         self.comment.setFixedHeight(54)
@@ -185,9 +182,47 @@ class ReviewDock(QWidget):
         layout.addLayout(keys)
         layout.addLayout(undo_row)
         layout.addWidget(diag)
+        self.taxonomy = Taxonomy.breakhis()
+        self.set_taxonomy(self.taxonomy, force=True)
         self.set_mode(False)
 
     # -- state from the controller -----------------------------------------------------
+    def set_taxonomy(self, tax: Taxonomy, force: bool = False) -> None:
+        """The run's classes: the label buttons (keys 1-9 in class order, 0, U), the
+        predicted-class filter, the slide diagnosis choices and the key hint follow it."""
+        if tax == self.taxonomy and not force:
+            return
+        self.taxonomy = tax
+        for b in self.key_buttons.values():
+            self.keys_grid.removeWidget(b)
+            b.deleteLater()
+        self.key_buttons = {}
+        for i, name in enumerate([s.name for s in tax.keyed] + [NON_TISSUE, UNCERTAIN]):
+            key, label, _ = tax.label_parts(name)
+            b = QPushButton(f"{key} {label}")
+            b.setIcon(QIcon(swatch(name, 14)))
+            b.setStyleSheet("QPushButton { text-align: left; padding: 3px 6px; }")
+            b.setToolTip(f"Label the tile(s) {label} (key {key})")
+            b.clicked.connect(lambda _=False, n=name: self.label_clicked.emit(n))
+            self.keys_grid.addWidget(b, i // 2, i % 2)
+            self.key_buttons[name] = b
+        for combo in (self.klass, self.diagnosis):
+            combo.blockSignals(True)
+            combo.clear()
+        self.klass.addItem("All predicted classes", None)
+        for s in tax.classes:
+            self.klass.addItem(class_text(s.name), s.name)
+        for g in tax.groups:
+            self.klass.addItem(g.capitalize(), g)
+        self.diagnosis.addItem("— not set —", None)
+        for name in (*tax.groups, *tax.names, UNCERTAIN):
+            self.diagnosis.addItem(tax.display(name), name)
+        for combo in (self.klass, self.diagnosis):
+            combo.blockSignals(False)
+        self.hint_on = HINT_KEYS.format(keys=key_range(tax))
+        if self.mode.isChecked():
+            self.hint.setText(self.hint_on)
+
     def set_mode(self, on: bool) -> None:
         self.mode.blockSignals(True)
         self.mode.setChecked(on)
@@ -214,7 +249,8 @@ class ReviewDock(QWidget):
 
     def show_selection(self, n: int) -> None:
         self.selection.setText(
-            f"<b>{n} tiles selected</b>: Enter confirms them all, 1–8 / 0 / U label them "
+            f"<b>{n} tiles selected</b>: Enter confirms them all, "
+            f"{key_range(self.taxonomy).split(' ')[0]} / 0 / U label them "
             "all (Esc clears)." if n > 1 else "")
 
     def show_diagnosis(self, label, comment, reviewer, at) -> None:

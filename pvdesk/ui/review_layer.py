@@ -14,7 +14,7 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPen
 
-from pvdesk.taxonomy import colour_of, label_parts
+from pvdesk.taxonomy import Taxonomy
 
 CURRENT = QColor("#ffffff")  # white dashes on a black ring mark the tile under review
 SELECTED = QColor(0, 200, 255)
@@ -22,13 +22,27 @@ HALO = QColor(0, 0, 0, 190)
 MIN_TEXT_PX = 44  # tiles at least this wide on screen carry their label's key and code
 
 
+_SHOWN: list[Taxonomy] = [Taxonomy.breakhis()]
+
+
+def show_taxonomy(taxonomy: Taxonomy | None) -> None:
+    """The taxonomy of the run under review: its keys, names and colours are what the
+    review views show (BreakHis when None)."""
+    _SHOWN[0] = taxonomy or Taxonomy.breakhis()
+
+
+def shown_taxonomy() -> Taxonomy:
+    return _SHOWN[0]
+
+
 def short_label(name: str) -> str:
-    """"5 DC" for a subtype, "0 non-tissue" / "U uncertain" for the review-only labels."""
+    """"5 DC" for a subtype, "0 non-tissue" / "U uncertain" for the review-only labels
+    ("STR" alone for a custom class past the ninth, which has no key)."""
     try:
-        key, _, tag = label_parts(name)
+        key, _, tag = shown_taxonomy().label_parts(name)
     except KeyError:
         return name
-    return f"{key} {tag}"
+    return f"{key} {tag}" if key else tag
 
 
 def swatch(name: str | None, size: int = 12):
@@ -46,7 +60,7 @@ def swatch(name: str | None, size: int = 12):
 
 def label_colour(name: str | None) -> QColor:
     try:
-        return QColor(colour_of(name)) if name else QColor("#cccccc")
+        return QColor(shown_taxonomy().colour_of(name)) if name else QColor("#cccccc")
     except KeyError:
         return QColor("#cccccc")
 

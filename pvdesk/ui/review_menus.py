@@ -10,7 +10,7 @@ from __future__ import annotations
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu
 
-from pvdesk.taxonomy import NON_TISSUE, SUBTYPES, UNCERTAIN, label_parts
+from pvdesk.taxonomy import NON_TISSUE, UNCERTAIN, Taxonomy
 from pvdesk.ui.menus import _action as _act
 
 
@@ -45,15 +45,35 @@ def build_review_menus(window, command) -> dict[str, QAction]:
     review.addSeparator()
     keyed = [("Confirm the prediction", "Enter", "enter"), ("Next tile", "J / ↓", "j"),
              ("Previous tile", "K / ↑", "k")]
-    for name in [s.name for s in SUBTYPES] + [NON_TISSUE, UNCERTAIN]:
-        key, label, _ = label_parts(name)
-        keyed.append((f"Label as {label}", key, key.lower()))
     for text, key, token in keyed:
         a = QAction(f"{text}\t{key}", window)
         a.triggered.connect(lambda _=False, t=token: command(t))
         review.addAction(a)
-    review.addSeparator()
+    window.review_label_end = review.addSeparator()
+    window.review_label_actions = []
+    set_label_actions(window, Taxonomy.breakhis(), command)
     acts["clear_selection"] = QAction("Clear the selection\tEsc", window)
     review.addAction(acts["clear_selection"])
     window.review_menu = review
     return acts
+
+
+def set_label_actions(window, tax: Taxonomy, command, label=None) -> None:
+    """The Review menu's "Label as …" entries for the run's taxonomy: its classes in order
+    with their keys (a class past the ninth has none: choosing the entry labels with
+    ``label(name)``), then non-tissue (0) and uncertain (U)."""
+    menu = window.review_menu if hasattr(window, "review_menu") else None
+    for a in window.review_label_actions:
+        a.setParent(None)
+        a.deleteLater()
+    window.review_label_actions = []
+    for name in [*tax.names, NON_TISSUE, UNCERTAIN]:
+        key, text, _ = tax.label_parts(name)
+        a = QAction(f"Label as {text}\t{key}" if key else f"Label as {text}", window)
+        if key:
+            a.triggered.connect(lambda _=False, t=key.lower(): command(t))
+        elif label is not None:
+            a.triggered.connect(lambda _=False, n=name: label(n))
+        window.review_label_actions.append(a)
+    target = menu if menu is not None else window.review_label_end.parent()
+    target.insertActions(window.review_label_end, window.review_label_actions)

@@ -8,9 +8,8 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from pvdesk.review.types import CORRECTED, UNREVIEWED
-from pvdesk.taxonomy import label_parts
 from pvdesk.ui.glossary import GLOSSARY, explain
-from pvdesk.ui.review_layer import short_label
+from pvdesk.ui.review_layer import short_label, shown_taxonomy
 
 COLUMNS = ("#", "Predicted", "p", "Review")
 COLUMN_TIPS = ("The tile's place in the queue.", "The model's most probable class.",
@@ -20,14 +19,15 @@ COLUMN_TIPS = ("The tile's place in the queue.", "The model's most probable clas
 
 
 def class_text(name: str | None) -> str:
-    """"5 Ductal carcinoma": the key first, as on the legend."""
+    """"5 Ductal carcinoma": the key first, as on the legend (the run's taxonomy; a class
+    without a key shows its name alone)."""
     if not name:
         return ""
     try:
-        key, label, _ = label_parts(name)
+        key, label, _ = shown_taxonomy().label_parts(name)
     except KeyError:
         return name.capitalize()
-    return f"{key} {label}"
+    return f"{key} {label}" if key else label
 
 
 def where_text(rec) -> str:
@@ -122,12 +122,13 @@ class QueueModel(QAbstractTableModel):
         return None
 
 
-_SWATCHES: dict[str, object] = {}
+_SWATCHES: dict[tuple, object] = {}
 
 
 def _swatch(name: str):
     from pvdesk.ui.review_layer import swatch
 
-    if name not in _SWATCHES:
-        _SWATCHES[name] = swatch(name, 12)
-    return _SWATCHES[name]
+    key = (shown_taxonomy(), name)
+    if key not in _SWATCHES:
+        _SWATCHES[key] = swatch(name, 12)
+    return _SWATCHES[key]

@@ -38,6 +38,7 @@ class SlideContext:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     path: Path | None = None  # the store file, once chosen
+    team: object = None  # pvdesk.app.team.TeamState, read with the store (writer thread)
 
     def store_path(self) -> Path:
         if self.path is None:
@@ -65,6 +66,7 @@ class SlideContext:
 def open_job(ctx: SlideContext, writer):
     """Writer thread: the slide's store (when one exists), the run to show (the one last
     reviewed, else the newest) as a loaded ReviewService, and its stored heatmap."""
+    from pvdesk.app.team import load_team_state
     from pvdesk.review.project import last_reviewed_run, latest_runs_by_model, restore_run
 
     store = ctx.ensure_store(create=ctx.project is not None)
@@ -72,8 +74,10 @@ def open_job(ctx: SlideContext, writer):
         return None
     runs = latest_runs_by_model(store, ctx.slide_id)
     if not runs:
+        ctx.team = load_team_state(store)
         return None
     run_id = last_reviewed_run(store, ctx.slide_id) or runs[0].run_id
+    ctx.team = load_team_state(store, run_id)  # who acts, blinded or not, disputed tiles
     run = store.run(run_id)
     session = ReviewService(store, ctx.slide_id, run_id, writer=writer)  # reads every tile
     if ctx.folder:
@@ -83,6 +87,9 @@ def open_job(ctx: SlideContext, writer):
 
 def service_job(ctx: SlideContext, run_id: int, writer, filters: dict):
     """Writer thread: a ReviewService over another run of the slide, filtered."""
+    from pvdesk.app.team import load_team_state
+
+    ctx.team = load_team_state(ctx.store, run_id)  # the adjudicator's disputed tiles
     session = ReviewService(ctx.store, ctx.slide_id, run_id, writer=writer)
     session.set_filters(**filters)
     session.first()
@@ -123,8 +130,20 @@ class StoreMixin:
             # out of the cyclic collector's full passes, which would otherwise walk them all
             # (tens of ms at 100k tiles) at some key press.
             gc.freeze()
+        self._show_taxonomy(session.taxonomy if session is not None else None)
+        self.team.on_session(session)  # blinded orders, the adjudicator's queue
         self.sync.refresh(center=False)
         self.sync.refresh_runs()
+
+    def _show_taxonomy(self, tax) -> None:
+        """The run's classes on the review views: keys, label buttons, menu, colours."""
+        from pvdesk.ui.review_layer import show_taxonomy, shown_taxonomy
+        from pvdesk.ui.review_menus import set_label_actions
+
+        show_taxonomy(tax)
+        tax = shown_taxonomy()
+        self.dock.set_taxonomy(tax)
+        set_label_actions(self.w, tax, self.command, label=lambda n: self.act("correct", n))
 
     def _on_acks(self) -> None:
         s = self.session
@@ -145,6 +164,7 @@ class StoreMixin:
         if error is not None:
             self.w.status.showMessage(f"Review store not opened: {error}", 10000)
             return
+        self.team.refresh()  # the reviewer's role and the project's reading settings
         if ctx.store is not None:
             self.dock.show_diagnosis(*ctx.store.diagnosis(ctx.slide_id))
             self.dock.show_patient(ctx.store.patients().get(ctx.slide_id))
@@ -163,8 +183,11 @@ class StoreMixin:
 
     def _show_stored_heatmap(self, run, restored) -> None:
         grid, batch = restored
+        from pvdesk.taxonomy import Taxonomy
+
         stub = SimpleNamespace(name=run.bundle_name, version=run.bundle_version, label=run.model,
-                               classes=run.classes, trained=run.trained)
+                               classes=run.classes, trained=run.trained,
+                               taxonomy=Taxonomy.of_run(run))
         size = tuple(self.w.view.source.dimensions) if self.w.view.source else (0, 0)
         self.w.overlay.show_stored(RunInfo([stub], grid, run.device, size), batch)
 

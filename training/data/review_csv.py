@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pvdesk.export.csv import read_predictions_csv
 from pvdesk.slides import parse_breakhis_name
-from pvdesk.taxonomy import NON_TISSUE, UNCERTAIN, normalise_name
+from pvdesk.taxonomy import NON_TISSUE, UNCERTAIN, Taxonomy
 from training.data.samples import Dataset, Sample
 from training.errors import DataError
 
@@ -50,6 +50,9 @@ def load_review_csv(path: str | Path, include_unreviewed: bool = False) -> Datas
     path = Path(path).expanduser()
     table = read_predictions_csv(path)  # raises ExportError (a PvdeskError) naming the file
     folder = path.parent.resolve()
+    # the classes are the file's p_<class> columns: BreakHis names (with their codes and
+    # aliases) or a custom taxonomy's, kept in the file's order
+    taxonomy = Taxonomy.for_classes(table.classes) if table.classes else Taxonomy.breakhis()
     best: dict[tuple, tuple[int, Sample]] = {}
     skipped = {"unreviewed": 0, UNCERTAIN: 0, NON_TISSUE: 0, "unreadable": 0}
     missing: set[str] = set()
@@ -69,9 +72,10 @@ def load_review_csv(path: str | Path, include_unreviewed: bool = False) -> Datas
             skipped[raw.lower()] += 1
             continue
         try:
-            label = normalise_name(raw)
+            label = taxonomy.normalise(raw)
         except KeyError:
-            raise DataError(f"{path}: line {i}: unknown label {raw!r}") from None
+            raise DataError(f"{path}: line {i}: unknown label {raw!r} (the file's classes: "
+                            f"{', '.join(table.classes) or 'none'})") from None
         src = _resolve(row["source"] or "", folder)
         if not src.exists():
             missing.add(str(src))
