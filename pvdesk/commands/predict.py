@@ -70,7 +70,7 @@ def register(sub) -> None:
     p.add_argument("--gpus-per-task", type=fraction_0_64, default=0.0,
                    help="with --backend ray: GPUs per slide task, e.g. 1 or 0.5 (default 0: "
                    "CPU)")
-    p.add_argument("--tiles-per-task", type=integer(64, 10_000_000), default=4096,
+    p.add_argument("--tiles-per-task", type=integer(1, 10_000_000), default=4096,
                    help="with --backend ray: a slide with more tiles is split into tasks of "
                    "this many tiles (default %(default)s)")
     p.add_argument("--json", action="store_true",
