@@ -25,6 +25,10 @@ def _label(name: str, taxonomy: Taxonomy) -> str:
         return name.capitalize()
 
 
+BLIND_NOTE = ("<b>Blinded reading</b>: the heatmap and the model's probabilities are hidden "
+              "while you review (Review ▸ Blinded reading…).")
+
+
 class HeatmapLayer:
     """Draws one RGBA image over the whole slide (nearest-neighbour: cells stay crisp)."""
 
@@ -88,6 +92,7 @@ class OverlayController(QObject):
         self.frame = None
         self._layers_for = None
         self._settings = settings
+        self.blinded = False  # blinded reading: no heatmap, no probabilities, controls off
         self.panel.changed.connect(self._on_panel)
         self.panel.visible.toggled.connect(self._on_visible_box)
 
@@ -121,6 +126,8 @@ class OverlayController(QObject):
         self._send_params()
         self.panel.hover.setText(f"{len(info.grid.tiles)} tissue tiles to classify.")
         self.untrained_changed.emit(info.untrained)
+        if self.blinded:
+            self.set_blinded(True)
 
     def show_stored(self, info, batch) -> None:
         """A stored run reopened: its heatmap without running the model again."""
@@ -140,7 +147,7 @@ class OverlayController(QObject):
     def finish(self, state: str) -> None:
         self.state = state
         self.service.finish()
-        if self.info is not None:
+        if self.info is not None and not self.blinded:
             verb = "Finished" if state == "done" else "Stopped"
             self.panel.hover.setText(f"{verb}: {self.summary()}. Hover a tile to see its "
                                      "probabilities.")
@@ -181,7 +188,7 @@ class OverlayController(QObject):
             self.panel.update_legend(self.current()[1] if hm is not None else ARGMAX, classes,
                                      tax)
         self._settings.overlay_opacity = self.panel.params["opacity"]
-        self.layer.visible = self.panel.params["visible"]
+        self.layer.visible = self.panel.params["visible"] and not self.blinded
         self._send_params()
         self.view.update()
 
@@ -205,8 +212,23 @@ class OverlayController(QObject):
     def toggle(self) -> None:
         self.set_visible(not self.panel.visible.isChecked())
 
+    def set_blinded(self, on: bool) -> None:
+        """Blinded reading: the heatmap off, its controls disabled with a note, no
+        probabilities on hover; off again: as the panel says."""
+        self.blinded = bool(on)
+        self.layer.visible = self.panel.params["visible"] and not self.blinded
+        self.layer.hover_rect = None
+        self.view.setToolTip("")
+        self.panel.setEnabled(not self.blinded and self.panel.model.count() > 0)
+        if self.blinded:
+            self.panel.hover.setText(BLIND_NOTE)
+        elif self.info is not None:
+            self.panel.hover.setText(f"{self.summary()}. Hover a tile to see its "
+                                     "probabilities.")
+        self.view.update()
+
     def _on_visible_box(self, visible: bool) -> None:
-        self.layer.visible = visible
+        self.layer.visible = visible and not self.blinded
         self.view.update()
         self.visible_changed.emit(visible)
 
@@ -217,7 +239,7 @@ class OverlayController(QObject):
     # hover -------------------------------------------------------------------------
     def hover(self, x: float, y: float, inside: bool) -> None:
         hm, _ = self.current()
-        if hm is None:
+        if hm is None or self.blinded:
             return
         probs = hm.at(x, y) if inside else None
         rect = None
@@ -243,7 +265,7 @@ class OverlayController(QObject):
 
     def tile_values(self, x: float, y: float) -> dict[str, float] | None:
         hm, _ = self.current()
-        return hm.at(x, y) if hm is not None else None
+        return hm.at(x, y) if hm is not None and not self.blinded else None
 
 
 __all__ = ["HeatmapLayer", "OverlayController", "ROLLUP", "ARGMAX"]

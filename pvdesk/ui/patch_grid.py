@@ -64,14 +64,17 @@ def load_thumbnail(path: str, size: int = THUMB) -> QImage:
         return QImage()
 
 
-def tooltip(it: GridItem) -> str:
+def tooltip(it: GridItem, blinded: bool = False) -> str:
     from pvdesk.ui.review_queue import class_text
 
     lines = [it.path]
     if it.folder_class:
         lines.append(f"folder class: {class_text(it.folder_class)}")
     rec = it.rec
-    if rec is not None:
+    if rec is not None and blinded:  # blinded reading: the reader's own label only
+        if rec.status != UNREVIEWED:
+            lines.append(f"your label: {class_text(rec.label)}")
+    elif rec is not None:
         top = sorted(zip(rec.classes, rec.probs, strict=True), key=lambda kv: -kv[1])[:3]
         lines.append("predicted: " + ", ".join(f"{class_text(c)} {p:.2f}" for c, p in top))
         if rec.status != UNREVIEWED:
@@ -162,6 +165,7 @@ class PatchModel(QAbstractListModel):
     def __init__(self, loader: ThumbLoader, parent=None):
         super().__init__(parent)
         self.loader = loader
+        self.blinded = False
         self.items: list[GridItem] = []
         self._rows: dict[str, list[int]] = {}
         loader.ready.connect(self._on_ready)
@@ -200,7 +204,7 @@ class PatchModel(QAbstractListModel):
         if role == RecordRole:
             return it
         if role == Qt.ItemDataRole.ToolTipRole:
-            return tooltip(it)
+            return tooltip(it, self.blinded)
         return None
 
     def _on_ready(self, path: str) -> None:
@@ -236,7 +240,8 @@ class PatchDelegate(QStyledItemDelegate):
         fm = p.fontMetrics()
         line1 = QRect(r.left() + 3, box.bottom() + 3, r.width() - 6, fm.height())
         line2 = line1.translated(0, fm.height() + 1)
-        if rec is not None:
+        blinded = getattr(self.parent(), "blinded", False)
+        if rec is not None and not blinded:
             p.fillRect(QRect(line1.left(), line1.top() + 2, 10, fm.height() - 4),
                        label_colour(rec.predicted))
             font.setBold(True)
@@ -248,7 +253,7 @@ class PatchDelegate(QStyledItemDelegate):
             p.setFont(font)
         folder = it.folder_class
         if folder:
-            disagree = rec is not None and folder != rec.predicted
+            disagree = rec is not None and not blinded and folder != rec.predicted
             p.setPen(QColor("#c62828") if disagree else QColor("#444444"))
             p.drawText(line2, Qt.AlignmentFlag.AlignVCenter,
                        f"folder {short_label(folder)}" + ("  ≠" if disagree else ""))
@@ -258,7 +263,8 @@ class PatchDelegate(QStyledItemDelegate):
             p.drawRect(box.adjusted(1, 1, -1, -1))
             p.setPen(QPen(colour, 4))
             p.drawRect(box.adjusted(1, 1, -1, -1))
-            mark = ("✎ " if rec.status == CORRECTED else "✓ ") + short_label(rec.label or "")
+            mark = ("● " if blinded else "✎ " if rec.status == CORRECTED else "✓ ") \
+                + short_label(rec.label or "")
             tag = QRect(box.left() + 4, box.top() + 4, fm.horizontalAdvance(mark) + 10,
                         fm.height() + 2)
             p.fillRect(tag, QColor(0, 0, 0, 180))
@@ -289,6 +295,12 @@ class PatchGrid(QListView):
         self.setSelectionRectVisible(True)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.blinded = False  # blinded reading: no prediction or confidence on the items
+
+    def set_blinded(self, on: bool) -> None:
+        self.blinded = bool(on)
+        self.patches.blinded = self.blinded
+        self.viewport().update()
 
     def shutdown(self) -> None:
         self.loader.shutdown()

@@ -96,6 +96,10 @@ class ReviewDock(QWidget):
         self.disagree = QCheckBox("Only where folder class ≠ prediction")
         self.disagree.setEnabled(False)
         filters = QFormLayout()
+        self.filter_form = filters  # team review hides the "Predicted" row when blinded
+        self.hint_on = HINT_ON
+        self.team_seed: int | None = None  # blinded reading's stored seed (random order)
+        self.disputed: set[int] | None = None  # the adjudicator's "Disputed" status filter
         filters.addRow("Model run", self.run)
         filters.addRow("Predicted", self.klass)
         filters.addRow("Status", self.status)
@@ -230,7 +234,7 @@ class ReviewDock(QWidget):
         self.mode.setText("Review mode: ON (R to leave)" if on else "Review mode (R)")
         self.mode.setStyleSheet("QPushButton { background: #2e7d32; color: white; "
                                 "font-weight: bold; padding: 4px; }" if on else "")
-        self.hint.setText(HINT_ON if on else HINT_OFF)
+        self.hint.setText(self.hint_on if on else HINT_OFF)
 
     def set_runs(self, runs, current: int | None) -> None:
         self.run.blockSignals(True)
@@ -243,9 +247,14 @@ class ReviewDock(QWidget):
         self.run.blockSignals(False)
 
     def filters(self) -> dict:
-        return {"predicted": self.klass.currentData(), "status": self.status.currentData(),
-                "order": self.order.currentData(),
-                "disagree": self.disagree.isChecked() and self.disagree.isEnabled()}
+        f = {"predicted": self.klass.currentData(), "status": self.status.currentData(),
+             "order": self.order.currentData(), "only": None,
+             "disagree": self.disagree.isChecked() and self.disagree.isEnabled()}
+        if f["status"] == "disputed":  # an adjudicator's queue (pvdesk.ui.team_view)
+            f["status"], f["only"] = None, set(self.disputed or ())
+        if self.team_seed is not None:
+            f["seed"] = self.team_seed
+        return f
 
     def show_selection(self, n: int) -> None:
         self.selection.setText(

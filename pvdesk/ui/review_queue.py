@@ -11,11 +11,14 @@ from pvdesk.review.types import CORRECTED, UNREVIEWED
 from pvdesk.ui.glossary import GLOSSARY, explain
 from pvdesk.ui.review_layer import short_label, shown_taxonomy
 
-COLUMNS = ("#", "Predicted", "p", "Review")
+COLUMNS = ("#", "Predicted", "p", "Review", "Readers")
 COLUMN_TIPS = ("The tile's place in the queue.", "The model's most probable class.",
                "The model's probability for its predicted class (0 to 1).\n\n"
                + explain("probability"),
-               "Your decision: ✓ confirmed, ✎ corrected to another label, – not reviewed yet.")
+               "Your decision: ✓ confirmed, ✎ corrected to another label, – not reviewed yet.",
+               "Each reader's label on this tile (shown to the adjudicator).")
+MODEL_COLUMNS = (1, 2)  # hidden, and empty, in blinded reading
+READERS = 4
 
 
 def class_text(name: str | None) -> str:
@@ -44,6 +47,14 @@ class QueueModel(QAbstractTableModel):
         super().__init__(parent)
         self.entries: list = []
         self._n = 0
+        self.blinded = False  # blinded reading: nothing of the model, labels without ✓/✎
+        self.readers: dict[int, dict[str, str]] = {}  # tile id -> reader -> label
+
+    def set_team(self, blinded: bool, readers: dict | None) -> None:
+        self.beginResetModel()
+        self.blinded = bool(blinded)
+        self.readers = dict(readers or {})
+        self.endResetModel()
 
     def set_entries(self, entries: list) -> None:
         self.beginResetModel()
@@ -90,6 +101,8 @@ class QueueModel(QAbstractTableModel):
         if not index.isValid():
             return None
         rec, col = self.entries[index.row()], index.column()
+        if self.blinded:
+            return self._blinded_data(rec, index.row(), col, role)
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
                 return str(index.row() + 1)
@@ -103,6 +116,8 @@ class QueueModel(QAbstractTableModel):
                 if rec.status != CORRECTED:
                     return "✓ confirmed"
                 return f"✎ {short_label(rec.label)}"
+            if col == READERS:
+                return readers_text(self.readers.get(rec.tile_id))
             return None
         if role == Qt.ItemDataRole.DecorationRole and col in (1, 3):
             name = rec.predicted if col == 1 else (rec.label if rec.status == CORRECTED else None)
@@ -120,6 +135,30 @@ class QueueModel(QAbstractTableModel):
             return (f"{where_text(rec)}\n{top}\nentropy {rec.entropy:.2f}: "
                     f"{GLOSSARY['entropy'].short}{extra}")
         return None
+
+    def _blinded_data(self, rec, row: int, col: int, role):
+        """Blinded reading: the reviewer's own label only. Whether it matches the model
+        (✓ confirmed / ✎ corrected) would tell the prediction, so neither is shown."""
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == 0:
+                return str(row + 1)
+            if col == 3:
+                return "–" if rec.status == UNREVIEWED else f"● {short_label(rec.label or '')}"
+            return None
+        if role == Qt.ItemDataRole.DecorationRole and col == 3 and rec.status != UNREVIEWED:
+            return _swatch(rec.label) if rec.label else None
+        if role == Qt.ItemDataRole.ForegroundRole and col == 3 and rec.status == UNREVIEWED:
+            return QBrush(QColor("#888888"))
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{where_text(rec)}\nBlinded reading: the model's opinion is hidden."
+        return None
+
+
+def readers_text(labels: dict[str, str] | None) -> str:
+    """"alice 5 DC · bob 3 LC": each reader's label, by name."""
+    if not labels:
+        return ""
+    return " · ".join(f"{name} {short_label(label)}" for name, label in sorted(labels.items()))
 
 
 _SWATCHES: dict[tuple, object] = {}
