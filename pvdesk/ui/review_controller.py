@@ -34,6 +34,7 @@ from pvdesk.ui.review_menus import build_review_menus
 from pvdesk.ui.review_store import SlideContext, StoreMixin, open_job, service_job
 from pvdesk.ui.review_sync import ReviewSync
 from pvdesk.ui.similar_action import SimilarAction
+from pvdesk.ui.team_controller import TeamController
 from pvdesk.ui.text_search_action import TextSearchAction
 
 TEXT_INPUTS = (QLineEdit, QPlainTextEdit, QTextEdit, QAbstractSpinBox)
@@ -76,6 +77,7 @@ class ReviewController(StoreMixin, QObject):
         self.w.view_menu.addAction(self.dock_widget.toggleViewAction())
         self.explain = ExplainAction(self, self.similar)  # E: Grad-CAM over the tile
         self.search = TextSearchAction(self, self.explain.toolbar)  # a phrase over the slide
+        self.team = TeamController(self)  # reviewer, blinded reading, adjudication, merge
         self._wire()
         QApplication.instance().installEventFilter(self)
 
@@ -161,6 +163,8 @@ class ReviewController(StoreMixin, QObject):
         if self.session is None:
             self.w.status.showMessage("Nothing to review yet: run a model first.", 5000)
             return False
+        if self.team.refuses(token):
+            return True
         try:
             what = self.session.command(token)
         except Exception as exc:  # a store error must never take the window down
@@ -172,7 +176,7 @@ class ReviewController(StoreMixin, QObject):
 
     def act(self, what: str, label: str | None = None) -> None:
         s = self.session
-        if s is None:
+        if s is None or (what == "confirm" and self.team.refuses("enter")):
             return
         if what == "confirm":
             s.confirm()
@@ -279,6 +283,8 @@ class ReviewController(StoreMixin, QObject):
         if event.key() == Qt.Key.Key_Escape:
             self.clear_selection()
             return True
+        if self.team.refuses_key(event.key()):
+            return True
         if event.key() == Qt.Key.Key_S:
             return self.similar.start()
         if event.key() == Qt.Key.Key_E:
@@ -293,6 +299,7 @@ class ReviewController(StoreMixin, QObject):
         QApplication.instance().removeEventFilter(self)
         self.dock.flush_diagnosis()
         self.exporter.shutdown()
+        self.team.shutdown()
         self.similar.shutdown()
         self.explain.shutdown()
         self.search.shutdown()

@@ -1,0 +1,237 @@
+"""Team review in the window: the acting reviewer (Review ▸ Switch reviewer…, always named
+in the status bar), blinded reading (Review ▸ Blinded reading…), the adjudicator's
+disputed-tiles queue, File ▸ Merge review projects… and the Team panel (View ▸ Team).
+
+Part of ``ReviewController`` (``controller.team``). Store reads and writes run on the review
+writer thread (the team state is read there with the session, ``SlideContext.team``);
+merging and agreement figures run on a ``Tasks`` thread. Switching reviewer or changing
+the reading settings reopens the slide, so the queue, the outlines and the undo stack are
+those of the reviewer now acting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QFileDialog, QLabel
+
+from pvdesk.app.team import ADJUDICATOR, READER, TeamState, save_reading_settings
+from pvdesk.ui.background import Tasks, describe_error
+from pvdesk.ui.menus import _action
+from pvdesk.ui.team_dialogs import ReadingDialog, ReviewerDialog
+from pvdesk.ui.team_panel import TeamPanel
+from pvdesk.ui.team_view import apply_to_dock
+
+BLIND_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space, Qt.Key.Key_S, Qt.Key.Key_E)
+BLIND_TOKENS = ("enter", "return", "space", " ")
+REFUSED = ("Blinded reading: label the tile with 1–8, 0 or U (there is no prediction to "
+           "confirm; similar tiles and Grad-CAM are off too).")
+LABEL_STYLE = "QLabel { padding: 0 6px; font-weight: bold; }"
+BLIND_STYLE = "QLabel { padding: 0 6px; font-weight: bold; background: #263238; color: white; }"
+
+
+class TeamController(QObject):
+    def __init__(self, controller):
+        super().__init__(controller)
+        self.c = controller
+        self.w = w = controller.w
+        self.state: TeamState | None = None
+        self.tasks = Tasks(self, "pvdesk-team")
+        self.label = QLabel()
+        self.label.setToolTip("The reviewer every decision is stored under "
+                              "(Review ▸ Switch reviewer…)")
+        w.status.addPermanentWidget(self.label)
+        self.panel = TeamPanel()
+        self.dock_widget = w._dock("Team", self.panel, "team")
+        self.dock_widget.hide()
+        w.view_menu.addAction(self.dock_widget.toggleViewAction())
+        self.panel.compute_clicked.connect(self.compute)
+        review = w.review_menu
+        first = review.actions()[0] if review.actions() else None
+        self.switch_act = _action(w, "S&witch reviewer…",
+                                  tip="Review as another person (their decisions, their undo)")
+        self.reading_act = _action(w, "&Blinded reading…",
+                                   tip="Hide the model and other reviewers' labels while "
+                                       "reading; the blinded queue's order")
+        review.insertActions(first, [self.switch_act, self.reading_act])
+        review.insertSeparator(first)
+        self.merge_act = _action(w, "&Merge review projects…",
+                                 tip="Bring several reviewers' stores together in one file")
+        w.file_menu.insertAction(w.actions_["label_image"], self.merge_act)
+        self.switch_act.triggered.connect(self.choose_reviewer)
+        self.reading_act.triggered.connect(self.choose_reading)
+        self.merge_act.triggered.connect(self.choose_merge)
+        self._apply()
+
+    # -- state ----------------------------------------------------------------------------
+    @property
+    def blinded(self) -> bool:
+        return bool(self.state and self.state.blinded)
+
+    @property
+    def reviewer(self) -> str:
+        return self.state.reviewer if self.state else self.c._reviewer()
+
+    def refresh(self) -> None:
+        """The open slide's team state (read with its store) onto the widgets."""
+        ctx = self.c.ctx
+        self.state = getattr(ctx, "team", None) if ctx is not None else None
+        self._apply()
+
+    def on_session(self, session) -> None:
+        """A session is about to be shown: blinded orders and the adjudicator's queue are
+        applied before its first row is drawn."""
+        self.refresh()
+        if session is not None and self.state is not None and (
+                self.state.blinded or self.state.adjudicator):
+            session.set_filters(**self.c.dock.filters())
+
+    def _apply(self) -> None:
+        s, c = self.state, self.c
+        blinded = self.blinded
+        apply_to_dock(c.dock, s)
+        self.w.overlay.set_blinded(blinded)
+        c.grid.set_blinded(blinded)
+        c.explain.toolbar.setEnabled(not blinded)
+        for a in self.w.review_menu.actions():
+            if a.text().startswith("Confirm the prediction"):
+                a.setEnabled(not blinded)
+        text = f"Reviewer: {self.reviewer}"
+        if s is not None and s.adjudicator:
+            text += " (adjudicator)"
+        if blinded:
+            text += " · BLINDED"
+        self.label.setText(text)
+        self.label.setStyleSheet(BLIND_STYLE if blinded else LABEL_STYLE)
+
+    def refuses(self, token: str) -> bool:
+        """Blinded: Enter/Space would confirm a prediction nobody has seen."""
+        if self.blinded and token.lower() in BLIND_TOKENS:
+            self.w.status.showMessage(REFUSED, 8000)
+            return True
+        return False
+
+    def refuses_key(self, key) -> bool:
+        if self.blinded and key in BLIND_KEYS:
+            self.w.status.showMessage(REFUSED, 8000)
+            return True
+        return False
+
+    # -- switching reviewer ---------------------------------------------------------------
+    def choose_reviewer(self) -> None:
+        known = list(self.state.reviewers) if self.state else []
+        dlg = ReviewerDialog(self.reviewer, known, self.w)
+        if dlg.exec():
+            self.switch_reviewer(*dlg.choice())
+
+    def switch_reviewer(self, name: str, role: str | None = None) -> bool:
+        """Act as ``name`` from now on (saved in the settings); ``role`` ("reader" or
+        "adjudicator") is stored in the open store. Reopens the slide as that reviewer."""
+        name = (name or "").strip()
+        if not name:
+            self.w.status.showMessage("Reviewer not switched: give a name.", 8000)
+            return False
+        if role not in (None, READER, ADJUDICATOR):
+            raise ValueError(f"unknown role {role!r}")
+        if self.w.runs.running:
+            self.w.status.showMessage("Reviewer not switched: finish or cancel the run "
+                                      "first.", 8000)
+            return False
+        old = self.reviewer
+        ctx = self.c.ctx
+        if role is not None and ctx is not None:
+            self.c._submit(lambda: ctx.ensure_store(create=True).set_role(name, role),
+                           then=self._on_role_stored, ctx=ctx)
+        elif role is not None:
+            self.w.status.showMessage("Role not stored: open a slide or a review project "
+                                      "first.", 8000)
+        self.w.settings.reviewer = name
+        self.w._save_settings()
+        self.w.status.showMessage(f"Reviewer switched: {old} → {name}", 8000)
+        if self.w.opened is not None:
+            self.c.on_opened(self.w.opened)  # the queue, outlines and undo of this reviewer
+        else:
+            self._apply()
+        return True
+
+    def _on_role_stored(self, ctx, result, error) -> None:
+        if error is not None:
+            self.w.status.showMessage(f"Role NOT stored: {error}", 10000)
+
+    # -- blinded reading ------------------------------------------------------------------
+    def choose_reading(self) -> None:
+        s = self.state or TeamState(self.reviewer)
+        dlg = ReadingDialog(s.blinded_setting, s.queue_order, s.queue_seed, self.w)
+        if dlg.exec():
+            self.set_reading(*dlg.values())
+
+    def set_reading(self, blinded: bool, order: str = "random", seed: int = 1) -> bool:
+        """Store the project's reading settings (audited) and reopen the slide under them."""
+        ctx = self.c.ctx
+        if ctx is None or self.w.opened is None:
+            self.w.status.showMessage("Open a slide or a review project first.", 8000)
+            return False
+        self.c._submit(lambda: save_reading_settings(ctx.ensure_store(create=True), blinded,
+                                                     order, seed),
+                       then=self._on_reading_stored, ctx=ctx)
+        return True
+
+    def _on_reading_stored(self, ctx, result, error) -> None:
+        if error is not None:
+            self.w.status.showMessage(f"Reading settings NOT stored: {error}", 10000)
+            return
+        if ctx is self.c.ctx and self.w.opened is not None:
+            self.c.on_opened(self.w.opened)
+
+    # -- merging --------------------------------------------------------------------------
+    def choose_merge(self) -> None:
+        inputs, _ = QFileDialog.getOpenFileNames(
+            self.w, "Review projects to merge", str(Path.home()), "Review stores (*.pvdb)")
+        if not inputs:
+            return
+        out, _ = QFileDialog.getSaveFileName(
+            self.w, "Merged review project", str(Path(inputs[0]).parent / "merged.pvdb"),
+            "Review stores (*.pvdb)")
+        if out:
+            self.merge_to(Path(out).with_suffix(".pvdb"), [Path(p) for p in inputs])
+
+    def merge_to(self, out: Path, inputs: list[Path]) -> bool:
+        from pvdesk.app.team import merge_projects
+
+        if self.tasks.busy:
+            self.w.status.showMessage("A merge or an agreement computation is running.", 6000)
+            return False
+        self.w.status.showMessage(f"Merging {len(inputs)} review projects into {out}…")
+        self.tasks.start(merge_projects, out, inputs, on_done=self._on_merged,
+                         on_error=self._on_merge_failed)
+        return True
+
+    def _on_merged(self, text: str) -> None:
+        self.last_merge = text
+        self.w.status.showMessage(text, 15000)
+
+    def _on_merge_failed(self, exc) -> None:
+        self.last_merge = f"Not merged: {describe_error(exc, 'merge')}"
+        self.w.status.showMessage(self.last_merge, 15000)
+
+    # -- agreement ------------------------------------------------------------------------
+    def compute(self) -> bool:
+        from pvdesk.app.team import team_figures
+
+        ctx, s = self.c.ctx, self.c.session
+        if ctx is None or ctx.store is None:
+            self.panel.show_error("no review store is open.")
+            return False
+        if self.tasks.busy:
+            return False
+        self.dock_widget.show()
+        self.panel.busy()
+        self.tasks.start(team_figures, Path(ctx.store.path), s.run_id if s else None,
+                         on_done=lambda r: self.panel.show_figures(*r),
+                         on_error=lambda e: self.panel.show_error(
+                             describe_error(e, "agreement")))
+        return True
+
+    def shutdown(self) -> None:
+        self.tasks.shutdown()
