@@ -60,13 +60,13 @@ def run(args) -> int:
     if not Path(args.slide).expanduser().exists():
         raise PvdeskError(f"{args.slide}: no such file")
     bundle = resolve_bundle(args.model)
-    out = make_folder(args.out)
     results = []
     with open_source(args.slide, mpp=args.mpp) as src:
         if src.kind == "folder":
             raise PvdeskError(f"{args.slide}: a patch folder; explain takes a slide or image")
         tile_um = args.tile_um or bundle.tile_um
         grid = make_grid(src, tile_um, bundle.input_size, args.overlap, args.min_tissue)
+        out = make_folder(args.out)  # only once the slide and its grid are known to be good
         t0 = time.perf_counter()
         ex = Explainer(bundle, device=pick_device(args.device), weights=args.weights)
         load_s = time.perf_counter() - t0

@@ -103,11 +103,11 @@ def run(args) -> int:
     if not out.parent.is_dir() and str(out.parent):
         raise PvdeskError(f"{out}: the folder {out.parent} does not exist")
     labels, phrases = split_phrases(args.phrases)
-    if args.save_prompts:
-        save_prompt_set(args.save_prompts, labels, phrases)
     with ReviewStore(args.store, readonly=True) as store:
         run_info = store.run(args.run)
         bundle = resolve_bundle(args.model or run_info.bundle_name)
+        if args.save_prompts:  # once the store, the run and the model are known to be good
+            save_prompt_set(args.save_prompts, labels, phrases)
         if bundle.manifest_hash != run_info.manifest_hash and args.model is None:
             print(f"note: bundle {bundle.name}'s manifest differs from the one run {args.run} "
                   "was made with", file=sys.stderr)

@@ -35,9 +35,15 @@ def open_and_time(path: str, timeout: float, t0: float) -> dict:
             result["dimensions"] = list(o.source.dimensions) if hasattr(
                 o.source, "dimensions") else None
             result["title"] = window.windowTitle()
+            if not o.thumbnail_later:  # else the overview is part of opening: wait for it
+                finish()
+
+        def overview(source, image) -> None:
+            result["overview_s"] = time.perf_counter() - t0
             finish()
 
         window.opener.opened.connect(opened)
+        window.opener.thumbnail_ready.connect(overview)
         window.opener.failed.connect(finish)
         limit.setSingleShot(True)
         limit.timeout.connect(lambda: finish(f"timed out after {timeout:g} s"))
