@@ -154,6 +154,24 @@ def press_keys(app, w, painter, n: int, label: str) -> None:
            f"{percentile(repaint, 99):.1f} / {percentile(stored, 99):.1f} ms")
 
 
+def store_floor(folder: Path, n: int) -> None:
+    """The disk's share: the same one-tile confirm transactions (WAL, synchronous=FULL, an
+    fsync each) on a store of its own, no window, no other thread: what no key can beat."""
+    from pvdesk.review.sample import make_sample_store
+
+    store, run, ids = make_sample_store(folder / "floor.pvdb", n_tiles=max(n, 1))
+    times = []
+    try:
+        for tid in ids[:n]:
+            t0 = time.perf_counter()
+            store.confirm(tid, run_id=run)
+            times.append((time.perf_counter() - t0) * 1000)
+    finally:
+        store.close()
+    report("  ... floor: the store write alone (median / max)",
+           f"{statistics.median(times):.1f} / {max(times):.1f} ms")
+
+
 def bulk(app, w, n: int) -> None:
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
@@ -346,6 +364,7 @@ def main() -> int:
     press_keys(app, w, painter, args.keys, f"{big} tiles")
     bulk(app, w, args.bulk)
     w.close()
+    store_floor(folder, args.keys)
     missed = [r for r in RESULTS if r[3] is False]
     print(f"\n{len(RESULTS)} figures, {len(missed)} missed their target")
     return 0
