@@ -192,7 +192,7 @@ def test_export_reimported_into_a_fresh_store_gives_back_every_label(tmp_path, k
     store, run, ids = _reviewed_store(tmp_path)
     first = _export(store, tmp_path / "a.geojson", object_type=kind)
     before = _by_coords(store)
-    with ReviewStore(tmp_path / "fresh.pvdb", "importer") as fresh:
+    with ReviewStore(tmp_path / "fresh.pvdb", "importer", view="latest") as fresh:
         s = import_geojson(fresh, tmp_path / "a.geojson")
         assert s["restored"] == 16 and s["decisions"] == 6 and not s["labelled"]
         after = _by_coords(fresh)
@@ -226,7 +226,8 @@ def test_a_class_changed_in_qupath_becomes_a_correction(tmp_path):
     assert s["labelled"] == {"lobular_carcinoma": 1}
     x, y, w, h = map(int, changed["properties"]["metadata"]["tile"].split(","))
     tid = store.find_tile("slide-1", None, x, y, w, h)
-    d = store.decisions()[tid]
+    assert tid not in store.decisions()  # decisions are per reviewer: not ana's
+    d = store.decisions_by_reviewer()["dr-qupath"][tid]
     assert (d.label, d.reviewer) == ("lobular_carcinoma", "dr-qupath")
     last = store.audit()[-1]
     assert (last.action, last.reviewer, last.tile_id) == ("correct", "dr-qupath", tid)
@@ -298,6 +299,7 @@ def test_a_handwritten_qupath_file_with_three_polygons_labels_the_right_tiles(tm
     assert s["skipped"] == {"no area (point or line)": 1, "no classification": 1,
                             "unknown class 'Tumor'": 1}
     got: dict[str, set] = {}
+    store.reviewer = "dr-qupath"  # the importer's decisions
     recs = _by_coords(store)
     for (x, y, _, _), rec in recs.items():
         if rec.status != "unreviewed":

@@ -41,7 +41,7 @@ def test_export_and_import(tmp_path, capsys):
     new = tmp_path / "n.pvdb"
     assert main(["review", "import", str(new), "--csv", str(csv_path), "--reviewer", "@me"]) == 0
     assert "3 reviewed" in capsys.readouterr().out
-    with ReviewStore(new) as store:
+    with ReviewStore(new, view="latest") as store:  # the CSV's reviewers' decisions
         assert store.counts() == (3, 8, 1)
         assert store.audit()[0].comment.endswith("by @me")
     assert read_predictions_csv(csv_path).rows[0]["review_label"] == "non_tissue"

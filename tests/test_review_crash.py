@@ -77,7 +77,7 @@ def test_sigkill_never_loses_an_acknowledged_action(tmp_path):
         lines = (first + out).split(b"\n")
         acked += [json.loads(line) for line in lines[:-1]]  # the last piece may be partial
 
-    with ReviewStore(path, reviewer="checker") as store:
+    with ReviewStore(path, reviewer="crash-test") as store:
         assert store.integrity_check() == "ok"
         rows = store.audit()
         assert [r.audit_id for r in rows] == list(range(1, len(rows) + 1)), "gaps in the audit"

@@ -27,7 +27,11 @@ def test_reopen_keeps_everything(tmp_path):
     store.correct(ids[0], "lobular_carcinoma")
     store.close()
     with ReviewStore(path, reviewer="other") as again:
-        assert again.decision(ids[0])[:3] == ("corrected", "lobular_carcinoma", "tester")
+        # Decisions are per reviewer: another reviewer's own view is empty, and the
+        # tester's decision is kept beside it.
+        assert again.decision(ids[0])[:3] == ("unreviewed", None, None)
+        assert again.decisions_by_reviewer()["tester"][ids[0]][:3] == (
+            "corrected", "lobular_carcinoma", "tester")
         assert again.run(run).classes[0] == "adenosis"
         assert len(list(again.tiles())) == 6
         assert again.con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -200,7 +204,7 @@ def test_migrations_apply_in_order(tmp_path, monkeypatch):
     v2 = ["CREATE TABLE notes (tile_id INTEGER, text TEXT)"]
     monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, v2])
     monkeypatch.setattr(schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
-    with ReviewStore(path) as store:
+    with ReviewStore(path, reviewer="tester") as store:
         assert store.con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
         store.con.execute("INSERT INTO notes VALUES (1, 'x')")
         assert store.decision(ids[0]).status == "confirmed"

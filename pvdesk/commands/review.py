@@ -115,8 +115,11 @@ def _fraction(text: str) -> float:
 
 
 def _open(args, create: bool = False, readonly: bool = False) -> ReviewStore:
+    """The store; read-only uses (stats, export) show each tile's latest decision of any
+    reviewer unless --reviewer names whose decisions to show."""
+    view = "latest" if readonly and not args.reviewer else "own"
     return ReviewStore(args.store, reviewer=args.reviewer or default_reviewer(), create=create,
-                       readonly=readonly)
+                       readonly=readonly, view=view)
 
 
 def stats(store: ReviewStore, run_id: int | None = None) -> dict:

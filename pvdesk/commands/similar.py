@@ -57,7 +57,8 @@ def find_run_tile(store, run_id: int, x: int, y: int, slide_id: str | None = Non
                           (" AND t.tile_x<=? AND t.tile_y<=? AND t.tile_x+t.tile_w>? "
                            "AND t.tile_y+t.tile_h>?", [x, y, x, y])):
         with store._lock:
-            r = store.con.execute(_queue.SELECT + where + clause + " ORDER BY t.tile_id LIMIT 1",
+            sql = _queue.select(store.reviewer) + where + clause
+            r = store.con.execute(sql + " ORDER BY t.tile_id LIMIT 1",
                                   list(args) + extra).fetchone()
         if r is not None:
             return _queue.record(r, store.run(r[8]))
@@ -72,7 +73,8 @@ def records_by_id(store, run_id: int, tile_ids) -> dict:
     for i in range(0, len(ids), 500):
         part = ids[i:i + 500]
         where, args = _queue.where(run_id=run_id)
-        sql = (_queue.SELECT + where + f" AND p.tile_id IN ({','.join('?' * len(part))})")
+        sql = (_queue.select(store.reviewer) + where
+               + f" AND p.tile_id IN ({','.join('?' * len(part))})")
         with store._lock:
             rows = store.con.execute(sql, list(args) + part).fetchall()
         for r in rows:

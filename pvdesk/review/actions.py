@@ -4,8 +4,10 @@ slide-level diagnosis and the slide's patient.
 Each call is one transaction that updates the current decisions and appends audit rows
 sharing one ``batch_id``; it returns that batch id (undo/redo return None when there is
 nothing to undo or redo). Undo and redo append rows too (never deletions); undoing a bulk
-action undoes the whole bulk. Undo stacks are per reviewer: a new action discards that
-reviewer's redo stack. Correcting a tile to its predicted label records it as confirmed.
+action undoes the whole bulk. Decisions are per reviewer: an action changes the acting
+reviewer's decision on a tile and never another reviewer's. Undo stacks are per reviewer: a
+new action discards that reviewer's redo stack. Correcting a tile to its predicted label
+records it as confirmed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pvdesk.errors import StoreError
+from pvdesk.review.replay import apply_row
 from pvdesk.review.types import (
     CONFIRMED,
     CORRECTED,
@@ -117,19 +120,21 @@ class ReviewActions:
     def record_imported(self, decisions: Iterable[tuple], comment: str = "") -> int | None:
         """Apply decisions read from elsewhere (a CSV): tuples of (tile_id, run_id, status,
         label, reviewer, reviewed_at). Audit rows keep the original reviewer and time, with
-        action "import"; not on the undo stack. Unchanged decisions are skipped."""
+        action "import"; each becomes that reviewer's decision (the acting reviewer's when
+        the reviewer is missing); not on the undo stack. Unchanged decisions are skipped."""
         with self.transaction() as con:
             batch = None
             for tid, run, status, label, reviewer, at in decisions:
-                r = con.execute("SELECT status, label, reviewer, reviewed_at FROM decisions "
-                                "WHERE tile_id=?", (tid,)).fetchone()
-                if r is not None and tuple(r) == (status, label, reviewer, at):
+                who = reviewer or self.reviewer
+                r = con.execute("SELECT status, label, reviewed_at FROM decisions "
+                                "WHERE tile_id=? AND reviewer=?", (tid, who)).fetchone()
+                if r is not None and tuple(r) == (status, label, at):
                     continue
                 if batch is None:
                     batch = self._next_batch(con)
                 self._write(con, batch, at or utc_now(), "import", tid, run,
-                            self._current(con, tid), (status, label), comment=comment,
-                            reviewer=reviewer or self.reviewer)
+                            self._current(con, tid, who), (status, label), comment=comment,
+                            reviewer=who)
             return batch
 
     # -- helpers ------------------------------------------------------------------------
@@ -146,10 +151,11 @@ class ReviewActions:
     def _next_batch(con) -> int:
         return con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM audit").fetchone()[0]
 
-    @staticmethod
-    def _current(con, tile_id: int) -> tuple[str, str | None]:
-        r = con.execute("SELECT status, label FROM decisions WHERE tile_id=?",
-                        (tile_id,)).fetchone()
+    def _current(self, con, tile_id: int, reviewer: str | None = None
+                 ) -> tuple[str, str | None]:
+        """(status, label) of a reviewer's (default: the acting one's) decision."""
+        r = con.execute("SELECT status, label FROM decisions WHERE tile_id=? AND reviewer=?",
+                        (tile_id, reviewer or self.reviewer)).fetchone()
         return (r[0], r[1]) if r else (UNREVIEWED, None)
 
     def _predicted(self, con, tile_id: int, run_id: int | None) -> tuple[int, str]:
@@ -168,13 +174,20 @@ class ReviewActions:
         reviewer = reviewer or self.reviewer
         con.execute(_AUDIT_INSERT, (batch, at, reviewer, action, tile_id, None, run_id,
                                     old[0], old[1], new[0], new[1], ref, comment))
-        unset = new[0] == UNREVIEWED
-        con.execute("INSERT INTO decisions(tile_id, status, label, reviewer, reviewed_at, run_id)"
-                    " VALUES (?,?,?,?,?,?) ON CONFLICT(tile_id) DO UPDATE SET "
-                    "status=excluded.status, label=excluded.label, reviewer=excluded.reviewer,"
-                    " reviewed_at=excluded.reviewed_at, run_id=excluded.run_id",
-                    (tile_id, new[0], new[1], None if unset else reviewer,
-                     None if unset else at, run_id))
+        # The decisions row is what replaying this audit row gives (pvdesk.review.replay).
+        key = (tile_id, reviewer)
+        row = con.execute("SELECT status, label, reviewed_at, run_id, first_status, "
+                          "first_label, first_at FROM decisions WHERE tile_id=? AND reviewer=?",
+                          key).fetchone()
+        state = apply_row(None if row is None else tuple(row), new[0], new[1], at, run_id)
+        if state is None:
+            con.execute("DELETE FROM decisions WHERE tile_id=? AND reviewer=?", key)
+            return
+        con.execute("INSERT OR REPLACE INTO decisions(tile_id, reviewer, status, label, "
+                    "reviewed_at, run_id, first_status, first_label, first_at) "
+                    "VALUES (?,?,?,?,?,?,?,?,?)", (*key, *state))
+        con.execute("INSERT OR IGNORE INTO reviewers(name, role, added_at) "
+                    "VALUES (?, 'reader', ?)", (reviewer, at))
 
     def _act(self, action: str, tile_ids: Iterable[int], label: str | None,
              run_id: int | None) -> int:

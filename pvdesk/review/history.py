@@ -1,4 +1,8 @@
-"""Reading a store's decisions, audit trail, diagnoses and patients (mixed into ReviewStore)."""
+"""Reading a store's decisions, audit trail, diagnoses and patients (mixed into ReviewStore).
+
+``decision``/``decisions`` follow the store's view (the acting reviewer's, ``store.reviewer``,
+by default), ``state_at`` is one reviewer's;
+every reviewer's side by side: :mod:`pvdesk.review.team`."""
 
 from __future__ import annotations
 
@@ -12,15 +16,17 @@ class ReviewHistory:
     # -- decisions and audit ------------------------------------------------------------
     def decision(self, tile_id: int) -> Decision:
         with self._lock:
-            r = self.con.execute("SELECT status, label, reviewer, reviewed_at FROM decisions "
-                                 "WHERE tile_id=?", (tile_id,)).fetchone()
+            r = self.con.execute("SELECT status, label, reviewer, reviewed_at FROM decisions d "
+                                 "WHERE tile_id=? AND " + self._view_clause(),
+                                 (tile_id,)).fetchone()
         return NO_DECISION if r is None else Decision(*r)
 
     def decisions(self) -> dict[int, Decision]:
-        """Every reviewed tile's decision (unreviewed tiles are left out)."""
+        """The decision on every tile reviewed in the view (the acting reviewer's)."""
         with self._lock:
             rows = self.con.execute("SELECT tile_id, status, label, reviewer, reviewed_at "
-                                    "FROM decisions WHERE status != ?", (UNREVIEWED,)).fetchall()
+                                    "FROM decisions d WHERE status != ? AND "
+                                    + self._view_clause(), (UNREVIEWED,)).fetchall()
         return {r[0]: Decision(*r[1:]) for r in rows}
 
     def audit(self, since: int = 0) -> list[AuditRow]:
@@ -32,10 +38,11 @@ class ReviewHistory:
                 "WHERE audit_id > ? ORDER BY audit_id", (since,)).fetchall()
         return [AuditRow(*r) for r in rows]
 
-    def state_at(self, audit_id: int | None = None) -> dict[int, Decision]:
-        """Decisions as they stood just after audit row ``audit_id`` (None: now), rebuilt
-        from the audit trail alone."""
-        return replay(self.audit(), upto=audit_id)
+    def state_at(self, audit_id: int | None = None,
+                 reviewer: str | None = None) -> dict[int, Decision]:
+        """A reviewer's (default: the acting one's) decisions as they stood just after
+        audit row ``audit_id`` (None: now), rebuilt from the audit trail alone."""
+        return replay(self.audit(), upto=audit_id, reviewer=reviewer or self.reviewer)
 
     def diagnosis(self, slide_id: str) -> tuple[str | None, str | None, str | None, str | None]:
         """(label, comment, reviewer, at) of a slide's diagnosis, all None when unset."""

@@ -105,4 +105,52 @@ _V2 = [
         active INTEGER NOT NULL DEFAULT 1)""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2]
+
+def _v3_decisions_from_audit(con) -> None:
+    """Fill version 3's per-reviewer decisions by replaying the audit trail per reviewer,
+    so every reviewer's decisions (not only the tile's last writer's) are kept, with each
+    reviewer's first decision, and the table equals ``replay`` of the trail."""
+    from pvdesk.review.replay import replay_rows
+
+    rows = con.execute(
+        "SELECT audit_id, batch_id, at, reviewer, action, tile_id, slide_id, run_id, "
+        "old_status, old_label, new_status, new_label, ref_batch, comment FROM audit "
+        "WHERE tile_id IS NOT NULL ORDER BY audit_id").fetchall()
+    for (tile, reviewer), st in replay_rows(rows).items():
+        con.execute("INSERT INTO decisions(tile_id, reviewer, status, label, reviewed_at, run_id,"
+                    " first_status, first_label, first_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (tile, reviewer, *st))
+    con.execute("INSERT OR IGNORE INTO reviewers(name, role, added_at) SELECT reviewer, "
+                "'reader', min(at) FROM audit WHERE tile_id IS NOT NULL GROUP BY reviewer")
+
+
+# Version 3: team review. Decisions are kept per (tile, reviewer), never overwriting another
+# reviewer's, with each reviewer's first decision on the tile (the one a blinded reading
+# analyses); reviewers have a role (reader or adjudicator); project settings (blinded
+# reading, queue order and seed) live in a key/value table as JSON.
+_V3 = [
+    "ALTER TABLE decisions RENAME TO decisions_v2",
+    """CREATE TABLE decisions (
+        tile_id INTEGER NOT NULL REFERENCES tiles(tile_id),
+        reviewer TEXT NOT NULL,
+        status TEXT NOT NULL,
+        label TEXT,
+        reviewed_at TEXT,
+        run_id INTEGER,
+        first_status TEXT,
+        first_label TEXT,
+        first_at TEXT,
+        PRIMARY KEY (tile_id, reviewer))""",
+    "CREATE INDEX decisions_reviewer ON decisions(reviewer, tile_id)",
+    """CREATE TABLE reviewers (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL DEFAULT 'reader' CHECK (role IN ('reader', 'adjudicator')),
+        added_at TEXT NOT NULL)""",
+    """CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL)""",
+    _v3_decisions_from_audit,
+    "DROP TABLE decisions_v2",
+]
+
+MIGRATIONS: list = [_V1, _V2, _V3]

@@ -9,12 +9,30 @@ from __future__ import annotations
 from pvdesk.review.blobs import from_blob
 from pvdesk.review.types import CONFIRMED, CORRECTED, STATUSES, UNREVIEWED, Counts, TileRecord
 
-SELECT = (
-    "SELECT t.tile_id, t.slide_id, t.source, t.tile_x, t.tile_y, t.tile_w, t.tile_h, t.mpp,"
-    " p.run_id, p.probs, p.predicted, p.confidence, p.entropy, p.margin,"
-    " d.status, d.label, d.reviewer, d.reviewed_at, t.patch_path, t.folder_class"
-    " FROM predictions p JOIN tiles t ON t.tile_id = p.tile_id"
-    " LEFT JOIN decisions d ON d.tile_id = p.tile_id")
+
+def sql_text(value: str) -> str:
+    """An SQL string literal for ``value`` (quotes doubled)."""
+    if "\x00" in value:
+        raise ValueError("a reviewer name cannot hold a NUL character")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def joined(reviewer: str | None) -> str:
+    """Predictions, their tiles and ``reviewer``'s decisions (d.* NULL where none);
+    ``reviewer`` None: the most recent decision of any reviewer on each tile."""
+    who = (sql_text(reviewer) if reviewer is not None else
+           "(SELECT d2.reviewer FROM decisions d2 WHERE d2.tile_id = p.tile_id"
+           " ORDER BY d2.reviewed_at DESC, d2.reviewer LIMIT 1)")
+    return (" FROM predictions p JOIN tiles t ON t.tile_id = p.tile_id"
+            " LEFT JOIN decisions d ON d.tile_id = p.tile_id AND d.reviewer = " + who)
+
+
+def select(reviewer: str | None) -> str:
+    """The SELECT of queue records with ``reviewer``'s decisions (see :func:`record`)."""
+    return ("SELECT t.tile_id, t.slide_id, t.source, t.tile_x, t.tile_y, t.tile_w, t.tile_h,"
+            " t.mpp, p.run_id, p.probs, p.predicted, p.confidence, p.entropy, p.margin,"
+            " d.status, d.label, d.reviewer, d.reviewed_at, t.patch_path, t.folder_class"
+            + joined(reviewer))
 
 ORDERS = {
     "entropy": "p.entropy DESC, p.margin ASC, p.tile_id",
@@ -71,20 +89,18 @@ def record(r, run) -> TileRecord:
         model=run.model)
 
 
-def counts(con, clause: tuple[str, list]) -> Counts:
+def counts(con, clause: tuple[str, list], reviewer: str | None) -> Counts:
     sql = ("SELECT count(*), coalesce(sum(d.status IN (?, ?)), 0),"
-           " coalesce(sum(d.status = ?), 0) FROM predictions p"
-           " JOIN tiles t ON t.tile_id = p.tile_id LEFT JOIN decisions d ON d.tile_id = p.tile_id"
-           + clause[0])
+           " coalesce(sum(d.status = ?), 0)" + joined(reviewer) + clause[0])
     total, reviewed, corrected = con.execute(
         sql, [CONFIRMED, CORRECTED, CORRECTED] + list(clause[1])).fetchone()
     return Counts(int(reviewed), int(total), int(corrected))
 
 
-def class_counts(con, clause: tuple[str, list]) -> dict[str, tuple[int, int]]:
-    """{class: (tiles predicted as it, tiles a reviewer labelled as it)}."""
-    base = (" FROM predictions p JOIN tiles t ON t.tile_id = p.tile_id"
-            " LEFT JOIN decisions d ON d.tile_id = p.tile_id" + clause[0])
+def class_counts(con, clause: tuple[str, list], reviewer: str | None
+                 ) -> dict[str, tuple[int, int]]:
+    """{class: (tiles predicted as it, tiles ``reviewer`` labelled as it)}."""
+    base = joined(reviewer) + clause[0]
     out: dict[str, list[int]] = {}
     for name, n in con.execute("SELECT p.predicted, count(*)" + base + " GROUP BY p.predicted",
                                clause[1]):

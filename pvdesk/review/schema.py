@@ -41,6 +41,7 @@ _MEANINGS = (  # (sqlite error name prefix or message fragment, what it means fo
     ("SQLITE_NOMEM", "out of memory while using the review store"),
     ("SQLITE_TOOBIG", "a value is too large for the review store"),
     ("Could not decode", "the review store is damaged (text that is not UTF-8)"),
+    ("codec can't decode", "the review store is damaged (text that is not UTF-8)"),
     ("malformed", "the review store is damaged"),
     ("disk is full", "the disk is full; the change was not saved"),
     ("readonly database", "the review store is read-only; the change was not saved"),
@@ -62,9 +63,9 @@ def store_error(path, exc: BaseException) -> StoreError:
     return err
 
 
-# What a query may raise besides sqlite3 errors: MemoryError, and OverflowError for an
-# integer parameter beyond 64 bits.
-_FAILURES = (sqlite3.Error, MemoryError, OverflowError)
+# What a query may raise besides sqlite3 errors: MemoryError, OverflowError for an
+# integer parameter beyond 64 bits, UnicodeDecodeError for a damaged schema text.
+_FAILURES = (sqlite3.Error, MemoryError, OverflowError, UnicodeDecodeError)
 
 
 class StoreCursor(sqlite3.Cursor):
@@ -208,7 +209,7 @@ def _probe(path: Path) -> tuple[int, int, bool]:
             n = con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         finally:
             con.close()
-    except (sqlite3.Error, MemoryError) as exc:
+    except (sqlite3.Error, MemoryError, UnicodeDecodeError) as exc:
         raise store_error(path, exc) from exc
     return version, app_id, n > 0
 
@@ -362,8 +363,11 @@ def _migrate(con: sqlite3.Connection, path: Path) -> None:
             raise StoreError(f"{path}: review store schema version {version} is newer than "
                              f"this pvdesk understands ({SCHEMA_VERSION})")
         for statements in MIGRATIONS[version:]:
-            for sql in statements:
-                con.execute(sql)
+            for sql in statements:  # SQL text, or a function of the connection
+                if callable(sql):
+                    sql(con)
+                else:
+                    con.execute(sql)
         if version < SCHEMA_VERSION:
             con.execute(f"PRAGMA application_id={APPLICATION_ID}")
             con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")

@@ -26,6 +26,7 @@ from pvdesk.review import schema
 from pvdesk.review.actions import ReviewActions
 from pvdesk.review.blobs import to_blob
 from pvdesk.review.history import ReviewHistory
+from pvdesk.review.team import ReviewTeam
 from pvdesk.review.types import (
     UNREVIEWED,
     Counts,
@@ -65,14 +66,25 @@ def embedding_code(run: RunInfo) -> str:
     return "e" if (run.settings or {}).get("embedding_dtype") == "float16" else "f"
 
 
-class ReviewStore(ReviewActions, ReviewHistory):
+class ReviewStore(ReviewActions, ReviewHistory, ReviewTeam):
     """A review store file. ``with ReviewStore(path) as store: ...``; ``create=False``
     refuses a missing file instead of creating an empty store; ``readonly=True`` opens an
     existing store without writing anything to it (statistics, exports; also in a read-only
-    folder). Every SQLite error surfaces as a one-line StoreError naming the file."""
+    folder). Every SQLite error surfaces as a one-line StoreError naming the file.
+
+    Decisions are kept per reviewer. What the single-reviewer reads (``decision``,
+    ``decisions``, ``tiles``, ``queue``, ``counts``) show is the ``view``: "own" (default)
+    the acting reviewer's decisions only; "latest" the most recent decision of any reviewer
+    on each tile (statistics and exports of a store, whoever runs them). Every reviewer's
+    side by side: :mod:`pvdesk.review.team`."""
+
+    VIEWS = ("own", "latest")
 
     def __init__(self, path, reviewer: str | None = None, create: bool = True,
-                 readonly: bool = False):
+                 readonly: bool = False, view: str = "own"):
+        if view not in self.VIEWS:
+            raise ValueError(f"unknown store view {view!r}; use one of {', '.join(self.VIEWS)}")
+        self.view = view
         self.path = Path(path)
         self._con = None
         if (readonly or not create) and not os.path.lexists(self.path):
@@ -83,6 +95,19 @@ class ReviewStore(ReviewActions, ReviewHistory):
         self._depth = 0
         self._runs: dict[int, RunInfo] = {}
         self._con = schema.connect(self.path, readonly=readonly)
+
+    @property
+    def view_reviewer(self) -> str | None:
+        """Whose decisions the single-reviewer reads show (None: the latest of anyone)."""
+        return self.reviewer if self.view == "own" else None
+
+    def _view_clause(self) -> str:
+        """An SQL condition on ``decisions d`` keeping the rows of the view."""
+        who = self.view_reviewer
+        if who is not None:
+            return "d.reviewer = " + _queue.sql_text(who)
+        return ("d.reviewer = (SELECT d2.reviewer FROM decisions d2 WHERE d2.tile_id = "
+                "d.tile_id ORDER BY d2.reviewed_at DESC, d2.reviewer LIMIT 1)")
 
     # -- lifecycle ---------------------------------------------------------------
     def close(self) -> None:
@@ -226,8 +251,9 @@ class ReviewStore(ReviewActions, ReviewHistory):
             for i in range(0, len(ids), 500):
                 chunk = ids[i:i + 500]
                 for r in self.con.execute(
-                        "SELECT tile_id, status, label, reviewer, reviewed_at FROM decisions "
-                        f"WHERE tile_id IN ({','.join('?' * len(chunk))})", chunk):
+                        "SELECT tile_id, status, label, reviewer, reviewed_at FROM decisions d"
+                        f" WHERE {self._view_clause()} AND tile_id IN "
+                        f"({','.join('?' * len(chunk))})", chunk):
                     decisions[r[0]] = r[1:]
         out = []
         for (tid, best, conf, ent, margin), row in zip(added, rows, strict=True):
@@ -309,7 +335,7 @@ class ReviewStore(ReviewActions, ReviewHistory):
                                  "p.run_id, p.tile_id")
 
     def _records(self, where: tuple[str, list], order: str, limit: int | None = None):
-        sql = _queue.SELECT + where[0] + " ORDER BY " + order
+        sql = _queue.select(self.view_reviewer) + where[0] + " ORDER BY " + order
         args = list(where[1])
         if limit is not None:
             sql += " LIMIT ?"
@@ -342,13 +368,14 @@ class ReviewStore(ReviewActions, ReviewHistory):
                 return Counts(0, 0, 0)
         where = _queue.where(run_id, slide_id, predicted)
         with self._lock:
-            return _queue.counts(self.con, where)
+            return _queue.counts(self.con, where, self.view_reviewer)
 
     def class_counts(self, run_id: int | None = None,
                      slide_id: str | None = None) -> dict[str, tuple[int, int]]:
-        """{class: (predicted, reviewer-labelled)} over a run (None: all runs)."""
+        """{class: (predicted, labelled by the acting reviewer)} over a run (None: all)."""
         with self._lock:
-            return _queue.class_counts(self.con, _queue.where(run_id, slide_id))
+            return _queue.class_counts(self.con, _queue.where(run_id, slide_id),
+                                       self.view_reviewer)
 
     def tile_count(self) -> int:
         with self._lock:
