@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,3 +118,122 @@ def test_manifest_takes_custom_classes_and_a_taxonomy_file_inside_the_bundle(tmp
     m["classes"], m["taxonomy"] = TSN, "../taxonomy.json"
     with pytest.raises(ModelError, match="outside the bundle"):
         from_manifest(m, tmp_path / "sub")
+
+
+# -- end to end: predict, keyboard review, export, retrain ----------------------------------
+
+SHOTS = Path(os.environ.get("PVDESK_SHOTS", "/tmp/pvdesk-shots"))
+BREAKHIS_COLUMNS = {f"p_{c}" for c in CLASS_NAMES} | {"p_benign", "p_malignant"}
+
+
+@pytest.mark.slow
+def test_a_three_class_bundle_goes_through_predict_review_export_and_retrain(
+        qtbot, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("open_clip")
+    from models_support import linear_tensors, manifest
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QMessageBox
+
+    from pvdesk.cli import main
+    from pvdesk.export.csv import read_predictions_csv
+    from pvdesk.models import resolve_bundle, write_bundle
+    from pvdesk.paths import sample_slide
+    from pvdesk.review.project import default_store_path
+    from pvdesk.slides import open_source
+    from pvdesk.ui.main_window import MainWindow
+    from training.cli import main as train_main
+
+    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PVDESK_OFFLINE", "1")
+    for name in ("warning", "information"):
+        monkeypatch.setattr(QMessageBox, name, staticmethod(lambda *a, **k: None))
+    bundle = tmp_path / "tsn-linear"
+    write_bundle(bundle, manifest("tsn-linear", "clip-linear", classes=TSN), linear_tensors(3))
+
+    # pvdesk predict on the sample slide, recorded in the slide's default review store
+    slide = sample_slide()
+    with open_source(slide) as src:
+        store_path = default_store_path(src.slide_id, src.path)
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    out = tmp_path / "out"
+    assert main(["predict", str(slide), "--model", str(bundle), "--out", str(out),
+                 "--tile-um", "224", "--heatmap-size", "300", "--store", str(store_path)]) == 0
+    folder = out / slide.stem
+    table = read_predictions_csv(folder / "clip_predictions.csv")
+    assert table.classes == TSN
+    header = (folder / "clip_predictions.csv").read_text().splitlines()[0].split(",")
+    assert {"p_tumor", "p_stroma", "p_normal"} <= set(header)
+    assert not BREAKHIS_COLUMNS & set(header)
+    pngs = {p.name for p in (folder / "heatmaps" / "tsn-linear_1").glob("*.png")}
+    assert pngs == {"tumor.png", "stroma.png", "normal.png", "argmax.png"}  # no roll-up
+    summary = json.loads((folder / "summary.json").read_text())["models"][0]
+    assert summary["slide_call"] is None and "no slide-level rule" in summary["slide_call_rule"]
+    assert "no slide-level rule (class shares: tumor" in capsys.readouterr().out
+
+    # the window reopens the run from the store; review from the keyboard
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(1366, 768)
+    w.show()
+    qtbot.waitExposed(w)
+    w.open_path(slide)
+    qtbot.waitUntil(lambda: w.review.session is not None, timeout=30000)
+    s = w.review.session
+    assert s.taxonomy.names == tuple(TSN)
+    assert list(w.review.dock.key_buttons) == [*TSN, NON_TISSUE, UNCERTAIN]
+    assert [b.text() for b in w.review.dock.key_buttons.values()][:3] == [
+        "1 Tumor", "2 Stroma", "3 Normal"]
+    w.activateWindow()
+    qtbot.keyClick(w.view, Qt.Key.Key_R)
+    assert w.review.mode and "1–3 class" in w.review.dock.hint.text()
+    expected = {}
+    keys = [*"123" * 4, "0", "U"]
+    for k in keys:
+        expected[s.current.tile_id] = {"1": "tumor", "2": "stroma", "3": "normal",
+                                       "0": NON_TISSUE, "U": UNCERTAIN}[k]
+        qtbot.keyClick(w.view, k)
+    before = s.counts()
+    qtbot.keyClick(w.view, "4")  # no fourth class: the key does nothing
+    assert s.counts() == before and before.reviewed == len(keys)
+    qtbot.waitUntil(lambda: s.pending == 0, timeout=10000)
+    assert {t: s.store.decision(t).label for t in expected} == expected
+
+    # the heatmap legend shows the bundle's classes in its colours: look at the screenshot
+    panel = w.overlay.panel
+    assert [panel.layer.itemText(i) for i in range(panel.layer.count())] == [
+        "Class map (most likely class)", "1  Tumor", "2  Stroma", "3  Normal"]
+    assert [e[0] for e in panel.legend._entries] == ["1  Tumor", "2  Stroma", "3  Normal"]
+    qtbot.wait(300)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    w.grab().save(str(SHOTS / "taxonomy_custom_1366x768.png"))
+
+    # export: the CSV and the GeoJSON carry the custom classes
+    csv = tmp_path / "export" / "clip_predictions.csv"
+    geo = tmp_path / "export" / "tiles.geojson"
+    csv.parent.mkdir()
+    exported: list = []
+    w.review.exporter.quiet = True
+    w.review.exporter.finished.connect(exported.append)
+    assert w.review.export_to(csv, geo)
+    qtbot.waitUntil(lambda: bool(exported), timeout=30000)
+    rows = read_predictions_csv(csv).rows
+    assert read_predictions_csv(csv).classes == TSN
+    assert {r["review_label"] for r in rows} - {""} == {*TSN, NON_TISSUE, UNCERTAIN}
+    feats = json.loads(geo.read_text())["features"]
+    tax = Taxonomy.from_names(TSN)
+    named = {f["properties"]["classification"]["name"]: f["properties"]["classification"]["color"]
+             for f in feats}
+    assert set(TSN) <= set(named)
+    assert all(named[c] == list(int(tax.colour_of(c)[i:i + 2], 16) for i in (1, 3, 5))
+               for c in TSN)
+    assert all(set(f["properties"]["measurements"]) == {"p_tumor", "p_stroma", "p_normal",
+                                                        "confidence"} for f in feats)
+    w.close()
+
+    # retrain a head from the export, starting from the bundle: the new bundle has the 3
+    new = tmp_path / "retrained"
+    assert train_main(["train", "--data", str(csv), "--head", "clip-linear", "--backbone",
+                       str(bundle), "--out", str(new), "--progress", "none",
+                       "--bootstrap", "0", "--workers", "1"]) == 0
+    b = resolve_bundle(str(new))
+    assert b.classes == TSN and b.taxonomy.names == tuple(TSN)

@@ -11,7 +11,9 @@ from pvdesk.errors import PvdeskError
 
 
 def _print_done(info: dict) -> None:
-    calls = ", ".join(f"{m['model']}: {m['slide_call'] or '-'}"
+    from pvdesk.predict.summary import call_text
+
+    calls = ", ".join(f"{m['model']}: {call_text(m)}"
                       + ("" if m["trained"] else " (UNTRAINED)") for m in info["models"])
     print(f"{info['out']}: {info['tiles']} tiles, {info['csv_rows']} rows, "
           f"{info['tiles_per_s']:.1f} tiles/s; slide call {calls}")

@@ -92,6 +92,16 @@ class ModelTally:
         }
 
 
+def call_text(m: dict) -> str:
+    """A model's slide call (a summary.json model entry) for a one-line report; a taxonomy
+    without benign/malignant groups has no rule, and its class shares are given instead."""
+    if m.get("slide_call_rule") != NO_RULE:
+        return m["slide_call"] or "-"
+    n = m["tiles_classified"] or 1
+    shares = " ".join(f"{c} {k / n:.0%}" for c, k in m["tiles_per_class"].items())
+    return f"no slide-level rule (class shares: {shares})"
+
+
 def summary_text(info: dict) -> str:
     """The human summary.txt of one source from its summary.json dict."""
     lines = []

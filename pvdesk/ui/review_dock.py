@@ -187,6 +187,7 @@ class ReviewDock(QWidget):
         layout.addLayout(undo_row)
         layout.addWidget(diag)
         self.taxonomy = Taxonomy.breakhis()
+        self._hint_on = HINT_ON
         self.set_taxonomy(self.taxonomy, force=True)
         self.set_mode(False)
 
@@ -223,9 +224,19 @@ class ReviewDock(QWidget):
             self.diagnosis.addItem(tax.display(name), name)
         for combo in (self.klass, self.diagnosis):
             combo.blockSignals(False)
-        self.hint_on = HINT_KEYS.format(keys=key_range(tax))
         if self.mode.isChecked():
             self.hint.setText(self.hint_on)
+
+    @property
+    def hint_on(self) -> str:
+        """The hint shown in review mode: the run's keys (or a hint of its own, set by a
+        caller such as team review)."""
+        own = getattr(self, "_hint_on", HINT_ON)
+        return HINT_KEYS.format(keys=key_range(self.taxonomy)) if own == HINT_ON else own
+
+    @hint_on.setter
+    def hint_on(self, text: str) -> None:
+        self._hint_on = text
 
     def set_mode(self, on: bool) -> None:
         self.mode.blockSignals(True)
