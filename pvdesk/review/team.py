@@ -156,6 +156,11 @@ class ReviewTeam:
             out.setdefault(d[2], {})[tile] = Decision(*d)
         return out
 
+    def tile_slides(self) -> dict[int, str]:
+        """{tile_id: slide_id} of every tile."""
+        with self._lock:
+            return dict(self.con.execute("SELECT tile_id, slide_id FROM tiles"))
+
     def consensus(self, run_id: int | None = None) -> dict[int, tuple[str, str]]:
         """{tile_id: (label, source)}, source "adjudicated", "unanimous" (two or more
         readers agree) or "single" (one reader only); disputed tiles are left out."""

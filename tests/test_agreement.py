@@ -1,0 +1,115 @@
+"""Agreement statistics: Cohen's kappa against scikit-learn, Fleiss' kappa against a
+published worked example, specific agreement, bootstrap intervals over slides."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
+from pvdesk.review import agreement as ag
+
+LABELS = ["adenosis", "fibroadenoma", "ductal_carcinoma", "lobular_carcinoma", "non_tissue"]
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_cohen_kappa_equals_scikit_learn_on_random_pairs(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 200))
+    a = list(rng.choice(LABELS, size=n))
+    # b agrees with a part of the time, so kappa spans negative to near 1
+    agree = rng.random(n) < rng.random()
+    b = [x if k else str(rng.choice(LABELS)) for x, k in zip(a, agree, strict=True)]
+    expected = cohen_kappa_score(a, b)
+    got = ag.cohen_kappa(a, b)
+    assert (np.isnan(got) and np.isnan(expected)) or got == pytest.approx(expected, abs=1e-12)
+    for weights in ("linear", "quadratic"):  # ordered categories: the labels' list order
+        expected = cohen_kappa_score(a, b, labels=LABELS, weights=weights)
+        got = ag.cohen_kappa(a, b, labels=LABELS, weights=weights)
+        assert (np.isnan(got) and np.isnan(expected)) or got == pytest.approx(expected, abs=1e-12)
+
+
+def test_quadratic_kappa_on_an_ordered_grouping_equals_scikit_learn():
+    rng = np.random.default_rng(7)
+    order = ["benign", "uncertain", "malignant"]
+    a = list(rng.choice(order, size=300))
+    b = [x if rng.random() < 0.7 else str(rng.choice(order)) for x in a]
+    assert ag.cohen_kappa(a, b, order, "quadratic") == pytest.approx(
+        cohen_kappa_score(a, b, labels=order, weights="quadratic"), abs=1e-12)
+
+
+def test_agreement_with_itself_is_one():
+    a = ["adenosis", "fibroadenoma", "ductal_carcinoma", "adenosis"] * 5
+    assert ag.cohen_kappa(a, a) == 1.0
+    assert ag.cohen_kappa(a, a, LABELS, "quadratic") == 1.0
+    assert ag.percent_agreement(a, a) == 1.0
+    assert ag.fleiss_kappa(ag.category_counts([a, a, a])) == 1.0
+    assert np.all(ag.specific_agreement(ag.category_counts([a, a]))[[0, 1, 2]] == 1.0)
+    # one label only: chance agreement is 1 and kappa is undefined, not 1 or 0
+    assert np.isnan(ag.cohen_kappa(["adenosis"] * 4, ["adenosis"] * 4))
+
+
+# Fleiss' kappa worked example: 10 subjects, 14 raters, 5 categories (Wikipedia, "Fleiss'
+# kappa", section "Worked example"; https://en.wikipedia.org/wiki/Fleiss%27_kappa), whose
+# stated results are P-bar = 0.378, P-bar_e = 0.213 and kappa = 0.210.
+WIKIPEDIA_TABLE = np.array([
+    [0, 0, 0, 0, 14],
+    [0, 2, 6, 4, 2],
+    [0, 0, 3, 5, 6],
+    [0, 3, 9, 2, 0],
+    [2, 2, 8, 1, 1],
+    [7, 7, 0, 0, 0],
+    [3, 2, 6, 3, 0],
+    [2, 5, 3, 2, 2],
+    [6, 5, 2, 1, 0],
+    [0, 2, 2, 3, 7],
+])
+
+
+def test_fleiss_kappa_reproduces_the_published_worked_example():
+    kappa = ag.fleiss_kappa(WIKIPEDIA_TABLE)
+    assert round(kappa, 3) == 0.210
+    # the intermediate values of the example: p_j of the first column is 0.143
+    p = WIKIPEDIA_TABLE.sum(axis=0) / WIKIPEDIA_TABLE.sum()
+    assert [round(v, 3) for v in p] == [0.143, 0.200, 0.279, 0.150, 0.229]
+    p_bar = (((WIKIPEDIA_TABLE ** 2).sum(axis=1) - 14) / (14 * 13)).mean()
+    assert round(p_bar, 3) == 0.378 and round(float((p ** 2).sum()), 3) == 0.213
+
+
+def test_fleiss_with_two_raters_matches_scotts_pi_and_category_counts():
+    a = ["x", "y", "y", "x", "z", "z", "x"]
+    b = ["x", "y", "x", "x", "z", "y", "x"]
+    counts = ag.category_counts([a, b])
+    assert counts.sum(axis=1).tolist() == [2] * 7
+    # Fleiss' kappa for two raters is Scott's pi: (po - pe) with pooled marginals
+    po = np.mean([u == v for u, v in zip(a, b, strict=True)])
+    pooled = counts.sum(axis=0) / counts.sum()
+    pe = (pooled ** 2).sum()
+    assert ag.fleiss_kappa(counts) == pytest.approx((po - pe) / (1 - pe))
+    with pytest.raises(ValueError):
+        ag.fleiss_kappa(np.array([[2, 0], [1, 0]]))
+
+
+def test_specific_agreement_for_two_raters_is_2njj_over_marginals():
+    a = ["x", "x", "y", "y", "y", "z"]
+    b = ["x", "y", "y", "y", "z", "z"]
+    cm = ag.confusion(a, b, ["x", "y", "z"])
+    got = ag.specific_agreement(ag.category_counts([a, b], ["x", "y", "z"]))
+    want = [2 * cm[j, j] / (cm[j].sum() + cm[:, j].sum()) for j in range(3)]
+    assert got.tolist() == pytest.approx(want)
+
+
+def test_bootstrap_needs_five_slides_and_brackets_the_estimate():
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 3, 400)
+    b = np.where(rng.random(400) < 0.7, a, rng.integers(0, 3, 400))
+
+    def stat(idx):
+        return ag.kappa_from_confusion(np.bincount(a[idx] * 3 + b[idx], minlength=9)
+                                       .reshape(3, 3))
+    assert ag.bootstrap_interval(np.repeat(np.arange(4), 100), stat) is None
+    slides = np.repeat(np.arange(8), 50)
+    lo, hi = ag.bootstrap_interval(slides, stat, resamples=300, seed=1)
+    k = stat(np.arange(400))
+    assert lo < k < hi and hi - lo < 0.3
+    assert ag.bootstrap_interval(slides, stat, resamples=300, seed=1) == (lo, hi)
