@@ -74,10 +74,26 @@ def load_prompt_set(spec, bundle: Bundle | None = None) -> tuple[dict, str]:
     return obj, str(path)
 
 
+# A custom class without phrases in the bundle's prompt set (or a bundle with none) is
+# described by its display name (pvdesk.taxonomy) in these templates.
+DEFAULT_TEMPLATES = ("an H&E image of {display}.",
+                     "an H&E stained histopathology image of {display}.")
+
+
+def default_texts(display: str) -> list[str]:
+    return [t.format(display=display) for t in DEFAULT_TEMPLATES]
+
+
 def class_texts(bundle: Bundle, spec=None) -> dict[str, list[str]]:
-    """The prompt texts for every class of ``bundle``, in bundle.classes order."""
-    obj, origin = load_prompt_set(bundle.manifest.get("prompts") if spec is None else spec,
-                                  bundle)
+    """The prompt texts for every class of ``bundle``, in bundle.classes order. A custom
+    taxonomy's class the prompt set does not name gets DEFAULT_TEMPLATES with its display
+    name; a BreakHis class must be named."""
+    spec = bundle.manifest.get("prompts") if spec is None else spec
+    tax = getattr(bundle, "taxonomy", None)
+    custom = tax is not None and not tax.is_breakhis
+    if spec is None and custom:
+        return {c: default_texts(tax.display(c)) for c in bundle.classes}
+    obj, origin = load_prompt_set(spec, bundle)
     templates = obj.get("templates") or ["{}"]
     if not isinstance(templates, list) or not all(isinstance(t, str) and "{}" in t
                                                   for t in templates):
@@ -85,8 +101,9 @@ def class_texts(bundle: Bundle, spec=None) -> dict[str, list[str]]:
                          "holding '{}' where the class phrase goes")
     phrases: dict[str, list[str]] = {}
     for key, val in obj["classes"].items():
-        try:
-            name = normalise_name(key)
+        try:  # the bundle's own taxonomy (BreakHis names and aliases, or custom classes)
+            tax = getattr(bundle, "taxonomy", None)
+            name = tax.normalise(key) if tax is not None else normalise_name(key)
         except KeyError:
             raise ModelError(f"{origin}: field 'classes.{key}': unknown class name") from None
         vals = [val] if isinstance(val, str) else val
@@ -96,6 +113,9 @@ def class_texts(bundle: Bundle, spec=None) -> dict[str, list[str]]:
         phrases[name] = vals
     out = {}
     for c in bundle.classes:
+        if c not in phrases and custom:
+            out[c] = default_texts(tax.display(c))
+            continue
         if c not in phrases:
             raise ModelError(f"{origin}: field 'classes': no prompts for class {c!r}")
         out[c] = [t.replace("{}", p) for t in templates for p in phrases[c]]
