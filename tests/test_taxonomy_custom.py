@@ -237,3 +237,45 @@ def test_a_three_class_bundle_goes_through_predict_review_export_and_retrain(
                        "--bootstrap", "0", "--workers", "1"]) == 0
     b = resolve_bundle(str(new))
     assert b.classes == TSN and b.taxonomy.names == tuple(TSN)
+
+
+def test_zero_shot_custom_classes_use_their_display_names_unless_a_prompt_file_says(tmp_path):
+    from models_support import manifest
+
+    from pvdesk.models import Bundle
+    from pvdesk.models.prompts import class_texts
+
+    b = Bundle(manifest("z", "clip-zeroshot", classes=TSN))
+    texts = class_texts(b)
+    assert list(texts) == TSN and texts["stroma"][0] == "an H&E image of Stroma."
+    folder = tmp_path / "z"
+    folder.mkdir()
+    (folder / "taxonomy.json").write_text(json.dumps({"classes": [
+        {"name": "tumor", "display": "invasive tumour"}, {"name": "stroma"},
+        {"name": "normal"}]}))
+    (folder / "prompts.json").write_text(json.dumps({"templates": ["a slide of {}."],
+                                                     "classes": {"normal": ["normal ducts"]}}))
+    b = Bundle(manifest("z", "clip-zeroshot", classes=TSN, taxonomy="taxonomy.json",
+                        prompts="prompts.json"), folder)
+    texts = class_texts(b)
+    assert texts["normal"] == ["a slide of normal ducts."]
+    assert texts["tumor"][0] == "an H&E image of invasive tumour."
+    with pytest.raises(ModelError, match="field 'prompts'"):  # BreakHis still needs them
+        Bundle(manifest("z", "clip-zeroshot"))
+
+
+def test_a_bundle_with_a_bad_taxonomy_file_is_refused_naming_the_file(tmp_path):
+    from models_support import linear_tensors, manifest
+
+    from pvdesk.models import resolve_bundle, write_bundle
+
+    folder = tmp_path / "b"
+    write_bundle(folder, manifest("b", "clip-linear", classes=TSN), linear_tensors(3))
+    m = json.loads((folder / "manifest.json").read_text())
+    m["taxonomy"] = "taxonomy.json"
+    (folder / "manifest.json").write_text(json.dumps(m))
+    (folder / "taxonomy.json").write_text(json.dumps({"classes": [
+        {"name": "tumor", "key": "1"}, {"name": "stroma", "key": "1"}, {"name": "normal"}]}))
+    with pytest.raises(ModelError) as err:
+        resolve_bundle(str(folder))
+    assert str(err.value).startswith(str(folder / "taxonomy.json") + ": field 'classes[1].key'")

@@ -237,7 +237,10 @@ def validate_manifest(raw: dict, where: str | Path = "manifest") -> dict:
     if m.get("taxonomy") is not None:
         m["taxonomy"] = _taxonomy_field(m["taxonomy"], where)
     m["backbone"] = _backbone(m.get("backbone"), kind, where)
-    if kind == "clip-zeroshot":
+    if kind == "clip-zeroshot" and (m.get("prompts") is not None
+                                    or _breakhis_names(m["classes"]) is not None):
+        # custom classes without prompts are described by their display names
+        # (pvdesk.models.prompts.DEFAULT_TEMPLATES)
         m["prompts"] = _prompts(m.get("prompts"), where)
     size = m.get("input_size", 224)
     if not isinstance(size, int) or isinstance(size, bool) or not 16 <= size <= 4096:
