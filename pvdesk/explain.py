@@ -158,10 +158,10 @@ class Explainer:
         names = list(self.bundle.classes)
         if class_name in names:
             return names.index(class_name)
-        from pvdesk.taxonomy import normalise_name
+        from pvdesk.taxonomy import taxonomy_of
 
-        try:
-            return names.index(normalise_name(class_name))
+        try:  # the bundle's taxonomy: BreakHis codes and aliases, or a custom display name
+            return names.index(taxonomy_of(self.bundle).normalise(class_name))
         except (KeyError, ValueError):
             raise PvdeskError(f"{self.bundle.name} has no class {class_name!r} (classes: "
                               f"{', '.join(names)})") from None
