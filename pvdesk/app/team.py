@@ -87,3 +87,69 @@ def save_reading_settings(store, blinded: bool, order: str, seed: int) -> None:
                        ("queue_seed", int(seed))):
         if store.setting(key, None) != value:
             store.set_setting(key, value)
+
+
+# -- the Team panel's figures -------------------------------------------------------------
+def _value(v, percent: bool = False) -> str:
+    if v is None:
+        return "undefined"
+    return f"{100 * v:.1f}%" if percent else f"{v:.3f}"
+
+
+def _interval(iv, percent: bool = False) -> str:
+    if not iv:
+        return ""
+    ci = iv.get("ci")
+    if ci is None or None in ci:
+        return iv.get("ci_note") or "no interval"
+    return f"{_value(ci[0], percent)} to {_value(ci[1], percent)}"
+
+
+def figure_rows(a: dict) -> tuple[str, list[tuple[str, str, str, str]]]:
+    """(summary, rows of (figure, value, 95% interval, n)) from an agreement analysis
+    (``pvdesk.review.agreement_analysis.analyse``, the dict of agreement.json)."""
+    names = a.get("reviewers") or []
+    rows: list[tuple[str, str, str, str]] = []
+    for r in names:
+        n = a["tiles_read"].get(r, 0)
+        rows.append((f"Tiles labelled by {r}", str(n), "", f"{n} tiles"))
+    for p in a.get("pairs") or []:
+        pair = f"{p['a']} – {p['b']}"
+        rows.append((f"Cohen's kappa, {pair}", _value(p["kappa"]),
+                     _interval(p.get("kappa_interval")), p["n_text"]))
+        rows.append((f"Percent agreement, {pair}", _value(p["percent_agreement"], True),
+                     _interval(p.get("percent_interval"), True), p["n_text"]))
+        wk = p.get("weighted")
+        if wk:
+            rows.append((f"Quadratic-weighted kappa ({' < '.join(wk['order'])}), {pair}",
+                         _value(wk["kappa"]), _interval(wk.get("interval")), wk["n_text"]))
+    f = a.get("fleiss")
+    if f:
+        rows.append((f"Fleiss' kappa, {', '.join(f['reviewers'])}", _value(f["kappa"]),
+                     _interval(f.get("interval")), f["n_text"]))
+    for m in a.get("models") or []:
+        model = m["model"] + ("" if m.get("trained", True) else " (UNTRAINED)")
+        rows.append((f"{m['reviewer']} vs {model} (run {m['run_id']}): Cohen's kappa",
+                     _value(m["kappa"]), _interval(m.get("interval")), m["n_text"]))
+    c = a.get("consensus") or {}
+    readers = ", ".join(names) or "none"
+    summary = (f"<b>{len(names)} reader{'s' if len(names) != 1 else ''}</b> ({readers}) on "
+               f"{a.get('slides', 0)} slide(s); {a.get('decisions', 'first')} decisions "
+               "analysed. Consensus: "
+               f"{c.get('adjudicated', 0)} adjudicated, {c.get('unanimous', 0)} unanimous, "
+               f"{c.get('single', 0)} single-reader, <b>{c.get('disputed', 0)} disputed</b>.")
+    if len(names) < 2:
+        summary += " Agreement needs two or more readers."
+    return summary, rows
+
+
+def team_figures(path, run_id: int | None = None, resamples: int = 200
+                 ) -> tuple[str, list[tuple[str, str, str, str]]]:
+    """The Team panel's summary and rows for the store at ``path`` (opened read-only, its
+    own connection), over the tiles of ``run_id``; the same analysis as
+    ``pvdesk review agreement`` (fewer bootstrap resamples, for speed)."""
+    from pvdesk.review.agreement_analysis import analyse
+    from pvdesk.review.store import ReviewStore
+
+    with ReviewStore(path, readonly=True) as store:
+        return figure_rows(analyse(store, run_id=run_id, resamples=resamples))

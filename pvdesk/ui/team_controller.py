@@ -47,6 +47,7 @@ class TeamController(QObject):
         self.dock_widget.hide()
         w.view_menu.addAction(self.dock_widget.toggleViewAction())
         self.panel.compute_clicked.connect(self.compute)
+        self.dock_widget.visibilityChanged.connect(self._on_panel_shown)
         review = w.review_menu
         first = review.actions()[0] if review.actions() else None
         self.switch_act = _action(w, "S&witch reviewer…",
@@ -232,6 +233,13 @@ class TeamController(QObject):
                          on_error=lambda e: self.panel.show_error(
                              describe_error(e, "agreement")))
         return True
+
+    def _on_panel_shown(self, visible: bool) -> None:
+        """View ▸ Team: computed when first shown for the open store (then on Compute)."""
+        ctx = self.c.ctx
+        if visible and not self.panel.rows() and not self.tasks.busy and ctx is not None \
+                and ctx.store is not None:
+            self.compute()
 
     def shutdown(self) -> None:
         self.tasks.shutdown()
