@@ -1,5 +1,5 @@
 """`pvdesk review stats|export|import|import-geojson|patient STORE`: a review store from the command
-line."""
+line (team verbs merge|agreement|reviewers|settings: pvdesk.commands.review_team)."""
 
 from __future__ import annotations
 
@@ -90,6 +90,10 @@ def register(sub) -> None:
                    "bounds; 0,0 for none")
     g.add_argument("--json", action="store_true", help="print the summary as JSON")
     g.set_defaults(func=run_import_geojson)
+
+    from pvdesk.commands.review_team import register_team
+
+    register_team(verbs)
 
 
 def _offset(text: str) -> tuple[int, int]:
