@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from pvdesk.app.review_service import ReviewService
 from pvdesk.review.project import BackgroundWriter
 from pvdesk.ui.background import Relay
+from pvdesk.ui.cohort_controller import CohortController
 from pvdesk.ui.explain_action import ExplainAction
 from pvdesk.ui.export_action import Exporter
 from pvdesk.ui.patch_grid import GridItem, PatchGrid
@@ -56,6 +57,7 @@ class ReviewController(StoreMixin, QObject):
         self.run_ctx: SlideContext | None = None
         self.session: ReviewService | None = None
         self.project: Path | None = None
+        self.want_run: int | None = None  # the run the next opened slide shows (cohort table)
         self.mode = False
         self.closed = False
         self.dock = ReviewDock()
@@ -79,6 +81,7 @@ class ReviewController(StoreMixin, QObject):
         self.search = TextSearchAction(self, self.explain.toolbar)  # a phrase over the slide
         self.team = TeamController(self)  # reviewer, blinded reading, adjudication, merge
         self._wire()
+        self.cohort = CohortController(self)  # File ▸ Cohort table of the review project
         QApplication.instance().installEventFilter(self)
 
     def _wire(self) -> None:
@@ -122,6 +125,7 @@ class ReviewController(StoreMixin, QObject):
             self._submit(old.store.close)
         folder = getattr(opened.source, "kind", "") == "folder"
         self.ctx = SlideContext(opened.source, folder, self.project, self._reviewer())
+        self.ctx.want_run, self.want_run = self.want_run, None
         self._use_session(None)
         self.sync.clear()
         self.dock.disagree.setEnabled(folder)
@@ -300,6 +304,7 @@ class ReviewController(StoreMixin, QObject):
         self.dock.flush_diagnosis()
         self.exporter.shutdown()
         self.team.shutdown()
+        self.cohort.tasks.shutdown()
         self.similar.shutdown()
         self.explain.shutdown()
         self.search.shutdown()

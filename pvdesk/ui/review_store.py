@@ -39,6 +39,7 @@ class SlideContext:
 
     path: Path | None = None  # the store file, once chosen
     team: object = None  # pvdesk.app.team.TeamState, read with the store (writer thread)
+    want_run: int | None = None  # show this run of the slide (the cohort table's choice)
 
     def store_path(self) -> Path:
         if self.path is None:
@@ -76,7 +77,8 @@ def open_job(ctx: SlideContext, writer):
     if not runs:
         ctx.team = load_team_state(store)
         return None
-    run_id = last_reviewed_run(store, ctx.slide_id) or runs[0].run_id
+    wanted = [r.run_id for r in runs if r.run_id == ctx.want_run]
+    run_id = (wanted or [last_reviewed_run(store, ctx.slide_id) or runs[0].run_id])[0]
     ctx.team = load_team_state(store, run_id)  # who acts, blinded or not, disputed tiles
     run = store.run(run_id)
     session = ReviewService(store, ctx.slide_id, run_id, writer=writer)  # reads every tile
