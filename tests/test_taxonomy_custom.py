@@ -279,3 +279,79 @@ def test_a_bundle_with_a_bad_taxonomy_file_is_refused_naming_the_file(tmp_path):
     with pytest.raises(ModelError) as err:
         resolve_bundle(str(folder))
     assert str(err.value).startswith(str(folder / "taxonomy.json") + ": field 'classes[1].key'")
+
+
+def test_heatmap_and_summary_follow_the_taxonomy_groups(tmp_path):
+    from test_heatmap import _grid, _tiles
+
+    from pvdesk.heatmap import ARGMAX, ROLLUP, HeatmapGrid, render
+    from pvdesk.predict.summary import NO_RULE, ModelTally, summary_text
+
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]])
+    plain = Taxonomy.from_names(TSN)
+    hm = HeatmapGrid(_grid(_tiles()), TSN, taxonomy=plain)
+    hm.add(_tiles(), probs)
+    assert hm.layers == (*TSN, ARGMAX)  # no groups: no roll-up layer
+    with pytest.raises(KeyError, match="no roll-up"):
+        render(hm, ROLLUP)
+    img = np.asarray(render(hm, "tumor", opacity=1.0))
+    assert tuple(img[0, 0, :3]) == tuple(int(plain.colour_of("tumor")[i:i + 2], 16)
+                                         for i in (1, 3, 5))
+    t = ModelTally("m", TSN, True, plain)
+    t.add(probs)
+    d = t.to_dict()
+    assert d["slide_call"] is None and d["slide_call_rule"] == NO_RULE
+    assert d["tiles_per_group"] == {} and d["malignant_share"] is None
+
+    p = _write(tmp_path, {"classes": [{"name": "tumor", "group": "malignant"},
+                                      {"name": "stroma", "group": "benign"},
+                                      {"name": "normal", "group": "benign"}]})
+    grouped = load_taxonomy_file(p)
+    hm = HeatmapGrid(_grid(_tiles()), TSN, taxonomy=grouped)
+    hm.add(_tiles(), probs)
+    assert ROLLUP in hm.layers
+    assert np.nanmax(hm.values(ROLLUP)) <= 1.0
+    t = ModelTally("m", TSN, True, grouped)
+    t.add(probs)
+    d = t.to_dict()
+    assert d["tiles_per_group"] == {"malignant": 1, "benign": 2}
+    assert d["slide_call"] == "malignant"  # 1 of 3 tiles >= 10%
+    info = {"models": [d], "source": "s", "grid": "g", "seconds": 1.0, "tiles_per_s": 3.0}
+    assert "malignant 1, benign 2" in summary_text(info)
+
+
+def test_a_custom_run_takes_its_own_labels_and_keys_and_refuses_breakhis_ones(tmp_path):
+    from pvdesk.errors import StoreError
+    from pvdesk.review.sample import make_sample_store
+    from pvdesk.review.session import ReviewSession
+
+    names = [f"c{i}" for i in range(12)]
+    store, run, ids = make_sample_store(tmp_path / "s.pvdb", n_tiles=6, classes=names)
+    s = ReviewSession(store, "slide-1", run)
+    assert s.taxonomy.names == tuple(names)
+    first = s.first().tile_id
+    assert s.command("9") == "correct" and store.decision(first).label == "c8"
+    second = s.current.tile_id
+    assert second != first and s.command("U") == "correct"
+    assert store.decision(second).label == UNCERTAIN
+    store.correct(ids[1], "c11", run)  # past the ninth: no key, but a label all the same
+    assert store.decision(ids[1]).label == "c11"
+    with pytest.raises(StoreError, match="not a review label"):
+        store.correct(ids[2], "adenosis", run)
+    store.close()
+
+
+def test_the_key_hint_says_which_classes_have_no_key(qtbot):
+    from pvdesk.ui.review_dock import ReviewDock, key_range
+
+    assert key_range(Taxonomy.breakhis()) == "1–8 subtype"
+    assert key_range(Taxonomy.from_names(TSN)) == "1–3 class"
+    twelve = Taxonomy.from_names([f"c{i}" for i in range(12)])
+    assert "the other 3 classes have no key" in key_range(twelve)
+    dock = ReviewDock()
+    qtbot.addWidget(dock)
+    dock.set_taxonomy(twelve)
+    assert len(dock.key_buttons) == 11  # 9 keyed classes, 0 and U
+    assert dock.klass.count() == 13 and dock.diagnosis.findData("c11") > 0
+    dock.set_mode(True)
+    assert "other 3 classes have no key" in dock.hint.text()
