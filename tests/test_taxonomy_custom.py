@@ -355,3 +355,25 @@ def test_the_key_hint_says_which_classes_have_no_key(qtbot):
     assert dock.klass.count() == 13 and dock.diagnosis.findData("c11") > 0
     dock.set_mode(True)
     assert "other 3 classes have no key" in dock.hint.text()
+
+
+def test_geojson_round_trip_and_qupath_class_names_of_a_custom_run(tmp_path):
+    from pvdesk.export.geojson import write_geojson
+    from pvdesk.export.geojson_import import import_geojson, review_label
+    from pvdesk.review.sample import make_sample_store
+
+    tax = Taxonomy.from_names(TSN)
+    assert review_label("Stroma", tax) == "stroma" and review_label("NOR", tax) == "normal"
+    assert review_label("Adenosis", tax) is None and review_label("Adenosis") == "adenosis"
+    store, run, ids = make_sample_store(tmp_path / "s.pvdb", n_tiles=4, classes=TSN)
+    path = tmp_path / "t.geojson"
+    write_geojson(store, path, run_id=run)
+    doc = json.loads(path.read_text())
+    target = doc["features"][0]
+    predicted = target["properties"]["metadata"]["predicted"]
+    new = next(c for c in TSN if c != predicted)
+    target["properties"]["classification"]["name"] = tax.display(new)  # renamed in QuPath
+    path.write_text(json.dumps(doc))
+    result = import_geojson(store, path)
+    assert result["labelled"] == {new: 1}
+    store.close()
