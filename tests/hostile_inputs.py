@@ -514,6 +514,19 @@ def bundle_inputs(root: Path, marker: Path) -> dict[str, Path]:
     bundle("prompts escape", kind="clip-zeroshot", prompts="../../../etc/passwd.json",
            backbone={"source": "open_clip", "model": "RN50", "init": "random"},
            classes=["benign", "malignant"])
+    tsn = ["tumor", "stroma", "normal"]
+    bundle("taxonomy escape", taxonomy="../../etc/passwd", classes=tsn)
+    bundle("taxonomy link out", taxonomy="taxonomy.json", classes=tsn,
+           files={"taxonomy.json": ("link", "/etc/passwd")})
+    if HAS_FIFO:
+        bundle("taxonomy a FIFO", taxonomy="taxonomy.json", classes=tsn,
+               files={"taxonomy.json": "fifo"})
+    bundle("taxonomy 12 classes", taxonomy="taxonomy.json", classes=[f"c{i}" for i in range(12)],
+           files={"taxonomy.json": json.dumps({"classes": [{"name": f"c{i}"}
+                                                           for i in range(12)]}).encode()})
+    bundle("taxonomy bad colour", taxonomy="taxonomy.json", classes=tsn,
+           files={"taxonomy.json": json.dumps({"classes": [
+               {"name": n, "colour": "red"} for n in tsn]}).encode()})
     return out
 
 
