@@ -377,3 +377,27 @@ def test_geojson_round_trip_and_qupath_class_names_of_a_custom_run(tmp_path):
     result = import_geojson(store, path)
     assert result["labelled"] == {new: 1}
     store.close()
+
+
+def test_a_retrained_bundle_keeps_the_starting_taxonomy(tmp_path):
+    from training.taxonomy_carry import ordered, write_taxonomy
+
+    p = _write(tmp_path, {"name": "tsn", "classes": [
+        {"name": "tumor", "display": "Tumour", "group": "malignant"},
+        {"name": "stroma", "group": "benign"}, {"name": "normal", "group": "benign"}]})
+    tax = load_taxonomy_file(p)
+    assert ordered(["normal", "stroma", "tumor"], tax) == TSN
+    assert ordered(["normal", "tumor"], None) == ["normal", "tumor"]
+    out = tmp_path / "new"
+    assert write_taxonomy(out, tax, TSN) == "taxonomy.json"
+    again = load_taxonomy_file(out / "taxonomy.json")
+    assert again == tax
+    assert write_taxonomy(out, tax, ["tumor", "stroma"]) == "taxonomy.json"
+    two = load_taxonomy_file(out / "taxonomy.json")
+    assert two.names == ("tumor", "stroma") and two.groups == ("malignant", "benign")
+    # both left in one group: nothing to roll up, so the file has no groups
+    assert write_taxonomy(out, tax, ["stroma", "normal"]) == "taxonomy.json"
+    benign = load_taxonomy_file(out / "taxonomy.json")
+    assert benign.names == ("stroma", "normal") and not benign.has_groups
+    plain = Taxonomy.from_names(TSN)
+    assert write_taxonomy(tmp_path / "plain", plain, TSN) is None  # nothing beyond names
