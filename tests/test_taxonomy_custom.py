@@ -401,3 +401,33 @@ def test_a_retrained_bundle_keeps_the_starting_taxonomy(tmp_path):
     assert benign.names == ("stroma", "normal") and not benign.has_groups
     plain = Taxonomy.from_names(TSN)
     assert write_taxonomy(tmp_path / "plain", plain, TSN) is None  # nothing beyond names
+
+
+def test_heatmap_panel_layers_and_legend_follow_a_grouped_taxonomy_file(qtbot, tmp_path):
+    from pvdesk.heatmap import ARGMAX, ROLLUP
+    from pvdesk.ui.overlay_panel import OverlayPanel
+
+    p = _write(tmp_path, {"name": "tsn", "classes": [
+        {"name": "tumor", "display": "Tumour", "colour": "#000000", "group": "malignant"},
+        {"name": "stroma", "group": "benign"},
+        {"name": "normal", "display": "Normal tissue", "group": "benign"}]})
+    tax = load_taxonomy_file(p)
+    panel = OverlayPanel()
+    qtbot.addWidget(panel)
+    panel.resize(320, 420)
+    panel.set_models(["tsn"], TSN, tax)
+    layers = [panel.layer.itemData(i) for i in range(panel.layer.count())]
+    assert layers == [ARGMAX, ROLLUP, *TSN]
+    assert panel.layer.itemText(1) == "Benign / malignant roll-up"
+    assert panel.layer.itemText(2) == "1  Tumour"
+    panel.update_legend(ARGMAX, TSN, tax)
+    assert panel.legend._entries == [("1  Tumour", "#000000"), ("2  Stroma", "#0072b2"),
+                                     ("3  Normal tissue", "#009e73")]
+    panel.show()
+    qtbot.waitExposed(panel)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    panel.grab().save(str(SHOTS / "taxonomy_legend_grouped.png"))
+    panel.update_legend(ROLLUP, TSN, tax)
+    assert panel.legend._gradient == (["#0072b2", "#e69f00"], "benign", "malignant")
+    panel.set_models(["plain"], TSN, Taxonomy.from_names(TSN))  # no groups: no roll-up
+    assert ROLLUP not in [panel.layer.itemData(i) for i in range(panel.layer.count())]
