@@ -53,7 +53,8 @@ def test_head_on_random_backbone_is_untrained_with_its_lineage(head):
     assert own["role"] == "head" and own["trained"] is True and len(own["data_hash"]) == 64
     files = m["lineage"]["files"]
     assert files == [{"file": "weights.safetensors",
-                      "sha256": file_sha256(head / "weights.safetensors")}]
+                      "sha256": file_sha256(head / "weights.safetensors"),
+                      "size": (head / "weights.safetensors").stat().st_size}]
     b = Bundle.from_folder(head)
     assert not b.trained and b.status.startswith("UNTRAINED: its backbone demo-clip-rn50")
     assert "(UNTRAINED)" in b.label

@@ -184,3 +184,45 @@ def test_random_timm_init_is_untrained():
     b = Bundle({"name": "t", "classes": ["a", "b"], "trained": True, "kind": "clip-linear",
                 "backbone": {"source": "timm", "model": TIMM_ARCH, "init": "random"}})
     assert not b.trained and "random" in b.status
+
+
+def test_timm_hf_hub_repo_from_the_weights_dir_with_its_model_args(home, built, tmp_path,
+                                                                   monkeypatch):
+    """A UNI-like repository copied by hand: config.json (architecture, model_args such as
+    UNI's init_values, pretrained_cfg) and model.safetensors in PVDESK_WEIGHTS_DIR/ORG--REPO."""
+    import json
+
+    import timm
+    from safetensors.torch import save_file
+
+    repo = tmp_path / "wdir" / "someorg--uni-like"
+    repo.mkdir(parents=True)
+    torch.manual_seed(3)
+    net = timm.create_model(TIMM_ARCH, pretrained=False, num_classes=0, init_values=1e-5,
+                            dynamic_img_size=True).eval()
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()},
+              str(repo / "model.safetensors"))
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    (repo / "config.json").write_text(json.dumps({
+        "architecture": TIMM_ARCH, "num_classes": 0,
+        "model_args": {"init_values": 1e-5, "dynamic_img_size": True, "num_classes": 0},
+        "pretrained_cfg": {"mean": mean, "std": std, "input_size": [3, 224, 224]}}))
+    monkeypatch.setenv("PVDESK_WEIGHTS_DIR", str(tmp_path / "wdir"))
+    assert main(["models", "add", "uni-like", "--backbone", "timm:hf-hub:someorg/uni-like",
+                 "--head", str(built["head"]), "--classes", "a,b"]) == 0
+    b = resolve_bundle("uni-like")
+    assert b.backbone["hf_hub"] == "someorg/uni-like" and list(b.mean) == mean
+    x = tiles(2, 224, seed=4)
+    ours = b.load("cpu", "fp32").predict(x).probs
+    from safetensors.torch import load_file
+
+    h = load_file(str(built["head"]))
+    xx = (x.float() / 255 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(
+        1, 3, 1, 1)
+    with torch.no_grad():
+        ref = (F.normalize(net(xx), dim=-1) @ h["head.weight"].t() + h["head.bias"]).softmax(1)
+    assert torch.allclose(ours, ref, atol=1e-5)
+    # a bare hf-hub: spec finds the same timm repository (its config.json, no open_clip one)
+    from pvdesk.models.specs import parse
+
+    assert parse("hf-hub:someorg/uni-like", kind="clip-linear")["source"] == "timm"

@@ -66,7 +66,13 @@ def hub_config_path(repo: str, near: Path | None = None) -> Path | None:
 
 
 def architecture(bb: dict, near: Path | None = None) -> tuple[str, dict, dict]:
-    """(timm architecture, model_args, pretrained_cfg) of a timm backbone field."""
+    """(timm architecture, model_args, pretrained_cfg) of a timm backbone field (model_args
+    without num_classes/pretrained: the encoder is always built headless, without weights)."""
+    arch, args, pre = _architecture(bb, near)
+    return arch, {k: v for k, v in args.items() if k not in ("num_classes", "pretrained")}, pre
+
+
+def _architecture(bb: dict, near: Path | None) -> tuple[str, dict, dict]:
     args = dict(bb.get("model_args") or {})
     if bb.get("model"):
         timm = heavy.timm()
@@ -74,7 +80,15 @@ def architecture(bb: dict, near: Path | None = None) -> tuple[str, dict, dict]:
             raise ModelError(f"timm has no architecture {bb['model']!r} (see "
                              "timm.list_models())")
         cfg = timm.models.get_pretrained_cfg(bb["model"])
-        return bb["model"], args, (cfg.to_dict() if cfg is not None else {})
+        pre = cfg.to_dict() if cfg is not None else {}
+        beside = near.parent / CONFIG_NAME if near is not None else None
+        if beside is not None and beside.is_file():  # a hub download's config.json beside it
+            raw = _read_hub_config(beside)
+            if raw["architecture"].split(".")[0] == bb["model"].split(".")[0]:
+                args = {**(raw.get("model_args") or {}), **args}
+                if isinstance(raw.get("pretrained_cfg"), dict):
+                    pre = {**pre, **raw["pretrained_cfg"]}
+        return bb["model"], args, pre
     repo = bb["hf_hub"]
     path = hub_config_path(repo, near)
     if path is None:
