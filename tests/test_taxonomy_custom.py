@@ -431,3 +431,25 @@ def test_heatmap_panel_layers_and_legend_follow_a_grouped_taxonomy_file(qtbot, t
     assert panel.legend._gradient == (["#0072b2", "#e69f00"], "benign", "malignant")
     panel.set_models(["plain"], TSN, Taxonomy.from_names(TSN))  # no groups: no roll-up
     assert ROLLUP not in [panel.layer.itemData(i) for i in range(panel.layer.count())]
+
+
+def test_a_review_export_of_custom_classes_trains_in_its_own_class_order(tmp_path):
+    from training_fixtures import colour_slide, review_rows
+
+    from pvdesk.export.csv import write_rows_csv
+    from training.data.review_csv import load_review_csv
+    from training.errors import DataError
+
+    slide, tiles = colour_slide(tmp_path / "s.tif", classes=3, per_class=2)
+    names = {"adenosis": "tumor", "fibroadenoma": "stroma", "tubular_adenoma": "normal"}
+    rows = [dict(r, probs=[1 / 3] * 3, review_label=names[r["review_label"]])
+            for r in review_rows(slide, tiles)]
+    path = tmp_path / "e.csv"
+    write_rows_csv(path, TSN, rows)
+    ds = load_review_csv(path)
+    assert ds.classes == TSN  # the file's order, not sorted
+    assert ds.with_samples(ds.samples[:4]).classes == [c for c in TSN
+                                                       if c in {s.label for s in ds.samples[:4]}]
+    write_rows_csv(path, TSN, [dict(rows[0], review_label="adenosis")])
+    with pytest.raises(DataError, match="unknown label 'adenosis'.*tumor, stroma, normal"):
+        load_review_csv(path)

@@ -105,7 +105,8 @@ def load_review_csv(path: str | Path, include_unreviewed: bool = False) -> Datas
         raise DataError(f"{path}: no usable rows ({skipped['unreviewed']} unreviewed, "
                         f"{skipped[UNCERTAIN]} uncertain, {skipped[NON_TISSUE]} non-tissue; "
                         "review some tiles, or pass --include-unreviewed)")
-    ds = Dataset(samples, str(path.resolve()), "review-csv")
+    ds = Dataset(samples, str(path.resolve()), "review-csv",
+                 class_order=None if taxonomy.is_breakhis else list(taxonomy.names))
     left = ", ".join(f"{n} {k}" for k, n in skipped.items() if n)
     if left:
         ds.notes.append(f"{path.name}: left out {left} row(s)")

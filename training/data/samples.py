@@ -59,6 +59,9 @@ class Dataset:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     tile_um: float | None = None  # the field of view of its patches, when the source says
+    # a custom taxonomy's class order, when the source gives one (a review export's p_
+    # columns); otherwise BreakHis order, or sorted names
+    class_order: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -67,6 +70,9 @@ class Dataset:
     def classes(self) -> list[str]:
         """Labels present, in taxonomy order (subtypes, or the two groups)."""
         present = {s.label for s in self.samples}
+        if self.class_order:
+            known = [c for c in self.class_order if c in present]
+            return known + sorted(present - set(known))
         if not present <= set(GROUPS) and not present <= set(CLASS_NAMES):
             return sorted(present)  # a custom taxonomy (PCam: normal, tumor)
         order = GROUPS if present <= set(GROUPS) else CLASS_NAMES
@@ -102,7 +108,7 @@ class Dataset:
 
     def with_samples(self, samples: list[Sample]) -> Dataset:
         return Dataset(samples, self.origin, self.kind, list(self.warnings), list(self.notes),
-                       self.tile_um)
+                       self.tile_um, self.class_order)
 
 
 def label_indices(samples: list[Sample], classes: list[str]):
