@@ -134,7 +134,7 @@ def _backbone(raw: Any, kind: str, where: str) -> dict:
         raise _fail(where, "backbone.source", f"unknown source {src!r} "
                     f"(expected one of {', '.join(BACKBONE_SOURCES)})")
     clip = kind in CLIP_KINDS
-    if src == "timm" or (src == "bundle" and bb.get("family") == "timm"):
+    if src == "timm":
         return _timm_backbone(bb, kind, where)
     if clip and src == "torchvision":
         raise _fail(where, "backbone.source", f"'torchvision' cannot serve kind '{kind}'")
