@@ -113,5 +113,7 @@ def test_phrases_saved_as_a_prompt_set(tmp_path):
     obj, _ = load_prompt_set(str(path))
     assert obj["classes"] == {"mucinous_carcinoma": ["mucin pools", "extracellular mucin"],
                               "ductal_carcinoma": ["infiltrating ducts"]}
-    with pytest.raises(PvdeskError, match="unknown class"):
-        split_phrases(["nonsense=mucin"])
+    with pytest.raises(PvdeskError, match="neither a BreakHis class nor a lowercase"):
+        split_phrases(["Non sense!=mucin"])
+    assert split_phrases(["tumor=sheets of atypical cells"]) == (  # a custom taxonomy's class
+        ["tumor"], ["sheets of atypical cells"])

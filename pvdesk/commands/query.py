@@ -41,7 +41,7 @@ def register(sub) -> None:
 
 def split_phrases(raw) -> tuple[list[str | None], list[str]]:
     """("CLASS=phrase" or "phrase") -> (class or None per phrase, the phrases)."""
-    from pvdesk.taxonomy import normalise_name
+    from pvdesk.taxonomy import NAME_RE, normalise_name
 
     labels, phrases = [], []
     for text in raw:
@@ -51,10 +51,12 @@ def split_phrases(raw) -> tuple[list[str | None], list[str]]:
         if not phrase or len(phrase) > 300:
             raise PvdeskError(f"{text[:60]!r}: a phrase must be 1 to 300 characters")
         if label is not None:
-            try:
+            try:  # a BreakHis name (codes, aliases) or a custom class's lowercase name
                 label = normalise_name(label)
             except KeyError:
-                raise PvdeskError(f"{text[:60]!r}: unknown class {label!r} before '='") from None
+                if not NAME_RE.fullmatch(label):
+                    raise PvdeskError(f"{text[:60]!r}: {label!r} before '=' is neither a "
+                                      "BreakHis class nor a lowercase class name") from None
         labels.append(label)
         phrases.append(phrase)
     return labels, phrases
