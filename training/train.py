@@ -93,9 +93,17 @@ CONFIRMATION_BIAS = ("{share:.0%} of the training labels are the old model's own
 
 
 def label_sources_text(sources: dict) -> str:
-    return (f"{sources.get('confirmed', 0)} confirmed model predictions, "
-            f"{sources.get('corrected', 0)} corrections, {sources.get('pseudo', 0)} unreviewed "
-            "pseudo-labels")
+    """Where the training labels come from; a team export adds its consensus labels
+    (adjudicated, unanimous), and its confirmations and corrections are single readers'."""
+    adjudicated, unanimous = sources.get("adjudicated", 0), sources.get("unanimous", 0)
+    single = "single-reader " if adjudicated or unanimous else ""
+    text = (f"{sources.get('confirmed', 0)} {single}confirmed model predictions, "
+            f"{sources.get('corrected', 0)} {single}corrections, {sources.get('pseudo', 0)} "
+            "unreviewed pseudo-labels")
+    if adjudicated or unanimous:
+        text = (f"{adjudicated + unanimous} consensus labels ({adjudicated} adjudicated, "
+                f"{unanimous} unanimous), " + text)
+    return text
 
 
 def confirmation_share(sources: dict) -> float:

@@ -42,6 +42,10 @@ def register(sub) -> None:
     e.add_argument("--offset", type=_offset, default=None, metavar="X,Y",
                    help="subtract this from level-0 coordinates instead of the slide's "
                    "OpenSlide bounds (QuPath's default crop); 0,0 for none")
+    e.add_argument("--team", action="store_true",
+                   help="add consensus_label, consensus_source and one label_by:<reviewer> "
+                   "column per reviewer to the CSV (added anyway when two or more reviewers "
+                   "decided tiles)")
     e.set_defaults(func=run_export)
 
     i = verbs.add_parser("import", help="load a clip_predictions.csv (with its reviews)")
@@ -221,7 +225,7 @@ def run_export(args) -> int:
         if args.csv:
             counts: dict = {}
             n = write_predictions_csv(store, args.csv, run_id=args.run, slide_id=args.slide,
-                                      counts=counts)
+                                      counts=counts, team=True if args.team else None)
             print(f"wrote {args.csv}: {n} rows; labels: {label_sources_text(counts)}")
         if args.geojson:
             notes: list[str] = []

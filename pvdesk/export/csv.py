@@ -14,6 +14,13 @@ read as all "ok"; readers that learn from rows (training, import) skip non-ok on
 patient is the slide's patient (a study code set with ``pvdesk review patient`` or in the
 window), so training splits keep one patient's slides together; older files lack it.
 
+Team columns (after patient, only in exports of a store where two or more reviewers decided
+tiles, or with ``pvdesk review export --team``): consensus_label, consensus_source
+("adjudicated", "unanimous" when two or more readers agree, "single" when one reader
+labelled the tile, "disputed" when readers disagree and no adjudicator decided; empty when
+nobody reviewed the tile), then one ``label_by:<reviewer>`` column per reviewer with that
+reviewer's current label. Files without them still read.
+
 Spreadsheet safety: a *text* cell (source, model, predicted, predicted_group, review_*,
 reviewer, reviewed_at) that starts with ``= + - @``, a tab, a carriage return or a line
 feed, or that reaches one of ``= + - @`` (or a full-width or small form such as ``＝``)
@@ -58,6 +65,8 @@ TAIL = ("review_status", "review_label", "reviewer", "reviewed_at")
 STATUS = "tile_status"
 PATIENT = "patient"  # the slide's patient (a study code), empty when not set
 OPTIONAL_TAIL = (STATUS, PATIENT)  # later additions: files without them still read
+CONSENSUS_LABEL, CONSENSUS_SOURCE, LABEL_BY = "consensus_label", "consensus_source", "label_by:"
+TEAM_HEAD = (CONSENSUS_LABEL, CONSENSUS_SOURCE)  # then label_by:<reviewer> columns
 TILE_OK, TILE_UNREADABLE = "ok", "unreadable"
 TEXT_COLUMNS = frozenset({"source", "model", "predicted", "predicted_group", *TAIL,
                           *OPTIONAL_TAIL})
@@ -66,8 +75,17 @@ DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 QUOTE = "'"
 
 
-def columns(classes: Sequence[str]) -> list[str]:
-    return [*HEAD, *(f"p_{c}" for c in classes), *TAIL, *OPTIONAL_TAIL]
+def columns(classes: Sequence[str], team: Sequence[str] = ()) -> list[str]:
+    """The header; ``team``: the team columns (consensus and label_by:<reviewer>), if any."""
+    return [*HEAD, *(f"p_{c}" for c in classes), *TAIL, *OPTIONAL_TAIL, *team]
+
+
+def team_columns(reviewers: Sequence[str]) -> list[str]:
+    return [*TEAM_HEAD, *(f"{LABEL_BY}{r}" for r in reviewers)]
+
+
+def is_text(col: str) -> bool:
+    return col in TEXT_COLUMNS or col in TEAM_HEAD or col.startswith(LABEL_BY)
 
 
 def _formula_like(text: str) -> bool:
@@ -132,16 +150,18 @@ def _cells(cols: list[str], classes: Sequence[str], row: Mapping) -> list[str]:
     out = []
     for col in cols:
         v = row.get(col)
-        if col in TEXT_COLUMNS:
+        if is_text(col):
             out.append("" if v is None else neutralise(str(v)))
         else:
             out.append(_number(col, v))
     return out
 
 
-def write_rows_csv(path, classes: Sequence[str], rows: Iterable[Mapping]) -> int:
-    """Write row dicts (see the module docstring) atomically; returns the row count."""
-    cols = columns(classes)
+def write_rows_csv(path, classes: Sequence[str], rows: Iterable[Mapping],
+                   team: Sequence[str] = ()) -> int:
+    """Write row dicts (see the module docstring) atomically; returns the row count.
+    ``team``: team columns to add (:func:`team_columns`)."""
+    cols = columns(classes, team)
     n = 0
     with atomic_write(path, "w", newline="") as fh:
         w = csv.writer(fh)
@@ -178,19 +198,46 @@ def store_classes(store, run_id=None) -> list[str]:
     return list(dict.fromkeys(c for r in runs for c in r.classes))
 
 
+def team_cells(store, run_id: int | None, team: bool | None):
+    """(team columns, {tile_id: {column: value}}) of a store's export; no columns when
+    ``team`` is False, or None and fewer than two reviewers decided tiles."""
+    from pvdesk.review.team import consensus_of
+
+    by = store.decisions_by_reviewer(run_id)
+    if team is False or (team is None and len(by) < 2):
+        return [], {}
+    roles = store.roles()
+    names = sorted(set(by) | set(roles))
+    cons, disputed = consensus_of(by, roles)
+    cells: dict[int, dict] = {}
+    for name in names:
+        for tile, d in by.get(name, {}).items():
+            cells.setdefault(tile, {})[LABEL_BY + name] = d.label
+    for tile, (label, source) in cons.items():
+        cells.setdefault(tile, {}).update({CONSENSUS_LABEL: label, CONSENSUS_SOURCE: source})
+    for tile in disputed:
+        cells.setdefault(tile, {})[CONSENSUS_SOURCE] = "disputed"
+    return team_columns(names), cells
+
+
 def write_predictions_csv(store, path, run_id: int | None = None,
-                          slide_id: str | None = None, counts: dict | None = None) -> int:
-    """Write a store's tiles (one run, or all) with their review columns; returns rows.
+                          slide_id: str | None = None, counts: dict | None = None,
+                          team: bool | None = None) -> int:
+    """Write a store's tiles (one run, or all) with their review columns (each tile's
+    latest decision of any reviewer); returns rows.
     ``counts`` (a dict) receives where the labels come from: review_status per row
-    (confirmed model predictions, corrections, unreviewed)."""
+    (confirmed model predictions, corrections, unreviewed). ``team``: add the consensus
+    and per-reviewer columns (None: when two or more reviewers decided tiles)."""
     from pvdesk.review.types import UNTRAINED_TAG
     from pvdesk.taxonomy import Taxonomy
 
     classes = store_classes(store, run_id)
     untrained = {r.run_id for r in store.runs() if not r.trained}
     taxonomies = {r.run_id: Taxonomy.of_run(r) for r in store.runs()}
-    recs = store.tiles(slide_id=slide_id, run_id=run_id)
+    # the store's record, whoever exports it: each tile's latest decision of any reviewer
+    recs = store.tiles(slide_id=slide_id, run_id=run_id, view="latest")
     patients = store.patients()
+    team_cols, team_by_tile = team_cells(store, run_id, team)
 
     def rows():
         for r in recs:
@@ -203,9 +250,10 @@ def write_predictions_csv(store, path, run_id: int | None = None,
                 counts[row["review_status"]] = counts.get(row["review_status"], 0) + 1
             if r.run_id in untrained:  # the model column says so (import strips the tag)
                 row["model"] = f"{row['model']}{UNTRAINED_TAG}"
+            row.update(team_by_tile.get(r.tile_id, {}))
             yield row
 
-    return write_rows_csv(path, classes, rows())
+    return write_rows_csv(path, classes, rows(), team_cols)
 
 
 class CsvTable(NamedTuple):
@@ -215,7 +263,7 @@ class CsvTable(NamedTuple):
 
 
 def _parse(path, line: int, col: str, cell: str):
-    if col in TEXT_COLUMNS:
+    if is_text(col):
         return restore(cell)
     if cell == "":
         return None
@@ -227,6 +275,20 @@ def _parse(path, line: int, col: str, cell: str):
         return checks.check_float(path, line, col, float(cell))
     except (ValueError, OverflowError):
         raise ExportError(f"{path}: line {line}: {col} is not a number ({cell[:40]!r})") from None
+
+
+def _without_team(path, header: list[str]) -> list[str]:
+    """The header without its team columns (consensus_label, consensus_source, then
+    label_by:<reviewer> columns)."""
+    if CONSENSUS_LABEL not in header:
+        return header
+    i = header.index(CONSENSUS_LABEL)
+    if (header[i:i + 2] != list(TEAM_HEAD) or header[i - len(OPTIONAL_TAIL):i] != list(OPTIONAL_TAIL)
+            or not all(c.startswith(LABEL_BY) and len(c) > len(LABEL_BY)
+                       for c in header[i + 2:])):
+        raise ExportError(f"{path}: line 1: the team columns must follow tile_status and "
+                          "patient: consensus_label, consensus_source, label_by:<reviewer>...")
+    return header[:i]
 
 
 def _without_optional_tail(header: list[str]) -> list[str]:
@@ -251,7 +313,7 @@ def read_predictions_csv(path) -> CsvTable:
             raise ExportError(f"{path}: empty file, not a predictions CSV") from None
         except (csv.Error, UnicodeDecodeError) as exc:
             raise ExportError(f"{path}: not a readable CSV ({exc})") from None
-        core = _without_optional_tail(header)
+        core = _without_optional_tail(_without_team(path, header))
         mid = core[len(HEAD):len(core) - len(TAIL)]
         if (tuple(core[:len(HEAD)]) != HEAD or tuple(core[len(core) - len(TAIL):]) != TAIL
                 or not mid or not all(c.startswith("p_") for c in mid)):

@@ -329,13 +329,20 @@ class ReviewStore(ReviewActions, ReviewHistory, ReviewTeam):
             r = self.con.execute(sql + " ORDER BY tile_id LIMIT 1", args).fetchone()
         return None if r is None else r[0]
 
-    def tiles(self, slide_id: str | None = None, run_id: int | None = None) -> Iterator[TileRecord]:
-        """Every (tile, prediction) with its decision, by run then tile; for export."""
+    def tiles(self, slide_id: str | None = None, run_id: int | None = None,
+              view: str | None = None) -> Iterator[TileRecord]:
+        """Every (tile, prediction) with its decision, by run then tile; for export.
+        ``view`` overrides the store's ("latest": each tile's latest decision of anyone)."""
+        if view not in (None, *self.VIEWS):
+            raise ValueError(f"unknown store view {view!r}")
+        who = self.view_reviewer if view is None else (self.reviewer if view == "own" else None)
         yield from self._records(_queue.where(run_id=run_id, slide_id=slide_id),
-                                 "p.run_id, p.tile_id")
+                                 "p.run_id, p.tile_id", who=who)
 
-    def _records(self, where: tuple[str, list], order: str, limit: int | None = None):
-        sql = _queue.select(self.view_reviewer) + where[0] + " ORDER BY " + order
+    def _records(self, where: tuple[str, list], order: str, limit: int | None = None,
+                 who: str | None | bool = False):
+        who = self.view_reviewer if who is False else who
+        sql = _queue.select(who) + where[0] + " ORDER BY " + order
         args = list(where[1])
         if limit is not None:
             sql += " LIMIT ?"

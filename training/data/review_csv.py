@@ -5,7 +5,10 @@ coordinates) or a patch image (source = the image, coordinates empty). The label
 reviewer's: a corrected row wins over a confirmed one for the same tile (several runs can
 list one tile), and a confirmed row without a review_label takes the prediction it
 confirmed. Left out unless asked (``include_unreviewed``: then the prediction is the label,
-a pseudo-label): unreviewed rows. Always left out, and counted: rows labelled uncertain or
+a pseudo-label): unreviewed rows. A team export (consensus_source column) is labelled by
+consensus by default: the adjudicator's label, or the readers' where they all agree, or the
+single reader's; disputed tiles (readers disagree, no adjudication) are left out and counted.
+Always left out, and counted: rows labelled uncertain or
 non_tissue (they are not classes a bundle can have), and rows whose tile_status is not "ok"
 (tiles that could not be read have no pixels to learn from). The patient is the row's
 patient column (the slide's patient, set in the window or with ``pvdesk review patient``),
@@ -24,7 +27,27 @@ from pvdesk.taxonomy import NON_TISSUE, UNCERTAIN, Taxonomy
 from training.data.samples import Dataset, Sample
 from training.errors import DataError
 
-RANK = {"corrected": 2, "confirmed": 1, "unreviewed": 0}
+RANK = {"adjudicated": 4, "unanimous": 3, "corrected": 2, "confirmed": 1, "unreviewed": 0}
+CONSENSUS_SOURCES = ("adjudicated", "unanimous", "single")
+
+
+def _team_label(row) -> tuple[str, str] | None:
+    """(status, label) of a team row: "adjudicated"/"unanimous" consensus, or a single
+    reader's label as "confirmed" (the model's prediction) or "corrected"; ("disputed", "")
+    where readers disagree; None when nobody reviewed the tile."""
+    source = (row.get("consensus_source") or "").strip().lower()
+    label = (row.get("consensus_label") or "").strip()
+    if source == "disputed":
+        return "disputed", ""
+    if not source:
+        return None
+    if source not in CONSENSUS_SOURCES or not label:
+        raise ValueError(f"unknown consensus_source {source!r}" if source not in
+                         CONSENSUS_SOURCES else "consensus_label is empty")
+    if source == "single":
+        return ("confirmed" if label == (row.get("predicted") or "").strip()
+                else "corrected"), label
+    return source, label
 
 
 def is_review_csv(path: Path) -> bool:
@@ -46,15 +69,18 @@ def _resolve(source: str, folder: Path) -> Path:
     return (folder / p).resolve()
 
 
-def load_review_csv(path: str | Path, include_unreviewed: bool = False) -> Dataset:
+def load_review_csv(path: str | Path, include_unreviewed: bool = False,
+                    consensus: bool = True) -> Dataset:
+    """``consensus``: label a team export by its consensus columns (when present)."""
     path = Path(path).expanduser()
     table = read_predictions_csv(path)  # raises ExportError (a PvdeskError) naming the file
+    team = consensus and bool(table.rows) and "consensus_source" in table.rows[0]
     folder = path.parent.resolve()
     # the classes are the file's p_<class> columns: BreakHis names (with their codes and
     # aliases) or a custom taxonomy's, kept in the file's order
     taxonomy = Taxonomy.for_classes(table.classes) if table.classes else Taxonomy.breakhis()
     best: dict[tuple, tuple[int, Sample]] = {}
-    skipped = {"unreviewed": 0, UNCERTAIN: 0, NON_TISSUE: 0, "unreadable": 0}
+    skipped = {"unreviewed": 0, UNCERTAIN: 0, NON_TISSUE: 0, "unreadable": 0, "disputed": 0}
     missing: set[str] = set()
     for i, row in enumerate(table.rows, start=2):
         if row.get("tile_status", "ok") != "ok":
@@ -63,10 +89,22 @@ def load_review_csv(path: str | Path, include_unreviewed: bool = False) -> Datas
         status = (row.get("review_status") or "unreviewed").strip().lower()
         if status not in RANK:
             raise DataError(f"{path}: line {i}: unknown review_status {status!r}")
+        decided = None
+        if team:
+            try:
+                decided = _team_label(row)
+            except ValueError as exc:
+                raise DataError(f"{path}: line {i}: {exc}") from None
+            if decided is not None and decided[0] == "disputed":
+                skipped["disputed"] += 1
+                continue
+            status = decided[0] if decided is not None else "unreviewed"
         if status == "unreviewed" and not include_unreviewed:
             skipped["unreviewed"] += 1
             continue
         raw = (row.get("review_label") or "").strip() if status != "unreviewed" else ""
+        if decided is not None:
+            raw = decided[1]
         raw = raw or (row.get("predicted") or "").strip()
         if raw.lower() in (UNCERTAIN, NON_TISSUE):
             skipped[raw.lower()] += 1
