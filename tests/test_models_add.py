@@ -159,6 +159,7 @@ def test_import_validates_and_copies_and_check_reports(home, built, tmp_path, ca
     (["add", "x", "--backbone", f"timm:{TIMM_ARCH}"], "needs --head FILE"),
     (["add", "x", "--backbone", "local-dir:{tmp}"], "open_clip_config.json: missing"),
     (["add", "../x", "--backbone", "RN50:openai"], "must not"),
+    (["add", "demo-resnet50", "--backbone", "RN50:openai"], "a built-in bundle has this name"),
     (["add", "x", "--backbone", "RN50:openai", "--classes", "tumor,Tumor!"], "classes"),
     (["import", "{tmp}"], "no manifest.json"),
     (["import", "{tmp}/nowhere"], "not a folder"),

@@ -169,6 +169,11 @@ def _torchvision_start(weights: str) -> ResNetStart:
 def resnet_start(spec: str | None) -> ResNetStart:
     """The starting weights for ResNet50 fine-tuning."""
     spec = spec or DEFAULT_RESNET
+    if spec.startswith("torchvision:"):  # the spec form of pvdesk models add
+        arch, _, spec = spec[len("torchvision:"):].partition(":")
+        if arch != "resnet50":
+            raise TrainingError(f"--backbone torchvision:{arch}: only resnet50 is fine-tuned")
+        spec = spec or "random"
     if spec.lower() == "random":
         return ResNetStart(None, {"source": "torchvision", "weights": None, "init": "random"},
                            "random initialisation (--backbone random)")

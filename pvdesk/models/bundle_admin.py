@@ -116,6 +116,14 @@ def _head_tensors(path: str, kind: str) -> dict:
     return head
 
 
+def _not_builtin(name: str) -> None:
+    from pvdesk.models.registry import builtin_models_dir
+
+    if (builtin_models_dir() / name).exists():
+        raise ModelError(f"model name {name!r}: a built-in bundle has this name (it would be "
+                         "hidden by it); choose another name")
+
+
 def add_bundle(name: str, spec: str, *, weights: str | None = None, kind: str | None = None,
                classes: list[str] | None = None, taxonomy: str | None = None,
                prompts: str | None = None, head: str | None = None,
@@ -130,6 +138,7 @@ def add_bundle(name: str, spec: str, *, weights: str | None = None, kind: str | 
     if not name or name.startswith(".") or any(c in name for c in "/\\\x00") or len(name) > 200:
         raise ModelError(f"model name {name[:200]!r}: must not be empty, start with a dot or "
                          "hold a slash")
+    _not_builtin(name)
     bb = specs.parse(spec, weights, kind)
     kind = kind or specs.default_kind(bb)
     if kind in HEAD_KINDS and head is None:
@@ -188,7 +197,6 @@ def import_bundle(folder: str | Path, name: str | None = None, dest_dir: Path | 
     ``name``, default its manifest's name). Its weights are checked against its lineage."""
     from pvdesk.models.file_hash import verify
     from pvdesk.models.manifest import read_manifest
-    from pvdesk.models.registry import builtin_models_dir
     from pvdesk.paths import user_models_dir
 
     src = Path(folder).expanduser()
@@ -203,8 +211,7 @@ def import_bundle(folder: str | Path, name: str | None = None, dest_dir: Path | 
     dest = root / target_name
     if dest.resolve() == src.resolve():
         raise ModelError(f"{src}: already in the models folder")
-    if builtin_models_dir() / target_name == dest:
-        raise ModelError(f"{target_name}: the name of a built-in bundle")
+    _not_builtin(target_name)
     root.mkdir(parents=True, exist_ok=True)
     tmp = _staging(dest)
     try:
