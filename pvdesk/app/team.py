@@ -153,3 +153,16 @@ def team_figures(path, run_id: int | None = None, resamples: int = 200
 
     with ReviewStore(path, readonly=True) as store:
         return figure_rows(analyse(store, run_id=run_id, resamples=resamples))
+
+
+# -- File ▸ Merge review projects ---------------------------------------------------------
+def merge_projects(out, inputs) -> str:
+    """Merge review projects (``pvdesk.review.merge.merge_stores``, the same as
+    ``pvdesk review merge``) and say what OUT now holds, in one line."""
+    from pvdesk.review.merge import merge_stores
+
+    counts = merge_stores(out, inputs)
+    n = counts.pop("stores", len(inputs))
+    held = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()
+                     if isinstance(v, int))
+    return f"Merged {n} review stores into {out}" + (f": {held}" if held else "")

@@ -25,7 +25,7 @@ class RunProgress(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.bar = QProgressBar()
-        self.bar.setFixedWidth(180)
+        self.bar.setFixedWidth(140)
         self.bar.setTextVisible(True)
         self.label = QLabel()
         self.cancel = QPushButton("Cancel")

@@ -27,8 +27,9 @@ BLIND_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space, Qt.Key.Key_
 BLIND_TOKENS = ("enter", "return", "space", " ")
 REFUSED = ("Blinded reading: label the tile with 1–8, 0 or U (there is no prediction to "
            "confirm; similar tiles and Grad-CAM are off too).")
-LABEL_STYLE = "QLabel { padding: 0 6px; font-weight: bold; }"
-BLIND_STYLE = "QLabel { padding: 0 6px; font-weight: bold; background: #263238; color: white; }"
+LABEL_STYLE = "QLabel { padding: 0 4px; }"
+BLIND_STYLE = "QLabel { padding: 0 4px; font-weight: bold; background: #263238; color: white; }"
+MAX_NAME = 16  # a longer name is cut in the status bar (whole in its tooltip)
 
 
 class TeamController(QObject):
@@ -39,8 +40,6 @@ class TeamController(QObject):
         self.state: TeamState | None = None
         self.tasks = Tasks(self, "pvdesk-team")
         self.label = QLabel()
-        self.label.setToolTip("The reviewer every decision is stored under "
-                              "(Review ▸ Switch reviewer…)")
         w.status.addPermanentWidget(self.label)
         self.panel = TeamPanel()
         self.dock_widget = w._dock("Team", self.panel, "team")
@@ -98,13 +97,19 @@ class TeamController(QObject):
         for a in self.w.review_menu.actions():
             if a.text().startswith("Confirm the prediction"):
                 a.setEnabled(not blinded)
-        text = f"Reviewer: {self.reviewer}"
+        name = self.reviewer
+        text = f"Reviewer: {name if len(name) <= MAX_NAME else name[:MAX_NAME - 1] + '…'}"
         if s is not None and s.adjudicator:
             text += " (adjudicator)"
         if blinded:
             text += " · BLINDED"
         self.label.setText(text)
         self.label.setStyleSheet(BLIND_STYLE if blinded else LABEL_STYLE)
+        self.label.setToolTip(f"Every decision is stored under {name}"
+                              + (", the adjudicator" if s is not None and s.adjudicator else "")
+                              + (". Blinded reading: the model and other reviewers' labels "
+                                 "are hidden" if blinded else "")
+                              + ". Review ▸ Switch reviewer… to change.")
 
     def refuses(self, token: str) -> bool:
         """Blinded: Enter/Space would confirm a prediction nobody has seen."""
@@ -202,6 +207,12 @@ class TeamController(QObject):
 
         if self.tasks.busy:
             self.w.status.showMessage("A merge or an agreement computation is running.", 6000)
+            return False
+        open_now = self.c.store.path if self.c.store is not None else None
+        if open_now is not None and Path(open_now).resolve() == Path(out).resolve():
+            self.w.status.showMessage(f"Not merged: {out} is open for review here; merge "
+                                      "into another file, or open another project first.",
+                                      15000)
             return False
         self.w.status.showMessage(f"Merging {len(inputs)} review projects into {out}…")
         self.tasks.start(merge_projects, out, inputs, on_done=self._on_merged,

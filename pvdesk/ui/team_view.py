@@ -7,6 +7,8 @@ Widgets only: the state comes from :class:`pvdesk.app.team.TeamState`.
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
+
 from pvdesk.app.team import TeamState
 from pvdesk.ui.review_dock import HINT_ON, ORDER_TIPS, ORDERS
 from pvdesk.ui.review_queue import MODEL_COLUMNS, READERS
@@ -29,7 +31,7 @@ def _fill_orders(combo, items, tips, current) -> None:
     for text, value in items:
         combo.addItem(text, value)
         if value in tips:
-            combo.setItemData(combo.count() - 1, tips[value])
+            combo.setItemData(combo.count() - 1, tips[value], Qt.ItemDataRole.ToolTipRole)
     combo.setCurrentIndex(max(0, combo.findData(current)))
     combo.blockSignals(False)
 
