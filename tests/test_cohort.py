@@ -72,6 +72,7 @@ def local_run(cohort, tmp_path_factory):
     return rc, out
 
 
+@pytest.mark.slow
 def test_cohort_outputs_and_a_broken_slide(cohort, local_run):
     rc, out = local_run
     assert rc == 1  # finished, with a failed slide
@@ -96,6 +97,7 @@ def test_cohort_outputs_and_a_broken_slide(cohort, local_run):
     assert (out / "case-00" / "heatmaps").is_dir() and not (out / "broken").exists()
 
 
+@pytest.mark.slow
 def test_resume_skips_what_is_complete_and_redoes_what_changed(cohort, local_run, capsys,
                                                                tmp_path):
     import shutil
@@ -119,6 +121,7 @@ def test_resume_skips_what_is_complete_and_redoes_what_changed(cohort, local_run
     assert rows(out)[1]["tiles"] != rows(first)[1]["tiles"]
 
 
+@pytest.mark.slow
 def test_review_project_store_records_each_slide_once(cohort, capsys, tmp_path):
     from pvdesk.review.store import ReviewStore
 

@@ -29,7 +29,8 @@ def setup(tmp_path_factory):
     faults = root / "faults"
     faults.mkdir()
     home = root / "home"
-    os.environ["PVDESK_HOME"] = str(home)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PVDESK_HOME", str(home))
     tests_dir = str(Path(__file__).parent)
     env = {"PYTHONPATH": os.pathsep.join(p for p in (tests_dir, os.environ.get("PYTHONPATH"))
                                          if p),
@@ -45,6 +46,7 @@ def setup(tmp_path_factory):
     finally:
         faulthandler.cancel_dump_traceback_later()
         ray.shutdown()
+        mp.undo()
 
 
 def cohort_rows(out):
