@@ -44,7 +44,10 @@ def register_verbs(parent) -> None:
                         "encoders (with --head), resnet50 for torchvision")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--classes", type=_classes, default=None, metavar="A,B,...",
-                       help="class names (default: the 8 BreakHis subtypes)")
+                       help="class names, 2 to 1000 lowercase names (default: the 8 BreakHis "
+                            "subtypes); review keys 1-9 go to the first nine in order, "
+                            "classes past the ninth have no key (label them from the Review "
+                            "menu)")
     which.add_argument("--taxonomy", default=None, metavar="FILE",
                        help="a taxonomy JSON file (classes with display names, colours, keys); "
                             "copied into the bundle")
