@@ -40,7 +40,8 @@ def build_review_menus(window, command) -> dict[str, QAction]:
     review = QMenu("&Review", bar)
     bar.insertMenu(window.help_menu.menuAction(), review)
     acts["mode"] = _act(window, "Review &mode", "R", checkable=True,
-                        tip="Route the review keys (1–8, 0, U, Enter, J/K, arrows) to the queue")
+                        tip="Route the review keys (1–9 in the run's class order, 0, U, Enter, "
+                            "J/K, arrows) to the queue")
     review.addAction(acts["mode"])
     review.addSeparator()
     keyed = [("Confirm the prediction", "Enter", "enter"), ("Next tile", "J / ↓", "j"),
