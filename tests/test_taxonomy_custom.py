@@ -453,3 +453,56 @@ def test_a_review_export_of_custom_classes_trains_in_its_own_class_order(tmp_pat
     write_rows_csv(path, TSN, [dict(rows[0], review_label="adenosis")])
     with pytest.raises(DataError, match="unknown label 'adenosis'.*tumor, stroma, normal"):
         load_review_csv(path)
+
+
+def test_a_run_started_in_the_window_follows_its_bundle_taxonomy(qtbot, tmp_path, monkeypatch):
+    """Analysis ▸ Run model with a custom bundle (a stand-in classifier answers): the live
+    run's review keys, buttons and legend follow the bundle's taxonomy file."""
+    from inference_fakes import FakeClassifier
+    from models_support import linear_tensors, manifest
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QMessageBox
+    from slide_factory import paint, write_pyramid
+
+    from pvdesk.models import write_bundle
+    from pvdesk.models.bundle import Bundle
+    from pvdesk.ui.main_window import MainWindow
+    from pvdesk.ui.worker import RunRequest
+
+    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(Bundle, "load", lambda self, *a, **k: FakeClassifier(self.classes))
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(lambda *a, **k: None))
+    folder = tmp_path / "tsn"
+    folder.mkdir()
+    (folder / "taxonomy.json").write_text(json.dumps({"classes": [
+        {"name": "tumor", "display": "Tumour", "key": "3"},
+        {"name": "stroma", "key": "1"}, {"name": "normal", "key": "2"}]}))
+    write_bundle(folder, manifest("tsn", "clip-linear", classes=TSN, taxonomy="taxonomy.json"),
+                 linear_tensors(3))
+    slide = write_pyramid(tmp_path / "slide.tif", paint(1100, 800, [(60, 60, 1000, 740)],
+                                                        seed=3), levels=3, mpp=0.5)
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(1366, 768)
+    w.show()
+    qtbot.waitExposed(w)
+    w.open_path(slide)
+    qtbot.waitUntil(lambda: w.source is not None and w.review.ctx is not None, timeout=20000)
+    states: list[str] = []
+    w.runs.finished.connect(states.append)
+    assert w.start_run(RunRequest([str(folder)], device="cpu", tile_um=112.0, batch_size=4))
+    qtbot.waitUntil(lambda: bool(states), timeout=60000)
+    n = len(w.overlay.info.grid.tiles)
+    qtbot.waitUntil(lambda: w.review.session is not None
+                    and len(w.review.session.entries) == n, timeout=20000)
+    s = w.review.session
+    assert [b.text() for b in w.review.dock.key_buttons.values()][:3] == [
+        "3 Tumour", "1 Stroma", "2 Normal"]
+    assert [e[0] for e in w.overlay.panel.legend._entries] == [
+        "3  Tumour", "1  Stroma", "2  Normal"]
+    w.review.set_mode(True)
+    first = s.current.tile_id
+    qtbot.keyClick(w.view, Qt.Key.Key_3)
+    qtbot.waitUntil(lambda: s.pending == 0, timeout=10000)
+    assert s.store.decision(first).label == "tumor"
+    w.close()
