@@ -122,12 +122,15 @@ def run_merge(args) -> int:
 
 
 def run_agreement(args) -> int:
-    from pvdesk.export.atomic import make_folder
+    from pathlib import Path
+
     from pvdesk.review.agreement_analysis import analyse
     from pvdesk.review.agreement_report import write_report
     from pvdesk.review.store import ReviewStore
 
-    make_folder(args.out)  # before the work
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise PvdeskError(f"{out}: exists and is not a folder")
     with ReviewStore(args.store, readonly=True) as store:
         result = analyse(store, args.reviewers, args.run, args.decisions, args.order,
                          args.resamples, args.seed)

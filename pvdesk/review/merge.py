@@ -50,8 +50,16 @@ class _Source:
         self.path = path
         self.store = ReviewStore(path, readonly=True, create=False)
         con = self.store.con
-        self.slides = con.execute("SELECT slide_id, path, properties, added_at, patient "
-                                  "FROM slides ORDER BY rowid").fetchall()
+        self.slides = []
+        for slide_id, path_, props, at, patient in con.execute(
+                "SELECT slide_id, path, properties, added_at, patient FROM slides ORDER BY rowid"):
+            try:
+                parsed = json.loads(props)
+            except ValueError:
+                raise StoreError(f"{path}: the review store is damaged (the properties of "
+                                 f"slide {str(slide_id)[:40]!r} are not JSON)") from None
+            self.slides.append((slide_id, path_, json.dumps(parsed, sort_keys=True), at,
+                                patient))
         self.runs = {r[0]: r[1:] for r in con.execute(
             f"SELECT run_id, {_RUN_COLS} FROM runs ORDER BY run_id")}
         self.tiles = {r[0]: r[1:] for r in con.execute(
