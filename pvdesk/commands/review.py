@@ -149,6 +149,15 @@ def stats(store: ReviewStore, run_id: int | None = None) -> dict:
     from pvdesk.regions import region_count
 
     out["regions"] = region_count(store)
+    by = store.decisions_by_reviewer(run_id)
+    out["reviewers"] = [{"name": n, "role": role, "tiles": len(by.get(n, {}))}
+                        for n, role in store.reviewers()]
+    if len(by) > 1:
+        from collections import Counter
+
+        c = Counter(src for _, src in store.consensus(run_id).values())
+        out["consensus"] = {**{k: c[k] for k in ("adjudicated", "unanimous", "single")},
+                            "disputed": len(store.disputed(run_id))}
     return out
 
 
@@ -172,6 +181,13 @@ def run_stats(args) -> int:
     if s["regions"]:
         lines.append(f"regions:   {s['regions']} imported from QuPath (they limit "
                      "`pvdesk predict --store`)")
+    if len(s["reviewers"]) > 1:
+        lines.append("reviewers: " + ", ".join(f"{r['name']} ({r['role']}, {r['tiles']} tiles)"
+                                               for r in s["reviewers"]))
+    if "consensus" in s:
+        c = s["consensus"]
+        lines.append(f"consensus: {c['adjudicated']} adjudicated, {c['unanimous']} unanimous, "
+                     f"{c['single']} single reader; {c['disputed']} disputed")
     print("\n".join(lines))
     return 0
 

@@ -201,8 +201,8 @@ def analyse(store, reviewers: list[str] | None = None, run_id: int | None = None
                       if len(names) >= 3 else None),
            "models": [],
            "consensus": _consensus_counts(store, run_id)}
-    for r in names:
-        for run in runs:
-            predicted = {rec.tile_id: rec.predicted for rec in store.tiles(run_id=run.run_id)}
+    for run in runs:
+        predicted = store.predicted(run.run_id)
+        for r in names:
             out["models"].append(_model(r, by[r], run, predicted, slides, resamples, seed))
     return out

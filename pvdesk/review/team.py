@@ -161,6 +161,12 @@ class ReviewTeam:
         with self._lock:
             return dict(self.con.execute("SELECT tile_id, slide_id FROM tiles"))
 
+    def predicted(self, run_id: int) -> dict[int, str]:
+        """{tile_id: the run's predicted class}."""
+        with self._lock:
+            return dict(self.con.execute("SELECT tile_id, predicted FROM predictions "
+                                         "WHERE run_id=?", (int(run_id),)))
+
     def consensus(self, run_id: int | None = None) -> dict[int, tuple[str, str]]:
         """{tile_id: (label, source)}, source "adjudicated", "unanimous" (two or more
         readers agree) or "single" (one reader only); disputed tiles are left out."""
