@@ -506,3 +506,28 @@ def test_a_run_started_in_the_window_follows_its_bundle_taxonomy(qtbot, tmp_path
     qtbot.waitUntil(lambda: s.pending == 0, timeout=10000)
     assert s.store.decision(first).label == "tumor"
     w.close()
+
+
+def test_the_review_menu_lists_every_class_and_labels_keyless_ones_by_name(qtbot):
+    from PySide6.QtWidgets import QMainWindow, QMenu
+
+    from pvdesk.ui.review_menus import set_label_actions
+
+    w = QMainWindow()
+    qtbot.addWidget(w)
+    w.review_menu = QMenu("Review", w)
+    w.review_label_end = w.review_menu.addSeparator()
+    w.review_label_actions = []
+    keys, labelled = [], []
+    twelve = Taxonomy.from_names([f"c{i}" for i in range(12)])
+    set_label_actions(w, twelve, keys.append, label=labelled.append)
+    texts = [a.text() for a in w.review_label_actions]
+    assert texts[0] == "Label as C0\t1" and texts[11] == "Label as C11"
+    assert texts[-2:] == ["Label as Non-tissue / artefact\t0", "Label as Uncertain\tU"]
+    w.review_label_actions[0].trigger()
+    w.review_label_actions[11].trigger()
+    assert keys == ["1"] and labelled == ["c11"]
+    set_label_actions(w, Taxonomy.breakhis(), keys.append)  # another run: replaced, not added
+    assert len(w.review_label_actions) == 10
+    assert [a for a in w.review_menu.actions() if a.text().startswith("Label as")] == \
+        w.review_label_actions

@@ -64,8 +64,9 @@ def set_label_actions(window, tax: Taxonomy, command, label=None) -> None:
     with their keys (a class past the ninth has none: choosing the entry labels with
     ``label(name)``), then non-tissue (0) and uncertain (U)."""
     menu = window.review_menu if hasattr(window, "review_menu") else None
+    target = menu if menu is not None else window.review_label_end.parent()
     for a in window.review_label_actions:
-        a.setParent(None)
+        target.removeAction(a)
         a.deleteLater()
     window.review_label_actions = []
     for name in [*tax.names, NON_TISSUE, UNCERTAIN]:
@@ -76,5 +77,4 @@ def set_label_actions(window, tax: Taxonomy, command, label=None) -> None:
         elif label is not None:
             a.triggered.connect(lambda _=False, n=name: label(n))
         window.review_label_actions.append(a)
-    target = menu if menu is not None else window.review_label_end.parent()
     target.insertActions(window.review_label_end, window.review_label_actions)
