@@ -355,6 +355,12 @@ def test_the_key_hint_says_which_classes_have_no_key(qtbot):
     assert dock.klass.count() == 13 and dock.diagnosis.findData("c11") > 0
     dock.set_mode(True)
     assert "other 3 classes have no key" in dock.hint.text()
+    dock.show()
+    old = list(dock.key_buttons.values())
+    assert all(b.isVisible() for b in old)
+    dock.set_taxonomy(Taxonomy.from_names(TSN))  # another run: its buttons replace these
+    assert len(dock.key_buttons) == 5 and not any(b.isVisible() for b in old)
+    assert dock.hint.text().startswith("<b>Keys:</b> 1–3 class")
 
 
 def test_geojson_round_trip_and_qupath_class_names_of_a_custom_run(tmp_path):

@@ -200,6 +200,7 @@ class ReviewDock(QWidget):
         self.taxonomy = tax
         for b in self.key_buttons.values():
             self.keys_grid.removeWidget(b)
+            b.hide()  # gone from the screen now, deleted at the next turn of the event loop
             b.deleteLater()
         self.key_buttons = {}
         for i, name in enumerate([s.name for s in tax.keyed] + [NON_TISSUE, UNCERTAIN]):
