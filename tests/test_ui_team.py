@@ -9,14 +9,15 @@ the subject is the reviewers' path through the window and the store.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pytest
 from inference_fakes import FakeClassifier
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
+from pvdesk.export.csv import read_predictions_csv
 from pvdesk.models.bundle import Bundle
 from pvdesk.paths import sample_slide
 from pvdesk.review.blind_order import random_keys
@@ -24,6 +25,7 @@ from pvdesk.taxonomy import label_for_key
 from pvdesk.ui.main_window import MainWindow
 from pvdesk.ui.worker import RunRequest
 
+REAL_LOAD = Bundle.load  # training loads its backbone for real
 SHOTS = Path(os.environ.get("PVDESK_SHOTS", "/tmp/pvdesk-shots"))
 KEYS = {str(k): getattr(Qt.Key, f"Key_{k}") for k in range(9)} | {"u": Qt.Key.Key_U}
 
@@ -155,6 +157,7 @@ def test_blinded_reading_shows_nothing_of_the_model_or_other_readers(qtbot, env,
     qtbot.wait(300)
     SHOTS.mkdir(parents=True, exist_ok=True)
     w.grab().save(str(SHOTS / "team_blinded_1366x768.png"))
+    assert w.width() == 1366
 
     # blinded off again: the model comes back
     assert r.team.set_reading(False)
@@ -163,3 +166,191 @@ def test_blinded_reading_shows_nothing_of_the_model_or_other_readers(qtbot, env,
     assert not table.isColumnHidden(1) and w.overlay.panel.isEnabled()
     assert r.team.label.text() == "Reviewer: bob"
     assert not env
+
+
+def test_switching_reviewer_is_explicit(qtbot, env, tmp_path, monkeypatch):
+    """Review ▸ Switch reviewer… and a new name in File ▸ Settings both switch (reopened as
+    that reviewer, named in the status bar); the role chosen is stored."""
+    from pvdesk.ui.settings_dialog import SettingsDialog
+    from pvdesk.ui.team_dialogs import ReviewerDialog
+
+    w = window(qtbot)
+    r = w.review
+    open_project(qtbot, w, tmp_path / "p.pvdb", "alice")
+    run_model(qtbot, w)
+    r.set_mode(True)
+    label_tiles(qtbot, w, [(t.tile_x, t.tile_y) for t in r.session.entries[:2]], ["1", "2"])
+
+    def choose(dlg):
+        dlg.name.setCurrentText("carol")
+        dlg.role.setCurrentIndex(dlg.role.findData("adjudicator"))
+        return 1
+
+    monkeypatch.setattr(ReviewerDialog, "exec", choose)
+    r.team.switch_act.trigger()
+    qtbot.waitUntil(lambda: r.team.state is not None and r.team.state.reviewer == "carol"
+                    and r.session is not None, timeout=20000)
+    assert r.team.state.adjudicator and r.store.roles()["carol"] == "adjudicator"
+    assert r.team.label.text() == "Reviewer: carol (adjudicator)"
+    assert r.session.counts().reviewed == 0  # alice's decisions are hers
+    assert w.settings.reviewer == "carol"
+
+    def rename(dlg):
+        dlg.reviewer.setText("dora")
+        return 1
+
+    monkeypatch.setattr(SettingsDialog, "exec", rename)
+    w.actions_["settings"].trigger()
+    qtbot.waitUntil(lambda: r.team.state is not None and r.team.state.reviewer == "dora"
+                    and r.session is not None, timeout=20000)
+    assert r.store.reviewer == "dora" and r.team.label.text() == "Reviewer: dora"
+    qtbot.waitUntil(lambda: "Reviewer switched: carol → dora" in w.status.currentMessage(),
+                    timeout=5000)
+
+
+def test_blinded_patch_grid_items_show_no_prediction():
+    from pvdesk.review.types import TileRecord
+    from pvdesk.ui.patch_grid import GridItem, tooltip
+
+    rec = TileRecord(1, "s", "/p/a.png", None, None, None, None, None, 1,
+                     ("adenosis", "fibroadenoma"), (0.9, 0.1), "adenosis", 0.9, 0.3, 0.8,
+                     status="corrected", label="fibroadenoma", reviewer="bob")
+    it = GridItem("/p/a.png", None, rec)
+    assert "Adenosis 0.90" in tooltip(it)
+    blind = tooltip(it, blinded=True)
+    assert "0.9" not in blind and "Adenosis" not in blind and "corrected" not in blind
+    assert "your label: 2 Fibroadenoma" in blind
+
+
+def pair_kappa(path: Path, a: str, b: str) -> float:
+    """Cohen's kappa of readers a and b in an agreement.json."""
+    import json
+
+    pairs = json.loads(path.read_text())["pairs"]
+    (p,) = [p for p in pairs if {p["a"], p["b"]} == {a, b}]
+    return p["kappa"]
+
+
+# 40 tiles of the sample, read by alice, then by bob (blinded), who differs on 8 of them
+N_TILES = 40
+KEYS_A = ["1" if i % 3 else "5" for i in range(N_TILES)]
+DIFFER = (2, 7, 11, 16, 22, 29, 33, 38)
+KEYS_B = [("5" if k == "1" else "1") if i in DIFFER else k for i, k in enumerate(KEYS_A)]
+
+
+@pytest.mark.slow
+def test_two_readers_merge_agree_adjudicate_and_retrain(qtbot, env, tmp_path, capsys,
+                                                       monkeypatch):
+    from sklearn.metrics import cohen_kappa_score
+
+    w = window(qtbot)
+    r = w.review
+    a, b, merged = tmp_path / "alice.pvdb", tmp_path / "bob.pvdb", tmp_path / "team.pvdb"
+    # reader A: her own copy of the project
+    open_project(qtbot, w, a, "alice")
+    run_model(qtbot, w)
+    coords = sorted(((t.tile_x, t.tile_y) for t in r.session.all.values()),
+                    key=lambda xy: (xy[1], xy[0]))[:N_TILES]
+    assert len(coords) == N_TILES
+    r.set_mode(True)
+    label_tiles(qtbot, w, coords, KEYS_A)
+    assert r.session.counts().reviewed == N_TILES
+
+    # reader B: another copy, blinded before the model runs in it
+    r.use_project(b)
+    qtbot.waitUntil(lambda: r.store is not None and r.store.path == b, timeout=20000)
+    assert r.team.switch_reviewer("bob")  # no run in this copy yet: no session to wait for
+    qtbot.waitUntil(lambda: r.store is not None and r.store.reviewer == "bob"
+                    and r.team.state is not None, timeout=20000)
+    assert r.team.set_reading(True, "spatial", 0)
+    qtbot.waitUntil(lambda: r.team.blinded, timeout=20000)
+    run_model(qtbot, w)
+    assert r.session.order == "spatial" and not w.overlay.layer.visible
+    assert r.team.label.text() == "Reviewer: bob · BLINDED"
+    label_tiles(qtbot, w, coords, KEYS_B)
+    assert r.session.counts().reviewed == N_TILES
+
+    # File > Merge review projects…
+    assert r.team.merge_to(merged, [a, b])
+    qtbot.waitUntil(lambda: not r.team.tasks.busy and hasattr(r.team, "last_merge"),
+                    timeout=30000)
+    assert merged.exists() and not r.team.last_merge.startswith("Not merged"), \
+        r.team.last_merge
+
+    # pvdesk review agreement: Cohen's kappa equals scikit-learn's on the same labels
+    from pvdesk.cli import main
+
+    labels_a = [label_for_key(k) for k in KEYS_A]
+    labels_b = [label_for_key(k) for k in KEYS_B]
+    want = cohen_kappa_score(labels_a, labels_b)
+    out = tmp_path / "agreement"
+    assert main(["review", "agreement", str(merged), "--out", str(out)]) == 0
+    got = pair_kappa(out / "agreement.json", "alice", "bob")
+    assert got == pytest.approx(want, abs=1e-6)  # the JSON keeps 6 decimals
+
+    # the adjudicator resolves the disputed tiles in the window
+    r.use_project(merged)
+    qtbot.waitUntil(lambda: r.session is not None and r.store.path == merged, timeout=20000)
+    switched(qtbot, w, "carol", "adjudicator")
+    qtbot.waitUntil(lambda: r.team.state.adjudicator, timeout=20000)
+    s = r.session
+    assert r.team.label.text() == "Reviewer: carol (adjudicator)"
+    assert not r.team.blinded and w.overlay.panel.isEnabled()  # the adjudicator sees all
+    disputed = set(s.store.disputed(s.run_id))
+    assert len(disputed) == len(DIFFER)
+    assert {e.tile_id for e in s.entries} == disputed  # the Disputed queue
+    model = r.dock.model
+    assert not r.dock.table.isColumnHidden(4)
+    readers = model.data(model.index(0, 4))
+    assert "alice" in readers and "bob" in readers
+    r.set_mode(True)
+    w.activateWindow()
+    s.first()
+    for _ in range(len(DIFFER)):
+        qtbot.keyClick(w.view, Qt.Key.Key_5)  # consensus: ductal carcinoma
+    acked(qtbot, w)
+    assert s.store.disputed(s.run_id) == []
+    qtbot.wait(200)
+    w.grab().save(str(SHOTS / "team_adjudicator_1366x768.png"))
+    assert w.width() == 1366  # the status bar's reviewer never widened the window
+
+    # View > Team: the same kappa, with its n
+    assert r.team.compute()
+    qtbot.waitUntil(lambda: r.team.panel.compute.isEnabled(), timeout=30000)
+    rows = r.team.panel.rows()
+    assert any("alice" in f and "bob" in f and "Cohen" in f for f, *_ in rows), rows
+    w.grab().save(str(SHOTS / "team_panel_1366x768.png"))
+    run_id = s.run_id
+    w.close()
+
+    # the consensus export retrains a head and says where its labels came from
+    csv_path = tmp_path / "consensus.csv"
+    assert main(["review", "export", str(merged), "--csv", str(csv_path), "--run",
+                 str(run_id)]) == 0
+    table = read_predictions_csv(csv_path)
+    sources = Counter(row["consensus_source"] for row in table.rows if row["consensus_source"])
+    assert sources == {"adjudicated": len(DIFFER), "unanimous": N_TILES - len(DIFFER)}
+    by_xy = {(row["tile_x"], row["tile_y"]): row for row in table.rows}
+    for xy, ka, kb in zip(coords, KEYS_A, KEYS_B, strict=True):
+        row = by_xy[xy]
+        assert (row["label_by:alice"], row["label_by:bob"]) == (label_for_key(ka),
+                                                              label_for_key(kb))
+        assert row["consensus_label"] == label_for_key(ka if ka == kb else "5")
+    from training.cli import main as train
+
+    monkeypatch.setattr(Bundle, "load", REAL_LOAD)
+
+    head = tmp_path / "head"
+    rc = train(["train", "--data", str(csv_path), "--head", "clip-linear", "--backbone",
+                "demo-clip-rn50", "--out", str(head), "--fractions", "0.5,0.25,0.25",
+                "--split-unit", "image", "--progress", "plain", "--bootstrap", "0",
+                "--workers", "1"])
+    err = capsys.readouterr()
+    assert rc == 0, err.err
+    import json
+
+    sources = json.loads((head / "manifest.json").read_text())["provenance"]["label_sources"]
+    assert set(sources) <= {"adjudicated", "unanimous"} and sources.get("unanimous", 0) > 0
+    adj, una = sources.get("adjudicated", 0), sources["unanimous"]
+    report = (head / "report.md").read_text()
+    assert f"{adj + una} consensus labels ({adj} adjudicated, {una} unanimous)" in report

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QFileDialog, QLabel
 
 from pvdesk.app.team import ADJUDICATOR, READER, TeamState, save_reading_settings
@@ -38,6 +38,7 @@ class TeamController(QObject):
         self.c = controller
         self.w = w = controller.w
         self.state: TeamState | None = None
+        self._announce: str | None = None  # "Reviewer switched: a → b", shown once reopened
         self.tasks = Tasks(self, "pvdesk-team")
         self.label = QLabel()
         w.status.addPermanentWidget(self.label)
@@ -62,6 +63,9 @@ class TeamController(QObject):
         self.switch_act.triggered.connect(self.choose_reviewer)
         self.reading_act.triggered.connect(self.choose_reading)
         self.merge_act.triggered.connect(self.choose_merge)
+        # File ▸ Settings edits the reviewer name too: a changed name is a switch, applied
+        # and announced as one (connected after the dialog's own slot, so it runs after it)
+        w.actions_["settings"].triggered.connect(self._after_settings)
         self._apply()
 
     # -- state ----------------------------------------------------------------------------
@@ -78,6 +82,11 @@ class TeamController(QObject):
         ctx = self.c.ctx
         self.state = getattr(ctx, "team", None) if ctx is not None else None
         self._apply()
+        if self._announce and self.state is not None:
+            # after the store's own "Reopened…" line, which would hide the switch
+            note, self._announce = self._announce, None
+            QTimer.singleShot(0, lambda: self.w.status.showMessage(
+                " · ".join(x for x in (note, self.w.status.currentMessage()) if x), 15000))
 
     def on_session(self, session) -> None:
         """A session is about to be shown: blinded orders and the adjudicator's queue are
@@ -154,12 +163,21 @@ class TeamController(QObject):
                                       "first.", 8000)
         self.w.settings.reviewer = name
         self.w._save_settings()
-        self.w.status.showMessage(f"Reviewer switched: {old} → {name}", 8000)
+        self._announce = f"Reviewer switched: {old} → {name}"
+        self.w.status.showMessage(self._announce, 10000)
         if self.w.opened is not None:
             self.c.on_opened(self.w.opened)  # the queue, outlines and undo of this reviewer
         else:
             self._apply()
         return True
+
+    def _after_settings(self) -> None:
+        name = self.c._reviewer()
+        if self.state is None or name == self.state.reviewer:
+            return
+        if not self.switch_reviewer(name):
+            self.w.settings.reviewer = self.state.reviewer  # still the one acting
+            self.w._save_settings()
 
     def _on_role_stored(self, ctx, result, error) -> None:
         if error is not None:

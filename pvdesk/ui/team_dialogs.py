@@ -3,6 +3,7 @@ blinded-reading settings."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -38,7 +39,7 @@ class ReviewerDialog(QDialog):
         self.role.addItem("keep the stored role (reader when new)", None)
         for r in (READER, ADJUDICATOR):
             self.role.addItem(r, r)
-            self.role.setItemData(self.role.count() - 1, ROLE_TIPS[r])
+            self.role.setItemData(self.role.count() - 1, ROLE_TIPS[r], Qt.ItemDataRole.ToolTipRole)
         listing = ", ".join(f"{n} ({r})" for n, r in sorted(roles.items())) or "none yet"
         note = QLabel(f"Acting now: <b>{current}</b>. Reviewers in this store: {listing}.<br>"
                       "Every decision from now on is stored under the new name; nobody's "
