@@ -537,3 +537,18 @@ def test_the_review_menu_lists_every_class_and_labels_keyless_ones_by_name(qtbot
     assert len(w.review_label_actions) == 10
     assert [a for a in w.review_menu.actions() if a.text().startswith("Label as")] == \
         w.review_label_actions
+
+
+def test_a_hostile_stored_taxonomy_falls_back_to_the_class_names(capsys):
+    from types import SimpleNamespace
+
+    tax = Taxonomy.from_names(TSN)
+    stored = tax.to_dict()
+    stored["classes"][0]["colour"] = "url(javascript:1)"
+    run = SimpleNamespace(run_id=7, classes=TSN, settings={"taxonomy": stored})
+    assert Taxonomy.of_run(run) == tax
+    assert "run 7: stored taxonomy unusable" in capsys.readouterr().err
+    for bad in ({"classes": "x"}, {"classes": [{"name": "a"}]},
+                {"classes": [dict(c, key="7") for c in tax.to_dict()["classes"]]}):
+        run = SimpleNamespace(run_id=8, classes=TSN, settings={"taxonomy": bad})
+        assert Taxonomy.of_run(run) == tax

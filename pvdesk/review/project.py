@@ -147,12 +147,15 @@ class RunRecorder:
 
     def begin(self, bundles: Mapping[str, object], grid, device: str, settings: dict | None = None,
               per_model: Mapping[str, dict] | None = None) -> dict[str, int]:
+        from pvdesk.taxonomy import Taxonomy
+
         self.store.add_slide(self.slide_id, self.source_path, self.source.properties())
         common = run_settings(grid, **(settings or {}))
         for key, b in bundles.items():
             extra = dict((per_model or {}).get(key, {}))
             tax = getattr(b, "taxonomy", None)
-            if tax is not None and not tax.is_breakhis:  # reviewable without the bundle
+            if (tax is not None and not tax.is_breakhis  # reviewable without the bundle
+                    and tax != Taxonomy.from_names(b.classes)):  # (unless its names say all)
                 extra.setdefault("taxonomy", tax.to_dict())
             self.runs[key] = self.store.add_run(
                 b.name, b.version, b.manifest_hash, list(b.classes), device,

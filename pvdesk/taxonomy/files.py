@@ -17,7 +17,6 @@ Every problem is a ModelError of one line naming the file.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from pvdesk import safe_json
@@ -25,6 +24,7 @@ from pvdesk.errors import ModelError
 from pvdesk.taxonomy.breakhis import GROUP_COLOURS, REVIEW_EXTRA_LABELS, Subtype
 from pvdesk.taxonomy.model import (
     BREAKHIS,
+    COLOUR_RE,
     GROUP_PALETTE,
     KEYS,
     NAME_RE,
@@ -35,7 +35,6 @@ from pvdesk.taxonomy.model import (
 
 MAX_FILE_BYTES = 256 * 1024
 MAX_FILE_CLASSES = len(KEYS)
-COLOUR_RE = re.compile(r"#[0-9a-fA-F]{6}")
 _FIELDS = {"name", "display", "colour", "color", "key", "group", "code"}
 
 

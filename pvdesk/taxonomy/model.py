@@ -26,6 +26,7 @@ from pvdesk.taxonomy.breakhis import (
 )
 
 NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+COLOUR_RE = re.compile(r"#[0-9a-fA-F]{6}")
 KEYS = tuple("123456789")
 MAX_KEYED = len(KEYS)
 BREAKHIS = "breakhis"
@@ -117,6 +118,19 @@ class Taxonomy:
             groups = tuple((str(g), str(col)) for g, col in (d.get("groups") or {}).items())
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"malformed taxonomy ({exc!r})") from None
+        names = [s.name for s in subs]
+        bad = next((x for x in (*(s.colour for s in subs), *(c for _, c in groups))
+                    if not COLOUR_RE.fullmatch(x)), None)
+        if (len(names) < 2 or len(set(names)) != len(names)
+                or not all(NAME_RE.fullmatch(n) for n in names)):
+            raise ValueError("malformed taxonomy (class names)")
+        if bad is not None:
+            raise ValueError(f"malformed taxonomy (colour {bad[:20]!r})")
+        keys = [s.key for s in subs if s.key]
+        if len(set(keys)) != len(keys) or not set(keys) <= set(KEYS):
+            raise ValueError("malformed taxonomy (keys)")
+        if {s.group for s in subs if s.group} - {g for g, _ in groups}:
+            raise ValueError("malformed taxonomy (a group without a colour)")
         return cls(str(d.get("name") or "custom"), subs, groups)
 
     def to_dict(self) -> dict:
