@@ -360,6 +360,27 @@ def build_cases(base: Path) -> tuple[list[Case], list[Path], Path]:
     add("bundles", "pickle checkpoint is refused at load",
         ["predict", sample, "--model", pickle_bundle, "--out", "out/p", "--tile-um", "448"],
         pool="heavy", says="refused")
+    # models import / check / add: a broken bundle is never copied in or run; nothing written
+    for name, path in bundles.items():
+        add("bundles", f"models import: {name}", ["models", "import", path],
+            absent=["home/models"], pool="heavy")
+        add("bundles", f"models check: {name}", ["models", "check", path, "--device", "cpu"],
+            pool="heavy")
+    for name, argv, says in (
+            ("bad spec", ["--backbone", "no-such-form"], "forms:"),
+            ("unknown timm architecture", ["--backbone", "timm:no_such_net"], "timm has no"),
+            ("missing weights file", ["--backbone", "timm:vit_small_patch16_224", "--weights",
+                                      "out/none.safetensors", "--head", "out/h.safetensors"],
+             "weights file not found"),
+            ("weights file is a folder", ["--backbone", "open_clip:RN50", "--weights", "out"],
+             "not a weights file"),
+            ("local-dir without config", ["--backbone", "local-dir:out"], "missing"),
+            ("pickle head", ["--backbone", "RN50:openai", "--kind", "clip-linear", "--head",
+                             str(pickle_bundle) + "/evil.pt"], "refused")):
+        add("bundles", f"models add: {name}", ["models", "add", "new", *argv],
+            absent=["home/models"], says=says or None, pool="heavy")
+    add("bundles", "models import: a folder without manifest", ["models", "import", "out"],
+        absent=["home/models"], says="no manifest.json")
 
     for i, c in enumerate(cases):
         c.id = f"{i:04d}"
