@@ -552,3 +552,26 @@ def test_a_hostile_stored_taxonomy_falls_back_to_the_class_names(capsys):
                 {"classes": [dict(c, key="7") for c in tax.to_dict()["classes"]]}):
         run = SimpleNamespace(run_id=8, classes=TSN, settings={"taxonomy": bad})
         assert Taxonomy.of_run(run) == tax
+
+
+def test_a_long_taxonomy_keeps_its_legends_bounded(qtbot):
+    from PIL import Image
+    from test_heatmap import _grid, _tiles
+
+    from pvdesk.heatmap import ARGMAX, HeatmapGrid, figure
+    from pvdesk.ui.overlay_panel import MAX_LEGEND, Legend
+
+    names = [f"c{i}" for i in range(300)]
+    tax = Taxonomy.from_names(names)
+    legend = Legend()
+    qtbot.addWidget(legend)
+    legend.show_classes(names, tax)
+    assert len(legend._entries) == MAX_LEGEND and legend._entries[-1] == (
+        "… and 281 more classes (Layer list)", None)
+    assert legend.height() <= MAX_LEGEND * 20 + 6
+    legend.grab()  # paints the count line without a swatch
+    hm = HeatmapGrid(_grid(_tiles()), names, taxonomy=tax)
+    probs = np.full((3, 300), 1 / 300)
+    hm.add(_tiles(), probs)
+    img = figure(Image.new("RGB", (400, 400), "white"), hm, ARGMAX, "m")
+    assert img.height < 400 + 600

@@ -18,6 +18,7 @@ from pvdesk.taxonomy import hex_to_rgb
 RED = (200, 0, 0)
 INK = (20, 20, 20)
 MIN_VMAX = 0.2  # a class layer never stretches probabilities below this to full colour
+MAX_LEGEND = 24  # class swatches at most in the arg-max legend
 
 
 def _font(size: int):
@@ -72,6 +73,11 @@ def figure(thumbnail: Image.Image, heatmap: HeatmapGrid, layer: str, model: str,
     warn = [] if trained else [(line, RED, font) for line in _wrap(
         probe, "UNTRAINED MODEL (random weights): not a prediction", font, w - 12)]
     classes = heatmap.classes if layer == ARGMAX else ()
+    more = max(0, len(classes) - MAX_LEGEND)
+    if more:  # a long taxonomy: the first classes, then how many more
+        classes = classes[:MAX_LEGEND - 1]
+        more += 1
+        text.append((f"... and {more} more classes (their own PNGs)", INK, small))
     per_row = max(1, w // (fs * 11))
     legend_rows = -(-len(classes) // per_row) if classes else (1 if layer == ROLLUP else 0)
     out = Image.new("RGB", (w, h + step * (len(text) + len(warn) + legend_rows) + 8), "white")

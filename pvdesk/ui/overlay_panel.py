@@ -58,18 +58,26 @@ def layer_title(layer: str, taxonomy: Taxonomy | None = None) -> str:
     return f"{key}  {label}" if key else f"    {label}"
 
 
+MAX_LEGEND = 20  # swatches at most; a longer taxonomy lists its first 19 and a count
+
+
 class Legend(QWidget):
     """Swatches in the taxonomy's colours, or a gradient for one probability layer."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self._entries: list[tuple[str, str]] = []  # (text, colour)
+        self._entries: list[tuple[str, str | None]] = []  # (text, colour or None)
         self._gradient: tuple[list[str], str, str] | None = None  # stops, low, high labels
 
     def show_classes(self, classes, taxonomy: Taxonomy | None = None) -> None:
         tax = taxonomy or Taxonomy.for_classes(classes)
-        self._entries = [(layer_title(c, tax), tax.colour_of(c)) for c in classes]
+        classes = list(classes)
+        shown = classes if len(classes) <= MAX_LEGEND else classes[:MAX_LEGEND - 1]
+        self._entries = [(layer_title(c, tax), tax.colour_of(c)) for c in shown]
+        if len(shown) < len(classes):  # a long taxonomy: the rest by name in the Layer list
+            self._entries.append((f"… and {len(classes) - len(shown)} more classes (Layer "
+                                  "list)", None))
         self._gradient = None
         self._relayout()
 
@@ -90,9 +98,10 @@ class Legend(QWidget):
         fm = p.fontMetrics()
         for i, (text, colour) in enumerate(self._entries):
             y = 3 + i * 20
-            p.fillRect(QRectF(4, y + 2, 22, 14), QColor(colour))
-            p.setPen(QColor("#808080"))  # white and black swatches stay visible
-            p.drawRect(QRectF(4, y + 2, 21, 13))
+            if colour is not None:
+                p.fillRect(QRectF(4, y + 2, 22, 14), QColor(colour))
+                p.setPen(QColor("#808080"))  # white and black swatches stay visible
+                p.drawRect(QRectF(4, y + 2, 21, 13))
             p.setPen(QColor("#222222") if self.palette().window().color().lightness() > 128
                      else QColor("#eeeeee"))
             p.drawText(32, y + 2 + fm.ascent(), text)
