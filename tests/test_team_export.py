@@ -109,6 +109,8 @@ def test_a_head_retrains_on_the_consensus_export(tmp_path, home, capsys):
     store.close()
     csv_path = tmp_path / "consensus.csv"
     assert pvdesk_main(["review", "export", str(store.path), "--csv", str(csv_path)]) == 0
+    assert (f"consensus (rows): 2 adjudicated, {len(truth) - 3} unanimous, 0 single, "
+            "1 disputed, 0 none") in capsys.readouterr().out
     out = tmp_path / "bundle"
     rc = main(["train", "--data", str(csv_path), "--head", "clip-linear", "--backbone",
                "demo-clip-rn50", "--out", str(out), "--fractions", "0.5,0.25,0.25",

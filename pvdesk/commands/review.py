@@ -243,6 +243,10 @@ def run_export(args) -> int:
             n = write_predictions_csv(store, args.csv, run_id=args.run, slide_id=args.slide,
                                       counts=counts, team=True if args.team else None)
             print(f"wrote {args.csv}: {n} rows; labels: {label_sources_text(counts)}")
+            if any(k.startswith("consensus ") for k in counts):
+                print("consensus (rows): " + ", ".join(
+                    f"{counts.get('consensus ' + k, 0)} {k}" for k in
+                    ("adjudicated", "unanimous", "single", "disputed", "none")))
         if args.geojson:
             notes: list[str] = []
             if args.slide:

@@ -226,7 +226,9 @@ def write_predictions_csv(store, path, run_id: int | None = None,
     """Write a store's tiles (one run, or all) with their review columns (each tile's
     latest decision of any reviewer); returns rows.
     ``counts`` (a dict) receives where the labels come from: review_status per row
-    (confirmed model predictions, corrections, unreviewed). ``team``: add the consensus
+    (confirmed model predictions, corrections, unreviewed), and in a team export
+    "consensus <source>" per row (adjudicated, unanimous, single, disputed, none). ``team``:
+    add the consensus
     and per-reviewer columns (None: when two or more reviewers decided tiles)."""
     from pvdesk.review.types import UNTRAINED_TAG
     from pvdesk.taxonomy import Taxonomy
@@ -250,7 +252,11 @@ def write_predictions_csv(store, path, run_id: int | None = None,
                 counts[row["review_status"]] = counts.get(row["review_status"], 0) + 1
             if r.run_id in untrained:  # the model column says so (import strips the tag)
                 row["model"] = f"{row['model']}{UNTRAINED_TAG}"
-            row.update(team_by_tile.get(r.tile_id, {}))
+            team_row = team_by_tile.get(r.tile_id, {})
+            row.update(team_row)
+            if counts is not None and team_cols:
+                key = "consensus " + (team_row.get(CONSENSUS_SOURCE) or "none")
+                counts[key] = counts.get(key, 0) + 1
             yield row
 
     return write_rows_csv(path, classes, rows(), team_cols)
