@@ -1,6 +1,7 @@
 """The review store's schema, as a list of migrations.
 
-``MIGRATIONS[i]`` takes a store from version ``i`` to ``i + 1`` (``PRAGMA user_version``).
+``MIGRATIONS[i]`` takes a store from version ``i`` to ``i + 1`` (``PRAGMA user_version``):
+SQL statements, or functions of the connection for what SQL alone cannot do.
 A new schema appends one entry and never edits an old one: stores made by every earlier
 version open and are upgraded in one transaction.
 """
@@ -121,7 +122,8 @@ def _v3_decisions_from_audit(con) -> None:
                     " first_status, first_label, first_at) VALUES (?,?,?,?,?,?,?,?,?)",
                     (tile, reviewer, *st))
     con.execute("INSERT OR IGNORE INTO reviewers(name, role, added_at) SELECT reviewer, "
-                "'reader', min(at) FROM audit WHERE tile_id IS NOT NULL GROUP BY reviewer")
+                "'reader', min(at) FROM audit WHERE tile_id IS NOT NULL AND new_status IS NOT "
+                "NULL AND new_status != 'unreviewed' GROUP BY reviewer")
 
 
 # Version 3: team review. Decisions are kept per (tile, reviewer), never overwriting another
