@@ -108,6 +108,10 @@ def run_import(args) -> int:
     return 0
 
 
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
+
+
 def _fmt(v) -> str:
     return "(" + ", ".join(f"{x:.3g}" for x in v) + ")"
 
@@ -165,7 +169,7 @@ def run_check(args) -> int:
     if b.backbone.get("spec"):
         print(f"    backbone: {b.backbone['spec']}")
     for role, path, size in files:
-        print(f"    {role} weights: {path} sha256 {sha256_of(path)} ({size / 1e6:.1f} MB)")
+        print(f"    {role} weights: {path} sha256 {sha256_of(path)} ({_size(size)})")
     if not files:
         print("    weights: none read from a file (random initialisation)")
     print(f"    one tile ({where}): {b.classes[top]} p={probs[top]:.3f}")
