@@ -94,3 +94,20 @@ def test_bad_arguments_exit_2_with_one_line(stores, tmp_path, capsys, argv, says
     assert err.count("\n") == 1 and says in err, err
     assert _sha(store) == before
     assert not (tmp_path / "out").exists()
+
+
+def test_merge_refuses_a_store_whose_audit_names_a_missing_tile(stores, tmp_path, capsys):
+    import sqlite3
+
+    _, _, good = stores
+    bad = tmp_path / "bad.pvdb"
+    bad.write_bytes(good.read_bytes())
+    con = sqlite3.connect(bad)
+    con.execute("INSERT INTO audit(batch_id, at, reviewer, action, tile_id, new_status, "
+                "new_label) VALUES (99, '2020-01-01Z', 'x', 'correct', 9999, 'corrected', 'a')")
+    con.commit()
+    con.close()
+    out = tmp_path / "m.pvdb"
+    assert main(["review", "merge", str(out), str(good), str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "tile 9999" in err and not out.exists()

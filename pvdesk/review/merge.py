@@ -72,10 +72,20 @@ class _Source:
                                    "ORDER BY region_id").fetchall()
 
     def run_key(self, run_id):
-        return None if run_id is None else run_identity(self.runs[run_id])
+        if run_id is None:
+            return None
+        if run_id not in self.runs:
+            raise StoreError(f"{self.path}: the review store is damaged (a row refers to "
+                             f"model run {run_id}, which it does not hold)")
+        return run_identity(self.runs[run_id])
 
     def tile_key(self, tile_id):
-        return None if tile_id is None else tuple(self.tiles[tile_id][:2])
+        if tile_id is None:
+            return None
+        if tile_id not in self.tiles:
+            raise StoreError(f"{self.path}: the review store is damaged (a row refers to "
+                             f"tile {tile_id}, which it does not hold)")
+        return tuple(self.tiles[tile_id][:2])
 
     def batches(self) -> list[tuple[str, list[tuple]]]:
         """[(identity, rows)] in the store's order; rows with identities for ids."""
