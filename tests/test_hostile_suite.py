@@ -1,6 +1,6 @@
 """The hostile-input suite: hundreds of `pvdesk` command lines over malformed, huge, damaged
 and hostile inputs, every verb (info, tiles, predict, review stats|export|import|
-import-geojson, models, similar, query, explain) and the window's open path (`pvdesk
+import-geojson|merge|agreement|reviewers|settings, models, similar, query, explain) and the window's open path (`pvdesk
 selftest PATH` opens PATH in the real window, offscreen).
 
 Each case runs in its own process (forked from tests/hostile_runner.py, which imports
@@ -321,6 +321,14 @@ def build_cases(base: Path) -> tuple[list[Case], list[Path], Path]:
             absent=["out/q.png"])
         add("store", f"export {name}", ["review", "export", path, "--csv", "out/e.csv"],
             expect=exp, absent=[] if may_open else ["out/e.csv"])
+        # team verbs: read-only on the store; a refused merge leaves no OUT
+        add("store", f"merge {name}", ["review", "merge", "out/m.pvdb", store, path],
+            expect=exp, absent=[] if may_open else ["out/m.pvdb"])
+        add("store", f"agreement {name}", ["review", "agreement", path, "--out", "out/rep",
+                                           "--resamples", "20"],
+            expect=exp, absent=[] if may_open else ["out/rep"])
+        add("store", f"reviewers {name}", ["review", "reviewers", path], expect=exp)
+        add("store", f"settings {name}", ["review", "settings", path], expect=exp)
         if may_open:  # it may open for writing: a copy in the case's folder is written
             add("store", f"import-geojson {name}", ["review", "import-geojson", "copy.pvdb",
                                                     geo_ok], expect=exp,
