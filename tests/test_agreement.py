@@ -113,3 +113,82 @@ def test_bootstrap_needs_five_slides_and_brackets_the_estimate():
     k = stat(np.arange(400))
     assert lo < k < hi and hi - lo < 0.3
     assert ag.bootstrap_interval(slides, stat, resamples=300, seed=1) == (lo, hi)
+
+
+def _team(tmp_path, slides: int):
+    """Three readers over ``slides`` slides of 8 tiles; ben and cleo follow ana 70% of the
+    time."""
+    import random
+
+    from pvdesk.review.store import ReviewStore
+    from pvdesk.review.types import TilePrediction
+    from pvdesk.taxonomy import CLASS_NAMES
+
+    rng = random.Random(slides)
+    store = ReviewStore(tmp_path / "t.pvdb", reviewer="ana")
+    run = store.add_run("m", "1", "", list(CLASS_NAMES), "cpu", {})
+    for k in range(slides):
+        store.add_slide(f"s{k}", f"/x/{k}.svs", {})
+        store.add_predictions(run, f"s{k}", [
+            TilePrediction(f"/x/{k}.svs", 10 * i, 0, 10, 10, 0.5,
+                           [rng.random() for _ in CLASS_NAMES]) for i in range(8)])
+    tiles = sorted(store.tile_slides())
+    first = {}
+    for who in ("ana", "ben", "cleo"):
+        store.reviewer = who
+        for t in tiles:
+            label = first["ana"][t] if who != "ana" and rng.random() < 0.7 else \
+                rng.choice(LABELS[:4])
+            store.correct(t, label, run)
+            first.setdefault(who, {})[t] = label
+        store.correct(tiles[0], "phyllodes_tumor", run)  # a later change, not analysed
+    store.reviewer = "ana"
+    return store, run, tiles, first
+
+
+def test_analyse_matches_scikit_learn_and_fleiss_on_a_store(tmp_path):
+    from pvdesk.review.agreement_analysis import analyse
+    from pvdesk.taxonomy import group_of
+
+    store, run, tiles, first = _team(tmp_path, slides=6)
+    r = analyse(store, run_id=run, resamples=100)
+    assert r["reviewers"] == ["ana", "ben", "cleo"] and r["slides"] == 6
+    for p in r["pairs"]:
+        a = [first[p["a"]][t] for t in tiles]
+        b = [first[p["b"]][t] for t in tiles]
+        assert p["kappa"] == pytest.approx(cohen_kappa_score(a, b), abs=1e-6)
+        assert p["n_text"] == f"{len(tiles)} of {len(tiles)} tiles (labelled by both)"
+        lo, hi = p["kappa_interval"]["ci"]
+        assert lo <= p["kappa"] <= hi and "6 slides" in p["kappa_interval"]["ci_note"]
+        ga, gb = [group_of(x) for x in a], [group_of(x) for x in b]
+        assert p["weighted"]["kappa"] == pytest.approx(cohen_kappa_score(
+            ga, gb, labels=["benign", "malignant"], weights="quadratic"), abs=1e-6)
+    counts = ag.category_counts([[first[w][t] for t in tiles] for w in ("ana", "ben", "cleo")])
+    assert r["fleiss"]["kappa"] == pytest.approx(ag.fleiss_kappa(counts), abs=1e-6)
+    predicted = store.predicted(run)
+    (m,) = [m for m in r["models"] if m["reviewer"] == "ben"]
+    assert m["kappa"] == pytest.approx(cohen_kappa_score(
+        [first["ben"][t] for t in tiles], [predicted[t] for t in tiles]), abs=1e-6)
+    # an explicit order, and the current decisions instead of the first
+    order = ["fibroadenoma", "adenosis", "ductal_carcinoma"]
+    r2 = analyse(store, reviewers=["ana", "ben"], use="current", order=order, resamples=0)
+    (p,) = r2["pairs"]
+    cur = {w: store.decisions_by_reviewer()[w] for w in ("ana", "ben")}
+    keep = [t for t in tiles if cur["ana"][t].label in order and cur["ben"][t].label in order]
+    assert p["weighted"]["n"] == len(keep)
+    assert p["weighted"]["kappa"] == pytest.approx(cohen_kappa_score(
+        [cur["ana"][t].label for t in keep], [cur["ben"][t].label for t in keep],
+        labels=order, weights="quadratic"), abs=1e-6)
+    assert p["kappa_interval"]["ci_note"] == "no interval: bootstrap turned off"
+    store.close()
+
+
+def test_few_slides_get_no_interval_and_say_why(tmp_path):
+    from pvdesk.review.agreement_analysis import analyse
+
+    store, run, tiles, _ = _team(tmp_path, slides=3)
+    r = analyse(store, run_id=run)
+    assert all(p["kappa_interval"] == {"ci": None, "ci_note": "no interval: only 3 slides"}
+               for p in r["pairs"])
+    assert r["fleiss"]["interval"]["ci"] is None
+    store.close()
