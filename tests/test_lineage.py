@@ -86,7 +86,7 @@ def test_predict_csv_model_column_says_untrained(head, tmp_path, capsys):
                       str(tmp_path), "--tile-um", "448", "--device", "cpu"])
     err = capsys.readouterr().err
     assert rc == 0 and "UNTRAINED" in err
-    folder = next(tmp_path.iterdir())
+    folder = next(p for p in tmp_path.iterdir() if p.is_dir())  # beside it: cohort.csv
     rows = read_predictions_csv(folder / "clip_predictions.csv").rows
     assert rows and {r["model"] for r in rows} == {"head-on-random@1 (UNTRAINED)"}
     summary = json.loads((folder / "summary.json").read_text())
