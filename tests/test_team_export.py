@@ -124,3 +124,29 @@ def test_a_head_retrains_on_the_consensus_export(tmp_path, home, capsys):
     assert (f"- training labels: {n} consensus labels ({sources.get('adjudicated', 0)} "
             f"adjudicated, {sources['unanimous']} unanimous), 0 single-reader confirmed model "
             "predictions, 0 single-reader corrections") in report
+
+
+def test_retrain_merges_a_team_export_with_a_single_reader_one(tmp_path):
+    from pvdesk.app.retrain_plan import merge_csvs
+    from training.data.review_csv import load_review_csv
+
+    store, truth, _ = _team_store(tmp_path)
+    write_predictions_csv(store, tmp_path / "team.csv")
+    store.close()
+    slide, tiles = colour_slide(tmp_path / "solo.tif", classes=2, per_class=2, seed=9)
+    with ReviewStore(tmp_path / "solo.pvdb", reviewer="eve") as solo:
+        run = solo.add_run("demo-clip-rn50", "1", "", list(CLASS_NAMES), "cpu", {})
+        solo.add_slide("solo", str(slide), {})
+        p = [1.0 / len(CLASS_NAMES)] * len(CLASS_NAMES)
+        solo.add_predictions(run, "solo", [TilePrediction(str(slide), x, y, w, h, 0.5, p)
+                                           for x, y, w, h, _ in tiles])
+        for x, y, w, h, label in tiles:
+            solo.correct(solo.find_tile("solo", None, x, y, w, h), label, run)
+        write_predictions_csv(solo, tmp_path / "solo.csv")
+    assert "consensus_source" not in read_predictions_csv(tmp_path / "solo.csv").rows[0]
+    n = merge_csvs([tmp_path / "team.csv", tmp_path / "solo.csv"], tmp_path / "all.csv")
+    assert n == len(truth) + len(tiles)
+    ds = load_review_csv(tmp_path / "all.csv")
+    # eve's two tiles of the predicted class (uniform probabilities: the first) confirm it
+    assert ds.label_sources() == {"adjudicated": 2, "unanimous": len(truth) - 3,
+                                  "confirmed": 2, "corrected": 2}

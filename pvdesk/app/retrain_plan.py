@@ -113,10 +113,12 @@ class RetrainPlan:
 def merge_csvs(paths, out: str | Path) -> int:
     """Several review exports as one CSV (union of classes; relative sources made absolute,
     as the training reader resolves them against each file's folder). Returns rows."""
-    from pvdesk.export.csv import read_predictions_csv, write_rows_csv
+    from pvdesk.export.csv import LABEL_BY, read_predictions_csv, team_columns, write_rows_csv
 
     classes: list[str] = []
     rows: list[dict] = []
+    readers: set[str] = set()
+    team = False
     for p in paths:
         p = Path(p).expanduser()
         table = read_predictions_csv(p)  # ExportError (a PvdeskError) names a bad file
@@ -125,8 +127,11 @@ def merge_csvs(paths, out: str | Path) -> int:
             src = row.get("source") or ""
             if src and not Path(src).expanduser().is_absolute():
                 row["source"] = str((p.parent / src).resolve())
+            team = team or "consensus_source" in row
+            readers.update(k[len(LABEL_BY):] for k in row if k.startswith(LABEL_BY))
             rows.append(row)
-    return write_rows_csv(out, classes, rows)
+    # team exports keep their consensus and per-reviewer columns (empty in other files' rows)
+    return write_rows_csv(out, classes, rows, team_columns(sorted(readers)) if team else ())
 
 
 def export_store(store, out: str | Path) -> int:

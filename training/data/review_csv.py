@@ -34,7 +34,8 @@ CONSENSUS_SOURCES = ("adjudicated", "unanimous", "single")
 def _team_label(row) -> tuple[str, str] | None:
     """(status, label) of a team row: "adjudicated"/"unanimous" consensus, or a single
     reader's label as "confirmed" (the model's prediction) or "corrected"; ("disputed", "")
-    where readers disagree; None when nobody reviewed the tile."""
+    where readers disagree; None without a consensus source (nobody reviewed the tile, or
+    the row comes from a file without team columns): the review columns then decide."""
     source = (row.get("consensus_source") or "").strip().lower()
     label = (row.get("consensus_label") or "").strip()
     if source == "disputed":
@@ -98,7 +99,8 @@ def load_review_csv(path: str | Path, include_unreviewed: bool = False,
             if decided is not None and decided[0] == "disputed":
                 skipped["disputed"] += 1
                 continue
-            status = decided[0] if decided is not None else "unreviewed"
+            if decided is not None:
+                status = decided[0]
         if status == "unreviewed" and not include_unreviewed:
             skipped["unreviewed"] += 1
             continue
