@@ -150,3 +150,40 @@ def test_retrain_merges_a_team_export_with_a_single_reader_one(tmp_path):
     # eve's two tiles of the predicted class (uniform probabilities: the first) confirm it
     assert ds.label_sources() == {"adjudicated": 2, "unanimous": len(truth) - 3,
                                   "confirmed": 2, "corrected": 2}
+
+
+@pytest.mark.parametrize("tail, says", [
+    (["consensus_label"], "team columns"),
+    (["consensus_source", "consensus_label"], "team columns"),
+    (["consensus_label", "consensus_source", "label_by:"], "team columns"),
+    (["consensus_label", "consensus_source", "other"], "team columns"),
+])
+def test_malformed_team_headers_are_refused_with_one_line(tmp_path, tail, says):
+    from pvdesk.export import ExportError
+
+    store, run, ids = make_sample_store(tmp_path / "s.pvdb", n_tiles=2, reviewer="ana")
+    store.correct(ids[0], "adenosis", run)
+    path = tmp_path / "t.csv"
+    write_predictions_csv(store, path)
+    store.close()
+    lines = path.read_text().splitlines()
+    lines[0] += "," + ",".join(tail)
+    lines[1:] = [line + "," * len(tail) for line in lines[1:]]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ExportError, match=says) as err:
+        read_predictions_csv(path)
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+def test_a_bad_consensus_source_stops_training_with_the_line(tmp_path):
+    from training.data.review_csv import load_review_csv
+    from training.errors import DataError
+
+    store, truth, _ = _team_store(tmp_path)
+    path = tmp_path / "team.csv"
+    write_predictions_csv(store, path)
+    store.close()
+    text = path.read_text().replace(",unanimous,", ",majority,", 1)
+    path.write_text(text)
+    with pytest.raises(DataError, match=r"line \d+: unknown consensus_source 'majority'"):
+        load_review_csv(path)
