@@ -242,15 +242,22 @@ class ReviewController(StoreMixin, QObject):
         if ctx is self.ctx:
             self._use_session(session)
 
+    @staticmethod
+    def _slide_store(ctx):
+        """The slide's store, made if needed, with the slide recorded in it (a slide-level
+        fact can be stored before any run)."""
+        store = ctx.ensure_store(create=True)
+        if not any(s["slide_id"] == ctx.slide_id for s in store.slides()):
+            store.add_slide(ctx.slide_id, str(Path(ctx.source.path).resolve()),
+                            ctx.source.properties())
+        return store
+
     def on_diagnosis(self, label, comment: str) -> None:
         ctx = self.ctx
         if ctx is None or ctx.slide_id is None:
             return
         try:
-            store = ctx.ensure_store(create=True)
-            if not any(s["slide_id"] == ctx.slide_id for s in store.slides()):
-                store.add_slide(ctx.slide_id, str(Path(ctx.source.path).resolve()),
-                                ctx.source.properties())
+            store = self._slide_store(ctx)
             store.set_diagnosis(ctx.slide_id, label, comment)
         except Exception as exc:
             self.w.status.showMessage(f"Diagnosis not stored: {exc}", 10000)
@@ -263,11 +270,7 @@ class ReviewController(StoreMixin, QObject):
         if ctx is None or ctx.slide_id is None:
             return
         try:
-            store = ctx.ensure_store(create=True)
-            if not any(s["slide_id"] == ctx.slide_id for s in store.slides()):
-                store.add_slide(ctx.slide_id, str(Path(ctx.source.path).resolve()),
-                                ctx.source.properties())
-            store.set_patient(ctx.slide_id, code)
+            self._slide_store(ctx).set_patient(ctx.slide_id, code)
         except Exception as exc:
             self.w.status.showMessage(f"Patient not stored: {exc}", 10000)
             code = ctx.store.patients().get(ctx.slide_id) if ctx.store is not None else None
