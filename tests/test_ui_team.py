@@ -91,6 +91,7 @@ def label_tiles(qtbot, w, coords, keys) -> None:
     s = w.review.session
     by_xy = {(r.tile_x, r.tile_y): r.tile_id for r in s.all.values()}
     w.activateWindow()
+    w.view.setFocus()  # review keys go to the slide view, never to a field that had focus
     for xy, key in zip(coords, keys, strict=True):
         s.goto_tile(by_xy[xy])
         w.review.sync.refresh(center=True)
@@ -142,6 +143,7 @@ def test_blinded_reading_shows_nothing_of_the_model_or_other_readers(qtbot, env,
     # Enter must not confirm a prediction nobody has seen
     r.set_mode(True)
     w.activateWindow()
+    w.view.setFocus()
     current = s.current
     qtbot.keyClick(w.view, Qt.Key.Key_Return)
     acked(qtbot, w)
@@ -305,6 +307,7 @@ def test_two_readers_merge_agree_adjudicate_and_retrain(qtbot, env, tmp_path, ca
     assert "alice" in readers and "bob" in readers
     r.set_mode(True)
     w.activateWindow()
+    w.view.setFocus()
     s.first()
     for _ in range(len(DIFFER)):
         qtbot.keyClick(w.view, Qt.Key.Key_5)  # consensus: ductal carcinoma

@@ -128,6 +128,8 @@ class QueueModel(QAbstractTableModel):
             return f
         if role == Qt.ItemDataRole.ForegroundRole and col == 3 and rec.status == UNREVIEWED:
             return QBrush(QColor("#888888"))
+        if role == Qt.ItemDataRole.ToolTipRole and col == READERS:
+            return readers_text(self.readers.get(rec.tile_id)) or "No reader labelled it."
         if role == Qt.ItemDataRole.ToolTipRole:
             probs = sorted(zip(rec.classes, rec.probs, strict=True), key=lambda kv: -kv[1])[:3]
             top = ", ".join(f"{class_text(c)} {p:.2f}" for c, p in probs)

@@ -44,6 +44,7 @@ class TeamController(QObject):
         w.status.addPermanentWidget(self.label)
         self.panel = TeamPanel()
         self.dock_widget = w._dock("Team", self.panel, "team")
+        w.tabifyDockWidget(w.overlay_dock, self.dock_widget)  # a tab beside the heatmap's
         self.dock_widget.hide()
         w.view_menu.addAction(self.dock_widget.toggleViewAction())
         self.panel.compute_clicked.connect(self.compute)
@@ -256,6 +257,7 @@ class TeamController(QObject):
         if self.tasks.busy:
             return False
         self.dock_widget.show()
+        self.dock_widget.raise_()
         self.panel.busy()
         self.tasks.start(team_figures, Path(ctx.store.path), s.run_id if s else None,
                          on_done=lambda r: self.panel.show_figures(*r),

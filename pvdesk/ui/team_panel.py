@@ -5,28 +5,23 @@ slides, its bootstrap interval. Widgets only; the figures come from
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
+import html
 
-HEADERS = ("Figure", "Value", "95% interval", "n")
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
+
 EMPTY = "Open a review store with two or more reviewers, then press Compute."
 
 
 class TeamPanel(QWidget):
+    """A summary line, then one block per figure: its name, its value, its interval (or
+    why there is none) and its n, so a narrow dock wraps text instead of cutting columns."""
+
     compute_clicked = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self._rows: list[tuple[str, str, str, str]] = []
         self.summary = QLabel(EMPTY)
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
@@ -34,17 +29,9 @@ class TeamPanel(QWidget):
         self.compute.setToolTip("Cohen's and Fleiss' kappa, percent agreement and each "
                                 "reviewer against the model run, from the store as it is now.")
         self.compute.clicked.connect(self.compute_clicked)
-        self.table = QTableWidget(0, len(HEADERS))
-        self.table.setHorizontalHeaderLabels(HEADERS)
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.table.setWordWrap(False)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in (1, 2, 3):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setMinimumHeight(180)
+        self.figures = QTextBrowser()
+        self.figures.setOpenLinks(False)
+        self.figures.setMinimumHeight(160)
         top = QHBoxLayout()
         top.addWidget(self.compute)
         top.addStretch(1)
@@ -52,7 +39,7 @@ class TeamPanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(top)
         layout.addWidget(self.summary)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.figures, 1)
 
     def busy(self) -> None:
         self.compute.setEnabled(False)
@@ -60,25 +47,23 @@ class TeamPanel(QWidget):
 
     def show_error(self, message: str) -> None:
         self.compute.setEnabled(True)
-        self.summary.setText(f"<b>Not computed:</b> {message}")
-        self.table.setRowCount(0)
+        self.summary.setText(f"<b>Not computed:</b> {html.escape(message)}")
+        self._rows = []
+        self.figures.clear()
 
     def show_figures(self, summary: str, rows) -> None:
         """``rows``: (figure, value, interval, n) strings, as pvdesk.app.team builds them."""
         self.compute.setEnabled(True)
         self.summary.setText(summary)
-        self.table.setRowCount(len(rows))
-        for i, row in enumerate(rows):
-            for j, text in enumerate(row):
-                item = QTableWidgetItem(text)
-                if j:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
-                                          | Qt.AlignmentFlag.AlignVCenter)
-                if j == 0:
-                    item.setToolTip(text)
-                self.table.setItem(i, j, item)
+        self._rows = [tuple(r) for r in rows]
+        blocks = []
+        for figure, value, interval, n in self._rows:
+            detail = " · ".join(html.escape(x) for x in (interval, n) if x)
+            blocks.append(f"<p style='margin: 0 0 6px 0'>{html.escape(figure)}: "
+                          f"<b>{html.escape(value)}</b><br>"
+                          f"<span style='color: #555555'>{detail}</span></p>")
+        self.figures.setHtml("".join(blocks))
 
     def rows(self) -> list[tuple[str, ...]]:
-        """What the table shows (tests)."""
-        return [tuple(self.table.item(i, j).text() for j in range(len(HEADERS)))
-                for i in range(self.table.rowCount())]
+        """What the panel shows, as (figure, value, interval, n) (tests)."""
+        return list(self._rows)
