@@ -210,6 +210,29 @@ def test_switching_reviewer_is_explicit(qtbot, env, tmp_path, monkeypatch):
                     timeout=5000)
 
 
+def test_merge_in_the_window_reports_one_line(qtbot, env, tmp_path):
+    w = window(qtbot)
+    r = w.review
+    project = tmp_path / "p.pvdb"
+    open_project(qtbot, w, project, "alice")
+    bad = tmp_path / "notes.pvdb"
+    bad.write_text("not a review store\n")
+    out = tmp_path / "merged.pvdb"
+    assert r.team.merge_to(out, [project, bad])
+    qtbot.waitUntil(lambda: not r.team.tasks.busy and hasattr(r.team, "last_merge"),
+                    timeout=30000)
+    msg = r.team.last_merge
+    assert msg.startswith("Not merged: ") and "notes.pvdb" in msg and "\n" not in msg
+    assert "Traceback" not in msg and not out.exists()
+    assert w.status.currentMessage() == msg
+    assert not r.team.merge_to(project, [bad])  # the project open here is not merged into
+    assert "is open for review here" in w.status.currentMessage()
+    assert r.team.merge_to(out, [project])
+    qtbot.waitUntil(lambda: not r.team.tasks.busy and r.team.last_merge != msg, timeout=30000)
+    assert r.team.last_merge.startswith(f"Merged 1 review store into {out}: ") and out.exists()
+    assert "slides" in r.team.last_merge, r.team.last_merge
+
+
 def test_blinded_patch_grid_items_show_no_prediction():
     from pvdesk.review.types import TileRecord
     from pvdesk.ui.patch_grid import GridItem, tooltip

@@ -165,4 +165,5 @@ def merge_projects(out, inputs) -> str:
     n = counts.pop("stores", len(inputs))
     held = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()
                      if isinstance(v, int))
-    return f"Merged {n} review stores into {out}" + (f": {held}" if held else "")
+    return (f"Merged {n} review store{'s' if n != 1 else ''} into {out}"
+            + (f": {held}" if held else ""))
