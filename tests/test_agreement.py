@@ -74,6 +74,10 @@ def test_fleiss_kappa_reproduces_the_published_worked_example():
     assert [round(v, 3) for v in p] == [0.143, 0.200, 0.279, 0.150, 0.229]
     p_bar = (((WIKIPEDIA_TABLE ** 2).sum(axis=1) - 14) / (14 * 13)).mean()
     assert round(p_bar, 3) == 0.378 and round(float((p ** 2).sum()), 3) == 0.213
+    assert round(ag.pairwise_agreement(WIKIPEDIA_TABLE), 3) == 0.378
+    # two raters: the pairwise agreement is the percent agreement
+    a, b = ["x", "y", "y", "z"], ["x", "y", "z", "z"]
+    assert ag.pairwise_agreement(ag.category_counts([a, b])) == ag.percent_agreement(a, b)
 
 
 def test_fleiss_with_two_raters_matches_scotts_pi_and_category_counts():

@@ -81,6 +81,18 @@ def category_counts(ratings: Sequence[Sequence], labels: Sequence | None = None)
     return out
 
 
+def pairwise_agreement(counts: np.ndarray) -> float:
+    """Fleiss' observed agreement P-bar: over items, the share of pairs of ratings that
+    agree (the percent agreement of several raters; two raters: the plain share)."""
+    c = np.asarray(counts, dtype=np.float64)
+    if c.ndim != 2 or c.shape[0] == 0:
+        return float("nan")
+    n = c.sum(axis=1)
+    if np.any(n < 2):
+        raise ValueError("pairwise agreement needs at least 2 ratings per item")
+    return float((((c * c).sum(axis=1) - n) / (n * (n - 1))).mean())
+
+
 def fleiss_kappa(counts: np.ndarray) -> float:
     """Fleiss' kappa (Fleiss 1971) of an items x categories matrix of how many raters put
     each item in each category; every item has the same number of raters (>= 2)."""

@@ -120,9 +120,11 @@ def _fleiss(names, by, slides, codes, resamples, seed) -> dict:
     out = {"reviewers": list(names), "n": len(common), "of": union,
            "n_text": f"{len(common)} of {union} tiles (labelled by all {len(names)})"}
     if not common:
-        return {**out, "kappa": None, "interval": None, "per_class": {}}
+        return {**out, "kappa": None, "pairwise_agreement": None, "interval": None,
+                "per_class": {}}
     counts = ag.category_counts(ratings, codes.labels)
     out["kappa"] = _num(ag.fleiss_kappa(counts))
+    out["pairwise_agreement"] = _num(ag.pairwise_agreement(counts))
     out["interval"] = _interval([slides[t] for t in common],
                                 lambda idx: ag.fleiss_kappa(counts[idx]), resamples, seed)
     spec = ag.specific_agreement(counts)

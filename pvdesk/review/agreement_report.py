@@ -98,7 +98,10 @@ def report_lines(r: dict, pngs: dict[tuple[str, str], str]) -> list[str]:
     f = r.get("fleiss")
     if f:
         lines += ["", f"## Fleiss' kappa ({len(f['reviewers'])} readers)", "",
-                  f"kappa {_f(f['kappa'])}{_ci(f['interval'])} on {f['n_text']}.", "",
+                  f"kappa {_f(f['kappa'])}{_ci(f['interval'])} on {f['n_text']}; pairs of "
+                  f"ratings that agree: "
+                  + ("undefined" if f["pairwise_agreement"] is None
+                     else f"{100 * f['pairwise_agreement']:.1f}%") + ".", "",
                   "| class | specific agreement | ratings |", "|---|---|---|"]
         for lab, v in f["per_class"].items():
             lines.append(f"| {lab} | {_f(v['specific_agreement'])} | {v['ratings']} |")
