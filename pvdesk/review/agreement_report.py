@@ -72,8 +72,9 @@ def report_lines(r: dict, pngs: dict[tuple[str, str], str]) -> list[str]:
     c = r["consensus"]
     lines += ["## Consensus", "",
               f"{c['adjudicated']} adjudicated, {c['unanimous']} unanimous (two or more "
-              f"readers agree), {c['single']} read by one reader only, {c['disputed']} "
-              "disputed (awaiting adjudication).", ""]
+              f"readers, all agreeing), {c['single']} read by one reader only, "
+              f"{c['disputed']} disputed (readers disagree; awaiting adjudication). Counted on "
+              "the decisions as they stand.", ""]
     lines += ["## Reader pairs", "",
               "| readers | tiles | Cohen's kappa | percent agreement | weighted kappa |",
               "|---|---|---|---|---|"]
