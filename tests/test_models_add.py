@@ -171,3 +171,18 @@ def test_bad_input_is_one_line_and_exit_2(home, tmp_path, capsys, argv, says):
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and says in err, err
     assert not (home / "models").exists() or not any((home / "models").iterdir())
+
+
+def test_the_run_dialog_lists_what_models_lists(home, built, qtbot, capsys):
+    from pvdesk.ui.run_dialog import RunDialog
+    from pvdesk.ui.settings import Settings
+
+    assert main(["models", "add", "vits-ui", "--backbone", f"timm:{TIMM_ARCH}", "--weights",
+                 str(built["timm"]), "--head", str(built["head"]), "--classes", "a,b"]) == 0
+    capsys.readouterr()
+    assert main(["models", "--json"]) == 0
+    listed = [r["name"] for r in json.loads(capsys.readouterr().out)["bundles"]]
+    dlg = RunDialog(Settings())
+    qtbot.addWidget(dlg)
+    shown = [dlg.list.item(i).data(0x0100) for i in range(dlg.list.count())]
+    assert "vits-ui" in listed and shown == listed
