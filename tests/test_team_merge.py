@@ -40,7 +40,9 @@ def _play(path: Path, run: int, ids: list[int], steps) -> None:
     stores: dict[str, ReviewStore] = {}
     try:
         for who, action, tile, label in steps:
-            s = stores.setdefault(who, ReviewStore(path, reviewer=who))
+            if who not in stores:
+                stores[who] = ReviewStore(path, reviewer=who)
+            s = stores[who]
             if action == "correct":
                 s.correct(ids[tile], label, run)
             elif action == "confirm":
@@ -234,3 +236,19 @@ def test_agreement_cli_reports_scikit_learns_kappa_on_first_decisions(tmp_path, 
     second = json.loads((tmp_path / "rep2" / "agreement.json").read_text())["pairs"][0]
     changed = ["lobular_carcinoma"] + first["ana"][1:], ["lobular_carcinoma"] + first["ben"][1:]
     assert second["kappa"] == pytest.approx(cohen_kappa_score(*changed), abs=1e-6)
+
+
+def test_merge_refuses_an_out_another_program_has_open(tmp_path, capsys):
+    _base(tmp_path, name="a.pvdb")
+    merge_stores(tmp_path / "out.pvdb", [tmp_path / "a.pvdb"])
+    before = (tmp_path / "out.pvdb").read_bytes()
+    with ReviewStore(tmp_path / "out.pvdb", reviewer="window") as open_elsewhere:
+        open_elsewhere.set_setting("blinded", True)  # its -wal exists while it is open
+        assert main(["review", "merge", str(tmp_path / "out.pvdb"),
+                     str(tmp_path / "a.pvdb")]) == 2
+        assert "open in another program" in capsys.readouterr().err
+        assert open_elsewhere.setting("blinded") is True
+    assert (tmp_path / "out.pvdb").read_bytes() != before  # the window's change, kept
+    assert main(["review", "merge", str(tmp_path / "out.pvdb"), str(tmp_path / "a.pvdb")]) == 0
+    with ReviewStore(tmp_path / "out.pvdb", readonly=True) as s:
+        assert s.settings() == {"blinded": True}

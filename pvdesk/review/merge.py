@@ -28,6 +28,7 @@ import os
 from pathlib import Path
 
 from pvdesk.errors import StoreError
+from pvdesk.review import schema
 from pvdesk.review.replay import replay_rows
 from pvdesk.review.store import ReviewStore
 
@@ -151,6 +152,11 @@ def merge_stores(out, inputs, reviewer: str | None = None) -> dict:
         raise StoreError("review merge: name at least one store to merge")
     if not out.parent.is_dir():
         raise StoreError(f"{out}: the folder {out.parent} does not exist")
+    if os.path.lexists(out) and schema._in_use(out):
+        # replacing a store another program has open would lose what it writes next
+        raise StoreError(f"{out}: the review store is open in another program (its -wal or "
+                         "-shm file exists); close it there first (a store left so by a crash "
+                         "is tidied by opening and closing it once in pvdesk)")
     sources: list[_Source] = []
     try:
         for p in paths:
