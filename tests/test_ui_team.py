@@ -161,12 +161,28 @@ def test_blinded_reading_shows_nothing_of_the_model_or_other_readers(qtbot, env,
     w.grab().save(str(SHOTS / "team_blinded_1366x768.png"))
     assert w.width() == 1366
 
+    # a label other than the prediction: nothing says "corrected" (that would tell it)
+    nxt = s.current
+    key = "1" if nxt.predicted != label_for_key("1") else "2"
+    qtbot.keyClick(w.view, KEYS[key])
+    acked(qtbot, w)
+    assert s.store.decision(nxt.tile_id).status == "corrected" and s.counts().corrected
+    assert "corrected" not in r.store_label.text() and "corrected" not in r.dock.counts.text()
+    statuses = [r.dock.status.itemData(i) for i in range(r.dock.status.count())]
+    assert statuses == [None, "unreviewed", "reviewed"]  # no Confirmed / Corrected filter
+    for act in (r.explain.action, r.explain.similar_action, r.acts["export"],
+                w.actions_["retrain"]):
+        assert not act.isEnabled(), act.text()
+
     # blinded off again: the model comes back
     assert r.team.set_reading(False)
     qtbot.waitUntil(lambda: r.team.state is not None and not r.team.state.blinded_setting
                     and r.session is not None, timeout=20000)
     assert not table.isColumnHidden(1) and w.overlay.panel.isEnabled()
     assert r.team.label.text() == "Reviewer: bob"
+    assert [r.dock.status.itemData(i) for i in range(r.dock.status.count())] == [
+        None, "unreviewed", "reviewed", "confirmed", "corrected"]
+    assert "corrected" in r.store_label.text() and r.acts["export"].isEnabled()
     assert not env
 
 

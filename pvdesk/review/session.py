@@ -89,6 +89,7 @@ class ReviewSession:
         self.order = "entropy"
         self.order_seed = 0  # the blinded "random" order's seed (a project setting)
         self.only: set[int] | None = None  # e.g. the disputed tiles an adjudicator resolves
+        self.blinded = False  # blinded reading: counts say nothing of the model (no "corrected")
         self.entries: list[TileRecord] = []
         self.index = -1  # position of ``current`` in entries, -1 when outside the queue
         self.current: TileRecord | None = None
@@ -467,7 +468,7 @@ class ReviewSession:
     def counts_text(self) -> str:
         """"12/52 reviewed · 3 corrected"."""
         c = self.counts()
-        corrected = f" · {c.corrected} corrected" if c.corrected else ""
+        corrected = f" · {c.corrected} corrected" if c.corrected and not self.blinded else ""
         return f"{c.reviewed}/{c.total} reviewed{corrected}"
 
     def status_text(self) -> str:

@@ -93,6 +93,8 @@ class TeamController(QObject):
         """A session is about to be shown: blinded orders and the adjudicator's queue are
         applied before its first row is drawn."""
         self.refresh()
+        if session is not None:
+            session.blinded = self.blinded  # counts without "corrected" (it tells the model)
         if session is not None and self.state is not None and (
                 self.state.blinded or self.state.adjudicator):
             session.set_filters(**self.c.dock.filters())
@@ -104,6 +106,14 @@ class TeamController(QObject):
         self.w.overlay.set_blinded(blinded)
         c.grid.set_blinded(blinded)
         c.explain.toolbar.setEnabled(not blinded)
+        # what would show the model's opinion another way: Grad-CAM, similar tiles, the
+        # export (predictions), retraining's counts of confirmations and corrections
+        for a in (c.explain.action, c.explain.similar_action, c.acts["export"],
+                  self.w.actions_.get("retrain")):
+            if a is not None:
+                a.setEnabled(not blinded)
+        if c.session is not None:
+            c.session.blinded = blinded
         for a in self.w.review_menu.actions():
             if a.text().startswith("Confirm the prediction"):
                 a.setEnabled(not blinded)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from pvdesk.app.team import TeamState
-from pvdesk.ui.review_dock import HINT_ON, ORDER_TIPS, ORDERS
+from pvdesk.ui.review_dock import HINT_ON, ORDER_TIPS, ORDERS, STATUS_FILTERS
 from pvdesk.ui.review_queue import MODEL_COLUMNS, READERS
 
 HINT_BLIND = ("<b>Blinded reading.</b> The model's prediction, confidence and heatmap and "
@@ -23,6 +23,7 @@ HINT_ADJUDICATE = ("<b>Adjudicating.</b> <i>Disputed</i> lists the tiles where r
 BLIND_ORDER_ITEMS = (("Random (the project's seed)", "random"),
                      ("Spatial: row by row across the slide", "spatial"))
 DISPUTED = ("Disputed (readers disagree)", "disputed")
+MODEL_STATUSES = ("confirmed", "corrected")
 
 
 def _fill_orders(combo, items, tips, current) -> None:
@@ -33,6 +34,22 @@ def _fill_orders(combo, items, tips, current) -> None:
         if value in tips:
             combo.setItemData(combo.count() - 1, tips[value], Qt.ItemDataRole.ToolTipRole)
     combo.setCurrentIndex(max(0, combo.findData(current)))
+    combo.blockSignals(False)
+
+
+def _status_items(combo, blinded: bool) -> None:
+    """Blinded: no "Confirmed"/"Corrected" status filter (whether a reader's label matches
+    the model would tell its prediction); back in their places otherwise."""
+    combo.blockSignals(True)
+    for value in MODEL_STATUSES:
+        at = combo.findData(value)
+        if blinded and at >= 0:
+            if combo.currentIndex() == at:
+                combo.setCurrentIndex(0)
+            combo.removeItem(at)
+        elif not blinded and at < 0:
+            i = [v for _, v in STATUS_FILTERS].index(value)
+            combo.insertItem(i, *STATUS_FILTERS[i])
     combo.blockSignals(False)
 
 
@@ -59,6 +76,7 @@ def apply_to_dock(dock, state: TeamState | None) -> None:
         dock.order.blockSignals(False)
     elif blind_now or dock.order.count() == 0:
         _fill_orders(dock.order, ORDERS, ORDER_TIPS, "entropy")
+    _status_items(dock.status, blinded)
     dock.team_seed = state.queue_seed if blinded else None
     dock.confirm.setVisible(not blinded)
     dock.disputed = set(state.disputed or ()) if adjudicating else None
