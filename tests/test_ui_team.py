@@ -360,7 +360,10 @@ def test_two_readers_merge_agree_adjudicate_and_retrain(qtbot, env, tmp_path, ca
     assert r.team.compute()
     qtbot.waitUntil(lambda: r.team.panel.compute.isEnabled(), timeout=30000)
     rows = r.team.panel.rows()
-    assert any("alice" in f and "bob" in f and "Cohen" in f for f, *_ in rows), rows
+    by = {f: (v, ci, n) for f, v, ci, n in rows}
+    assert by["Cohen's kappa, alice – bob"][0] == f"{want:.3f}"  # the CLI's, to 3 places
+    assert by["Cohen's kappa, alice – bob"][2] == "40 of 40 tiles (labelled by both)"
+    assert "only 1 slide" in by["Cohen's kappa, alice – bob"][1]  # no interval, said why
     w.grab().save(str(SHOTS / "team_panel_1366x768.png"))
     run_id = s.run_id
     w.close()
