@@ -252,3 +252,26 @@ def test_merge_refuses_an_out_another_program_has_open(tmp_path, capsys):
     assert main(["review", "merge", str(tmp_path / "out.pvdb"), str(tmp_path / "a.pvdb")]) == 0
     with ReviewStore(tmp_path / "out.pvdb", readonly=True) as s:
         assert s.settings() == {"blinded": True}
+
+
+def test_a_version_2_store_merges_through_an_upgraded_copy(tmp_path, monkeypatch):
+    import hashlib
+
+    from test_team_store import _v2_store
+
+    run, ids = _v2_store(tmp_path / "v2.pvdb", monkeypatch)
+    before = hashlib.sha256((tmp_path / "v2.pvdb").read_bytes()).hexdigest()
+    store, run3, ids3 = make_sample_store(tmp_path / "v3.pvdb", n_tiles=4, reviewer="cleo")
+    store.correct(ids3[1], "phyllodes_tumor", run3)
+    store.close()
+    out = tmp_path / "out.pvdb"
+    assert main(["review", "merge", str(out), str(tmp_path / "v2.pvdb"),
+                 str(tmp_path / "v3.pvdb")]) == 0
+    assert hashlib.sha256((tmp_path / "v2.pvdb").read_bytes()).hexdigest() == before
+    assert sorted(os.listdir(tmp_path)) == ["out.pvdb", "v2.pvdb", "v3.pvdb"]
+    with ReviewStore(out, readonly=True) as m:
+        labels = {r: {t: d.label for t, d in ds.items()}
+                  for r, ds in m.decisions_by_reviewer().items()}
+    # the same sample slide and grid in both: tile ids line up
+    assert labels == {"ana": {ids[0]: "adenosis", ids[1]: "adenosis"},
+                      "ben": {ids[1]: "fibroadenoma"}, "cleo": {ids3[1]: "phyllodes_tumor"}}

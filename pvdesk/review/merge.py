@@ -16,7 +16,8 @@ first), renumbered, and the decisions, settings and roles are rebuilt by replayi
 merged audit trail; where one reviewer decided one tile in two stores, the later decision
 stands. OUT is written to a temporary file in its folder and renamed in place, so a crash or
 kill -9 leaves OUT absent (or as it was) or complete. An existing OUT is merged into, as the
-first store; merging again with the same stores changes nothing.
+first store; merging again with the same stores changes nothing. A store of an older schema
+is read through a copy upgraded beside OUT (the input itself is never written).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sqlite3
 from pathlib import Path
 
 from pvdesk.errors import StoreError
@@ -44,13 +46,51 @@ def _digest(value) -> str:
     return hashlib.sha256(json.dumps(value, default=str).encode()).hexdigest()
 
 
-class _Source:
-    """One input store read into identities."""
+def _upgraded_copy(path: Path, tmp: Path) -> Path | None:
+    """A store of an older schema copied to ``tmp`` and upgraded there (the input is only
+    read); None when ``path`` is at the current schema (or not a store: opening it says
+    why)."""
+    if not path.is_file():
+        return None
+    version, app_id, _ = schema._probe(path)
+    if app_id != schema.APPLICATION_ID or version >= schema.SCHEMA_VERSION:
+        return None
+    _remove(tmp)
+    try:
+        try:
+            src = sqlite3.connect(schema._reader_uri(path), uri=True)
+            try:
+                dst = sqlite3.connect(tmp)
+                try:
+                    src.backup(dst)
+                finally:
+                    dst.close()
+            finally:
+                src.close()
+        except (sqlite3.Error, MemoryError) as exc:
+            raise schema.store_error(path, exc) from exc
+        ReviewStore(tmp).close()  # migrates the copy
+    except BaseException:
+        _remove(tmp)
+        raise
+    return tmp
 
-    def __init__(self, path: Path):
+
+class _Source:
+    """One input store read into identities (an older schema through an upgraded copy)."""
+
+    def __init__(self, path: Path, scratch: Path | None = None):
         self.path = path
-        self.store = ReviewStore(path, readonly=True, create=False)
-        con = self.store.con
+        self.copy = _upgraded_copy(path, scratch) if scratch is not None else None
+        self.store = None
+        try:
+            self.store = ReviewStore(self.copy or path, readonly=True, create=False)
+            self._read(path, self.store.con)
+        except BaseException:
+            self.close()
+            raise
+
+    def _read(self, path: Path, con) -> None:
         self.slides = []
         for slide_id, path_, props, at, patient in con.execute(
                 "SELECT slide_id, path, properties, added_at, patient FROM slides ORDER BY rowid"):
@@ -105,7 +145,10 @@ class _Source:
         return out
 
     def close(self):
-        self.store.close()
+        if self.store is not None:
+            self.store.close()
+        if self.copy is not None:
+            _remove(self.copy)
 
 
 def run_identity(run_row) -> tuple:
@@ -159,10 +202,10 @@ def merge_stores(out, inputs, reviewer: str | None = None) -> dict:
                          "is tidied by opening and closing it once in pvdesk)")
     sources: list[_Source] = []
     try:
-        for p in paths:
-            sources.append(_Source(p))
-        _check_same_slides(sources)
         _remove_stale(out)
+        for k, p in enumerate(paths):
+            sources.append(_Source(p, out.parent / f".{out.name}.merge-{os.getpid()}.in{k}.pvdb"))
+        _check_same_slides(sources)
         tmp = out.parent / f".{out.name}.merge-{os.getpid()}.pvdb"
         _remove(tmp)
         try:
@@ -181,7 +224,7 @@ def _remove_stale(out: Path) -> None:
     """Remove temporary files of earlier merges into OUT whose process is gone (killed)."""
     prefix = f".{out.name}.merge-"
     for p in out.parent.glob(f"{prefix}*.pvdb"):
-        pid = p.name[len(prefix):-len(".pvdb")]
+        pid = p.name[len(prefix):-len(".pvdb")].split(".")[0]
         if not pid.isdigit():
             continue
         try:
