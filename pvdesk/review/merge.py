@@ -22,142 +22,29 @@ is read through a copy upgraded beside OUT (the input itself is never written).
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import os
-import sqlite3
 from pathlib import Path
 
 from pvdesk.errors import StoreError
 from pvdesk.review import schema
+from pvdesk.review.merge_sources import (
+    AUDIT_COLS,
+    REGION_COLS,
+    RUN_COLS,
+    TILE_COLS,
+    Source,
+    canonical_dump,
+    remove_db,
+    run_identity,
+)
 from pvdesk.review.replay import replay_rows
 from pvdesk.review.store import ReviewStore
 
-_TILE_COLS = "slide_id, tile_key, source, tile_x, tile_y, tile_w, tile_h, mpp, patch_path, folder_class"
-_RUN_COLS = ("bundle_name, bundle_version, manifest_hash, classes, device, settings, trained, "
-             "created_at")
-_AUDIT_COLS = ("batch_id, at, reviewer, action, tile_id, slide_id, run_id, old_status, "
-               "old_label, new_status, new_label, ref_batch, comment")
-_REGION_COLS = "slide_id, label, geometry, qupath_id, origin, reviewer, added_at, active"
+__all__ = ["canonical_dump", "merge_stores"]
 
-
-def _digest(value) -> str:
-    return hashlib.sha256(json.dumps(value, default=str).encode()).hexdigest()
-
-
-def _upgraded_copy(path: Path, tmp: Path) -> Path | None:
-    """A store of an older schema copied to ``tmp`` and upgraded there (the input is only
-    read); None when ``path`` is at the current schema (or not a store: opening it says
-    why)."""
-    if not path.is_file():
-        return None
-    version, app_id, _ = schema._probe(path)
-    if app_id != schema.APPLICATION_ID or version >= schema.SCHEMA_VERSION:
-        return None
-    _remove(tmp)
-    try:
-        try:
-            src = sqlite3.connect(schema._reader_uri(path), uri=True)
-            try:
-                dst = sqlite3.connect(tmp)
-                try:
-                    src.backup(dst)
-                finally:
-                    dst.close()
-            finally:
-                src.close()
-        except (sqlite3.Error, MemoryError) as exc:
-            raise schema.store_error(path, exc) from exc
-        ReviewStore(tmp).close()  # migrates the copy
-    except BaseException:
-        _remove(tmp)
-        raise
-    return tmp
-
-
-class _Source:
-    """One input store read into identities (an older schema through an upgraded copy)."""
-
-    def __init__(self, path: Path, scratch: Path | None = None):
-        self.path = path
-        self.copy = _upgraded_copy(path, scratch) if scratch is not None else None
-        self.store = None
-        try:
-            self.store = ReviewStore(self.copy or path, readonly=True, create=False)
-            self._read(path, self.store.con)
-        except BaseException:
-            self.close()
-            raise
-
-    def _read(self, path: Path, con) -> None:
-        self.slides = []
-        for slide_id, path_, props, at, patient in con.execute(
-                "SELECT slide_id, path, properties, added_at, patient FROM slides ORDER BY rowid"):
-            try:
-                parsed = json.loads(props)
-            except ValueError:
-                raise StoreError(f"{path}: the review store is damaged (the properties of "
-                                 f"slide {str(slide_id)[:40]!r} are not JSON)") from None
-            self.slides.append((slide_id, path_, json.dumps(parsed, sort_keys=True), at,
-                                patient))
-        self.runs = {r[0]: r[1:] for r in con.execute(
-            f"SELECT run_id, {_RUN_COLS} FROM runs ORDER BY run_id")}
-        self.tiles = {r[0]: r[1:] for r in con.execute(
-            f"SELECT tile_id, {_TILE_COLS} FROM tiles ORDER BY tile_id")}
-        self.audit = con.execute(f"SELECT {_AUDIT_COLS} FROM audit ORDER BY audit_id").fetchall()
-        self.ops = dict(con.execute("SELECT batch_id, state FROM ops"))
-        self.diagnoses = con.execute("SELECT slide_id, label, comment, reviewer, at "
-                                     "FROM diagnoses").fetchall()
-        self.regions = con.execute(f"SELECT {_REGION_COLS} FROM qupath_regions "
-                                   "ORDER BY region_id").fetchall()
-
-    def run_key(self, run_id):
-        if run_id is None:
-            return None
-        if run_id not in self.runs:
-            raise StoreError(f"{self.path}: the review store is damaged (a row refers to "
-                             f"model run {run_id}, which it does not hold)")
-        return run_identity(self.runs[run_id])
-
-    def tile_key(self, tile_id):
-        if tile_id is None:
-            return None
-        if tile_id not in self.tiles:
-            raise StoreError(f"{self.path}: the review store is damaged (a row refers to "
-                             f"tile {tile_id}, which it does not hold)")
-        return tuple(self.tiles[tile_id][:2])
-
-    def batches(self) -> list[tuple[str, list[tuple]]]:
-        """[(identity, rows)] in the store's order; rows with identities for ids."""
-        grouped: dict[int, list] = {}
-        for r in self.audit:
-            grouped.setdefault(r[0], []).append(r)
-        out, ident, seen = [], {}, {}
-        for batch_id, rows in grouped.items():
-            mapped = [(r[1], r[2], r[3], self.tile_key(r[4]), r[5], self.run_key(r[6]), *r[7:11],
-                       ident.get(r[11]) if r[11] is not None else None, r[12]) for r in rows]
-            digest = _digest(mapped)
-            rank = seen.get(digest, 0)
-            seen[digest] = rank + 1
-            ident[batch_id] = f"{digest}:{rank}"
-            out.append((ident[batch_id], mapped, self.ops.get(batch_id)))
-        return out
-
-    def close(self):
-        if self.store is not None:
-            self.store.close()
-        if self.copy is not None:
-            _remove(self.copy)
-
-
-def run_identity(run_row) -> tuple:
-    """(bundle_name, bundle_version, manifest_hash, created_at) of a runs row without id."""
-    return (run_row[0], run_row[1], run_row[2], run_row[7])
-
-
-def _check_same_slides(sources: list[_Source]) -> None:
-    first: dict[str, tuple[_Source, dict]] = {}
+def _check_same_slides(sources: list[Source]) -> None:
+    first: dict[str, tuple[Source, dict]] = {}
     for src in sources:
         for slide_id, _path, props, _at, _patient in src.slides:
             mine = json.loads(props)
@@ -171,7 +58,7 @@ def _check_same_slides(sources: list[_Source]) -> None:
                         f"{src.path}: slide {slide_id!r} is not the slide of that id in "
                         f"{other.path} (property {key}: {str(mine[key])[:40]!r} != "
                         f"{str(theirs[key])[:40]!r}); refusing to merge")
-    mpp: dict[tuple, tuple[_Source, float]] = {}
+    mpp: dict[tuple, tuple[Source, float]] = {}
     for src in sources:
         for t in src.tiles.values():
             key = tuple(t[:2])
@@ -200,19 +87,19 @@ def merge_stores(out, inputs, reviewer: str | None = None) -> dict:
         raise StoreError(f"{out}: the review store is open in another program (its -wal or "
                          "-shm file exists); close it there first (a store left so by a crash "
                          "is tidied by opening and closing it once in pvdesk)")
-    sources: list[_Source] = []
+    sources: list[Source] = []
     try:
         _remove_stale(out)
         for k, p in enumerate(paths):
-            sources.append(_Source(p, out.parent / f".{out.name}.merge-{os.getpid()}.in{k}.pvdb"))
+            sources.append(Source(p, out.parent / f".{out.name}.merge-{os.getpid()}.in{k}.pvdb"))
         _check_same_slides(sources)
         tmp = out.parent / f".{out.name}.merge-{os.getpid()}.pvdb"
-        _remove(tmp)
+        remove_db(tmp)
         try:
             counts = _write(tmp, sources, reviewer)
             _replace(tmp, out)
         finally:
-            _remove(tmp)
+            remove_db(tmp)
     finally:
         for s in sources:
             s.close()
@@ -230,15 +117,9 @@ def _remove_stale(out: Path) -> None:
         try:
             os.kill(int(pid), 0)
         except ProcessLookupError:
-            _remove(p)
+            remove_db(p)
         except (PermissionError, OverflowError):
             continue  # someone else's live process, or not a pid
-
-
-def _remove(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(f"{path}{suffix}")
 
 
 def _replace(tmp: Path, out: Path) -> None:
@@ -255,7 +136,7 @@ def _replace(tmp: Path, out: Path) -> None:
         os.close(dfd)
 
 
-def _write(tmp: Path, sources: list[_Source], reviewer: str | None) -> dict:
+def _write(tmp: Path, sources: list[Source], reviewer: str | None) -> dict:
     store = ReviewStore(tmp, reviewer=reviewer)
     try:
         with store.transaction() as con:
@@ -268,7 +149,7 @@ def _write(tmp: Path, sources: list[_Source], reviewer: str | None) -> dict:
     return counts
 
 
-def _fill(con, sources: list[_Source]) -> dict:
+def _fill(con, sources: list[Source]) -> dict:
     # slides (first store's path and time; the first patient set)
     slides: dict[str, list] = {}
     for src in sources:
@@ -286,7 +167,7 @@ def _fill(con, sources: list[_Source]) -> dict:
         for row in src.runs.values():
             if run_identity(row) not in run_ids:
                 run_ids[run_identity(row)] = len(run_ids) + 1
-                con.execute(f"INSERT INTO runs(run_id, {_RUN_COLS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                con.execute(f"INSERT INTO runs(run_id, {RUN_COLS}) VALUES (?,?,?,?,?,?,?,?,?)",
                             (run_ids[run_identity(row)], *row))
     for slide_id, (path, props, at, patient) in slides.items():
         con.execute("INSERT INTO slides(slide_id, path, properties, added_at, patient) "
@@ -296,7 +177,7 @@ def _fill(con, sources: list[_Source]) -> dict:
             key = tuple(row[:2])
             if key not in tile_ids:
                 tile_ids[key] = len(tile_ids) + 1
-                con.execute(f"INSERT INTO tiles(tile_id, {_TILE_COLS}) VALUES "
+                con.execute(f"INSERT INTO tiles(tile_id, {TILE_COLS}) VALUES "
                             "(?,?,?,?,?,?,?,?,?,?,?)", (tile_ids[key], *row))
     n_pred = 0
     for src in sources:
@@ -325,7 +206,7 @@ def _fill(con, sources: list[_Source]) -> dict:
         if state is not None:
             con.execute("INSERT INTO ops(batch_id, reviewer, state) VALUES (?,?,?)",
                         (new_batch[ident], rows[0][1], state))
-    con.executemany(f"INSERT INTO audit(audit_id, {_AUDIT_COLS}) VALUES "
+    con.executemany(f"INSERT INTO audit(audit_id, {AUDIT_COLS}) VALUES "
                     "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", audit)
     _derived(con, audit, sources)
     return {"slides": len(slides), "runs": len(run_ids), "tiles": len(tile_ids),
@@ -334,7 +215,7 @@ def _fill(con, sources: list[_Source]) -> dict:
             "decisions": con.execute("SELECT count(*) FROM decisions").fetchone()[0]}
 
 
-def _derived(con, audit: list[tuple], sources: list[_Source]) -> None:
+def _derived(con, audit: list[tuple], sources: list[Source]) -> None:
     """Decisions, roles, settings, patients, diagnoses and regions of the merged store."""
     for (tile, who), st in replay_rows(audit).items():
         con.execute("INSERT INTO decisions(tile_id, reviewer, status, label, reviewed_at, "
@@ -367,33 +248,5 @@ def _derived(con, audit: list[tuple], sources: list[_Source]) -> None:
         for r in src.regions:
             if r[:7] not in seen:
                 seen.add(r[:7])
-                con.execute(f"INSERT INTO qupath_regions({_REGION_COLS}) VALUES "
+                con.execute(f"INSERT INTO qupath_regions({REGION_COLS}) VALUES "
                             "(?,?,?,?,?,?,?,?)", r)
-
-
-def canonical_dump(path) -> dict:
-    """A store's content with ids replaced by identities, as sorted lists: two stores with
-    the same dump hold the same slides, runs, tiles, predictions, decisions, audit trail,
-    roles, settings, diagnoses and regions."""
-    src = _Source(Path(path))
-    try:
-        con = src.store.con
-        preds = sorted((src.run_key(r[0]), src.tile_key(r[1]), *r[2:]) for r in con.execute(
-            "SELECT run_id, tile_id, probs, predicted, confidence, entropy, margin, embedding "
-            "FROM predictions"))
-        rows = con.execute("SELECT tile_id, reviewer, status, label, reviewed_at, run_id, "
-                           "first_status, first_label, first_at FROM decisions").fetchall()
-        decisions = sorted([(src.tile_key(r[0]), src.run_key(r[5]), *r[1:5], *r[6:])
-                            for r in rows], key=repr)
-        batches = [(ident.split(":")[0], rows, state) for ident, rows, state in src.batches()]
-        return {
-            "slides": sorted(src.slides), "runs": sorted(src.runs.values()),
-            "tiles": sorted(src.tiles.values(), key=repr), "predictions": preds,
-            "decisions": decisions,
-            "audit": sorted(batches, key=repr),
-            "reviewers": sorted(con.execute("SELECT name, role FROM reviewers").fetchall()),
-            "settings": sorted(con.execute("SELECT key, value FROM settings").fetchall()),
-            "diagnoses": sorted(src.diagnoses, key=repr), "regions": sorted(src.regions,
-                                                                            key=repr)}
-    finally:
-        src.close()
