@@ -110,6 +110,9 @@ def test_blinded_reading_shows_nothing_of_the_model_or_other_readers(qtbot, env,
     label_tiles(qtbot, w, first, ["5", "5", "1", "3", "0"])
     assert r.team.label.text() == "Reviewer: alice"
     assert w.overlay.layer.visible and w.overlay.panel.isEnabled()
+    r.dock.diagnosis.setCurrentIndex(r.dock.diagnosis.findData("malignant"))
+    r.dock.flush_diagnosis()
+    assert r.store.diagnosis(s.slide_id)[:1] == ("malignant",)
 
     switched(qtbot, w, "bob")
     assert r.team.set_reading(True, "random", 7)  # Review ▸ Blinded reading…
@@ -140,6 +143,8 @@ def test_blinded_reading_shows_nothing_of_the_model_or_other_readers(qtbot, env,
     w.overlay.hover(t.tile_x + 10, t.tile_y + 10, True)
     assert "Blinded reading" in w.overlay.panel.hover.text() and not w.view.toolTip()
     assert not r.layer.reviewed  # no other reader's outlines
+    assert r.dock.diagnosis.currentData() is None and not r.dock.diagnosis.isEnabled()
+    assert "hidden" in r.dock.diag_note.text()  # alice's slide diagnosis
     # Enter must not confirm a prediction nobody has seen
     r.set_mode(True)
     w.activateWindow()
@@ -173,6 +178,8 @@ def test_blinded_reading_shows_nothing_of_the_model_or_other_readers(qtbot, env,
     for act in (r.explain.action, r.explain.similar_action, r.acts["export"],
                 w.actions_["retrain"]):
         assert not act.isEnabled(), act.text()
+    button = r.explain.toolbar.widgetForAction(r.explain.action)
+    assert button.text() == "Why this tile? (E)" and not button.isEnabled()
 
     # blinded off again: the model comes back
     assert r.team.set_reading(False)
@@ -183,6 +190,7 @@ def test_blinded_reading_shows_nothing_of_the_model_or_other_readers(qtbot, env,
     assert [r.dock.status.itemData(i) for i in range(r.dock.status.count())] == [
         None, "unreviewed", "reviewed", "confirmed", "corrected"]
     assert "corrected" in r.store_label.text() and r.acts["export"].isEnabled()
+    assert r.dock.diagnosis.currentData() == "malignant" and r.dock.diagnosis.isEnabled()
     assert not env
 
 

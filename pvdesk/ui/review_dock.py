@@ -99,6 +99,7 @@ class ReviewDock(QWidget):
         self.filter_form = filters  # team review hides the "Predicted" row when blinded
         self.hint_on = HINT_ON
         self.team_seed: int | None = None  # blinded reading's stored seed (random order)
+        self.blind_reader: str | None = None  # the blinded reader (others' diagnoses hidden)
         self.disputed: set[int] | None = None  # the adjudicator's "Disputed" status filter
         filters.addRow("Model run", self.run)
         filters.addRow("Predicted", self.klass)
@@ -275,12 +276,19 @@ class ReviewDock(QWidget):
             "all (Esc clears)." if n > 1 else "")
 
     def show_diagnosis(self, label, comment, reviewer, at) -> None:
+        me = self.blind_reader  # blinded reading: another reviewer's diagnosis is hidden
+        hidden = bool(me and at and reviewer != me)
+        for w in (self.diagnosis, self.comment):
+            w.setEnabled(not hidden)
+        if hidden:
+            label, comment = None, ""
         self._loading = True
         self.diagnosis.setCurrentIndex(max(0, self.diagnosis.findData(label)))
         if self.comment.toPlainText() != (comment or ""):
             self.comment.setPlainText(comment or "")
         self._loading = False
-        self.diag_note.setText(f"Stored: {reviewer}, {at}" if at else "")
+        self.diag_note.setText("Another reviewer's diagnosis is hidden (blinded reading)."
+                               if hidden else f"Stored: {reviewer}, {at}" if at else "")
 
     def show_patient(self, code: str | None) -> None:
         self._patient_shown = code or ""

@@ -112,6 +112,11 @@ class TeamController(QObject):
                   self.w.actions_.get("retrain")):
             if a is not None:
                 a.setEnabled(not blinded)
+        for a in (c.explain.action, c.explain.similar_action):
+            b = c.explain.toolbar.widgetForAction(a)  # a changed action resets its button's
+            if b is not None and "\t" in a.text():  # text: keep "Why this tile? (E)"
+                text, key = a.text().split("\t", 1)
+                b.setText(f"{text} ({key})")
         if c.session is not None:
             c.session.blinded = blinded
         for a in self.w.review_menu.actions():

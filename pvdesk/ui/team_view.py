@@ -78,6 +78,7 @@ def apply_to_dock(dock, state: TeamState | None) -> None:
         _fill_orders(dock.order, ORDERS, ORDER_TIPS, "entropy")
     _status_items(dock.status, blinded)
     dock.team_seed = state.queue_seed if blinded else None
+    dock.blind_reader = state.reviewer if blinded else None
     dock.confirm.setVisible(not blinded)
     dock.disputed = set(state.disputed or ()) if adjudicating else None
     at = dock.status.findData(DISPUTED[1])
