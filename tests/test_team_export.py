@@ -187,3 +187,20 @@ def test_a_bad_consensus_source_stops_training_with_the_line(tmp_path):
     path.write_text(text)
     with pytest.raises(DataError, match=r"line \d+: unknown consensus_source 'majority'"):
         load_review_csv(path)
+
+
+def test_export_with_a_reviewer_shows_that_reviewers_decisions(tmp_path):
+    from pvdesk.cli import main
+
+    store, run, ids = make_sample_store(tmp_path / "s.pvdb", n_tiles=3, reviewer="ana")
+    store.correct(ids[0], "adenosis", run)
+    with ReviewStore(store.path, reviewer="ben") as ben:
+        ben.correct(ids[0], "fibroadenoma", run)
+    store.close()
+    for who, want in ((None, ("fibroadenoma", "ben")), ("ana", ("adenosis", "ana"))):
+        out = tmp_path / f"{who}.csv"
+        assert main(["review", "export", str(store.path), "--csv", str(out)]
+                    + (["--reviewer", who] if who else [])) == 0
+        row = next(r for r in read_predictions_csv(out).rows if r["review_label"])
+        assert (row["review_label"], row["reviewer"]) == want
+        assert (row["label_by:ana"], row["label_by:ben"]) == ("adenosis", "fibroadenoma")

@@ -241,7 +241,8 @@ def run_export(args) -> int:
         if args.csv:
             counts: dict = {}
             n = write_predictions_csv(store, args.csv, run_id=args.run, slide_id=args.slide,
-                                      counts=counts, team=True if args.team else None)
+                                      counts=counts, team=True if args.team else None,
+                                      view=store.view)
             print(f"wrote {args.csv}: {n} rows; labels: {label_sources_text(counts)}")
             if any(k.startswith("consensus ") for k in counts):
                 print("consensus (rows): " + ", ".join(

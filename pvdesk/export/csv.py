@@ -222,22 +222,23 @@ def team_cells(store, run_id: int | None, team: bool | None):
 
 def write_predictions_csv(store, path, run_id: int | None = None,
                           slide_id: str | None = None, counts: dict | None = None,
-                          team: bool | None = None) -> int:
+                          team: bool | None = None, view: str = "latest") -> int:
     """Write a store's tiles (one run, or all) with their review columns (each tile's
     latest decision of any reviewer); returns rows.
     ``counts`` (a dict) receives where the labels come from: review_status per row
     (confirmed model predictions, corrections, unreviewed), and in a team export
     "consensus <source>" per row (adjudicated, unanimous, single, disputed, none). ``team``:
     add the consensus
-    and per-reviewer columns (None: when two or more reviewers decided tiles)."""
+    and per-reviewer columns (None: when two or more reviewers decided tiles). ``view``:
+    "latest" (each tile's latest decision of anyone: the store's record, whoever exports)
+    or "own" (the store's acting reviewer's decisions) in the review columns."""
     from pvdesk.review.types import UNTRAINED_TAG
     from pvdesk.taxonomy import Taxonomy
 
     classes = store_classes(store, run_id)
     untrained = {r.run_id for r in store.runs() if not r.trained}
     taxonomies = {r.run_id: Taxonomy.of_run(r) for r in store.runs()}
-    # the store's record, whoever exports it: each tile's latest decision of any reviewer
-    recs = store.tiles(slide_id=slide_id, run_id=run_id, view="latest")
+    recs = store.tiles(slide_id=slide_id, run_id=run_id, view=view)
     patients = store.patients()
     team_cols, team_by_tile = team_cells(store, run_id, team)
 
