@@ -22,6 +22,7 @@ from sklearn.metrics import cohen_kappa_score
 
 from pvdesk.cli import main
 from pvdesk.review.merge import canonical_dump, merge_stores
+from pvdesk.review.replay import replay_ops
 from pvdesk.review.sample import make_sample_store
 from pvdesk.review.store import ReviewStore
 
@@ -99,6 +100,13 @@ def test_merge_keeps_every_decision_and_audit_row_and_is_idempotent(a_steps, b_s
                     for who, ds in s.decisions_by_reviewer(first=first).items():
                         if who not in moved:
                             assert got.get(who) == ds
+                # the undo stacks are what the trail says, in the stores and merged
+                ops = s.con.execute("SELECT batch_id, reviewer, state FROM ops").fetchall()
+                assert replay_ops(s.audit()) == {b: (w, st) for b, w, st in ops}
+            for who in {"ana", "ben", "cleo", "dan"} - moved:
+                with ReviewStore(folder / name, reviewer=who, readonly=True) as s, \
+                        ReviewStore(out, reviewer=who, readonly=True) as m:
+                    assert (m.can_undo(), m.can_redo()) == (s.can_undo(), s.can_redo())
             assert not _audit_content(folder / name) - _audit_content(out)
         once = canonical_dump(out)
         merge_stores(out, [folder / "a.pvdb", folder / "b.pvdb"])

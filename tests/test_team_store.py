@@ -8,7 +8,7 @@ import pytest
 from pvdesk.errors import StoreError
 from pvdesk.review import schema
 from pvdesk.review.migrations import MIGRATIONS
-from pvdesk.review.replay import replay, replay_by_reviewer
+from pvdesk.review.replay import replay, replay_by_reviewer, replay_ops
 from pvdesk.review.sample import make_sample_store
 from pvdesk.review.store import ReviewStore
 
@@ -89,6 +89,8 @@ def test_replay_equals_the_decisions_table_per_reviewer(team):
     assert replay_by_reviewer(rows, first=True) == store.decisions_by_reviewer(first=True)
     assert replay(rows, reviewer="ana") == store.decisions() == store.state_at()
     assert store.state_at(reviewer="cleo")[ids[7]].label == "fibroadenoma"
+    ops = store.con.execute("SELECT batch_id, reviewer, state FROM ops").fetchall()
+    assert replay_ops(rows) == {b: (w, st) for b, w, st in ops}
     with pytest.raises(ValueError, match="3 reviewers"):
         replay(rows)
 

@@ -12,8 +12,8 @@ key both stores hold has the same resolution (mpp). The folder may differ (store
 different machines). Anything else is refused with one line naming both stores.
 
 Batches are merged in time order (a stable sort of the stores' sequences, the first store's
-first), renumbered, and the decisions, settings and roles are rebuilt by replaying the
-merged audit trail; where one reviewer decided one tile in two stores, the later decision
+first), renumbered, and the decisions, undo stacks, settings and roles are rebuilt by
+replaying the merged audit trail; where one reviewer decided one tile in two stores, the later decision
 stands. OUT is written to a temporary file in its folder and renamed in place, so a crash or
 kill -9 leaves OUT absent (or as it was) or complete. An existing OUT is merged into, as the
 first store; merging again with the same stores changes nothing. A store of an older schema
@@ -38,7 +38,7 @@ from pvdesk.review.merge_sources import (
     remove_db,
     run_identity,
 )
-from pvdesk.review.replay import replay_rows
+from pvdesk.review.replay import replay_ops, replay_rows
 from pvdesk.review.store import ReviewStore
 
 __all__ = ["canonical_dump", "merge_stores"]
@@ -197,15 +197,15 @@ def _fill(con, sources: list[Source]) -> dict:
     new_batch = {ident: i + 1 for i, ident in enumerate(order)}
     audit = []
     for ident in order:
-        rows, state = batches[ident]
+        rows, _ = batches[ident]
         for at, who, action, tile, slide, run, os_, ol, ns, nl, ref, comment in rows:
             audit.append((len(audit) + 1, new_batch[ident], at, who, action,
                           None if tile is None else tile_ids[tile], slide,
                           None if run is None else run_ids[run], os_, ol, ns, nl,
                           None if ref is None else new_batch[ref], comment))
-        if state is not None:
-            con.execute("INSERT INTO ops(batch_id, reviewer, state) VALUES (?,?,?)",
-                        (new_batch[ident], rows[0][1], state))
+    # undo stacks as the merged trail gives them (one reviewer's undo in one store applies)
+    con.executemany("INSERT INTO ops(batch_id, reviewer, state) VALUES (?,?,?)",
+                    [(b, who, state) for b, (who, state) in replay_ops(audit).items()])
     con.executemany(f"INSERT INTO audit(audit_id, {AUDIT_COLS}) VALUES "
                     "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", audit)
     _derived(con, audit, sources)

@@ -45,6 +45,28 @@ def replay_rows(rows: Iterable, upto: int | None = None) -> dict[tuple[int, str]
     return state
 
 
+def replay_ops(rows: Iterable) -> dict[int, tuple[str, str]]:
+    """The undo stacks (the ``ops`` table) as the audit trail gives them: {batch_id:
+    (reviewer, "done" | "undone" | "discarded")} for every confirm/correct batch. A new
+    action discards its reviewer's undone batches; an undo or redo sets its target's state
+    (pvdesk.review.actions)."""
+    ops: dict[int, tuple[str, str]] = {}
+    seen: set[int] = set()
+    for row in rows:
+        r = row if isinstance(row, AuditRow) else AuditRow(*row)
+        if r.batch_id in seen:
+            continue
+        seen.add(r.batch_id)
+        if r.action in ("confirm", "correct"):
+            for b, (who, state) in ops.items():
+                if who == r.reviewer and state == "undone":
+                    ops[b] = (who, "discarded")
+            ops[r.batch_id] = (r.reviewer, "done")
+        elif r.action in ("undo", "redo") and r.ref_batch in ops:
+            ops[r.ref_batch] = (ops[r.ref_batch][0], "undone" if r.action == "undo" else "done")
+    return ops
+
+
 def replay_by_reviewer(rows: Iterable, upto: int | None = None,
                        first: bool = False) -> dict[str, dict[int, Decision]]:
     """{reviewer: {tile_id: Decision}} just after audit row ``upto`` (None: after the last
