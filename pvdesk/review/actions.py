@@ -124,6 +124,7 @@ class ReviewActions:
         the reviewer is missing); not on the undo stack. Unchanged decisions are skipped."""
         with self.transaction() as con:
             batch = None
+            deciders: set[str] = set()
             for tid, run, status, label, reviewer, at in decisions:
                 who = reviewer or self.reviewer
                 r = con.execute("SELECT status, label, reviewed_at FROM decisions "
@@ -132,9 +133,10 @@ class ReviewActions:
                     continue
                 if batch is None:
                     batch = self._next_batch(con)
-                self._write(con, batch, at or utc_now(), "import", tid, run,
-                            self._current(con, tid, who), (status, label), comment=comment,
-                            reviewer=who)
+                if self._write(con, batch, at or utc_now(), "import", tid, run, (status, label),
+                               comment=comment, reviewer=who):
+                    deciders.add(who)
+            self._add_reviewers(con, deciders, utc_now())
             return batch
 
     # -- helpers ------------------------------------------------------------------------
@@ -151,13 +153,6 @@ class ReviewActions:
     def _next_batch(con) -> int:
         return con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM audit").fetchone()[0]
 
-    def _current(self, con, tile_id: int, reviewer: str | None = None
-                 ) -> tuple[str, str | None]:
-        """(status, label) of a reviewer's (default: the acting one's) decision."""
-        r = con.execute("SELECT status, label FROM decisions WHERE tile_id=? AND reviewer=?",
-                        (tile_id, reviewer or self.reviewer)).fetchone()
-        return (r[0], r[1]) if r else (UNREVIEWED, None)
-
     def _predicted(self, con, tile_id: int, run_id: int | None) -> tuple[int, str]:
         sql = "SELECT run_id, predicted FROM predictions WHERE tile_id=?"
         args: list = [tile_id]
@@ -169,25 +164,33 @@ class ReviewActions:
                              + (f" in run {run_id}" if run_id is not None else ""))
         return r[0], r[1]
 
-    def _write(self, con, batch, at, action, tile_id, run_id, old, new, ref=None, comment=None,
-               reviewer=None):
+    def _write(self, con, batch, at, action, tile_id, run_id, new, ref=None, comment=None,
+               reviewer=None) -> bool:
+        """One audit row (old state read here) and the decisions row it gives; True when
+        the reviewer's tile is now reviewed (callers then record the reviewer once)."""
         reviewer = reviewer or self.reviewer
-        con.execute(_AUDIT_INSERT, (batch, at, reviewer, action, tile_id, None, run_id,
-                                    old[0], old[1], new[0], new[1], ref, comment))
-        # The decisions row is what replaying this audit row gives (pvdesk.review.replay).
         key = (tile_id, reviewer)
         row = con.execute("SELECT status, label, reviewed_at, run_id, first_status, "
                           "first_label, first_at FROM decisions WHERE tile_id=? AND reviewer=?",
                           key).fetchone()
+        old = (row[0], row[1]) if row is not None else (UNREVIEWED, None)
+        con.execute(_AUDIT_INSERT, (batch, at, reviewer, action, tile_id, None, run_id,
+                                    old[0], old[1], new[0], new[1], ref, comment))
+        # The decisions row is what replaying this audit row gives (pvdesk.review.replay).
         state = apply_row(None if row is None else tuple(row), new[0], new[1], at, run_id)
         if state is None:
             con.execute("DELETE FROM decisions WHERE tile_id=? AND reviewer=?", key)
-            return
+            return False
         con.execute("INSERT OR REPLACE INTO decisions(tile_id, reviewer, status, label, "
                     "reviewed_at, run_id, first_status, first_label, first_at) "
                     "VALUES (?,?,?,?,?,?,?,?,?)", (*key, *state))
-        con.execute("INSERT OR IGNORE INTO reviewers(name, role, added_at) "
-                    "VALUES (?, 'reader', ?)", (reviewer, at))
+        return True
+
+    @staticmethod
+    def _add_reviewers(con, names, at) -> None:
+        """Everyone who decided a tile is a reviewer (a reader unless given a role)."""
+        con.executemany("INSERT OR IGNORE INTO reviewers(name, role, added_at) "
+                        "VALUES (?, 'reader', ?)", [(n, at) for n in sorted(names)])
 
     def _act(self, action: str, tile_ids: Iterable[int], label: str | None,
              run_id: int | None) -> int:
@@ -202,7 +205,8 @@ class ReviewActions:
                     new = (CONFIRMED, predicted)
                 else:
                     new = (CONFIRMED if label == predicted else CORRECTED, label)
-                self._write(con, batch, at, action, tid, run, self._current(con, tid), new)
+                self._write(con, batch, at, action, tid, run, new)
+            self._add_reviewers(con, [self.reviewer], at)
             con.execute("UPDATE ops SET state='discarded' WHERE reviewer=? AND state='undone'",
                         (self.reviewer,))
             con.execute("INSERT INTO ops(batch_id, reviewer, state) VALUES (?,?,'done')",
@@ -230,10 +234,12 @@ class ReviewActions:
             if which == "undo":
                 rows = rows[::-1]
             batch, at = self._next_batch(con), utc_now()
+            decided = False
             for tid, run, old_s, old_l, new_s, new_l in rows:
                 new = (old_s, old_l) if which == "undo" else (new_s, new_l)
-                self._write(con, batch, at, which, tid, run, self._current(con, tid), new,
-                            ref=target)
+                decided |= self._write(con, batch, at, which, tid, run, new, ref=target)
+            if decided:
+                self._add_reviewers(con, [self.reviewer], at)
             con.execute("UPDATE ops SET state=? WHERE batch_id=?",
                         ("undone" if which == "undo" else "done", target))
             return batch
