@@ -38,13 +38,13 @@ class TeamController(QObject):
         self.c = controller
         self.w = w = controller.w
         self.state: TeamState | None = None
+        self._tabbed = False  # the Team dock becomes a tab beside the heatmap's when shown
         self._announce: str | None = None  # "Reviewer switched: a → b", shown once reopened
         self.tasks = Tasks(self, "pvdesk-team")
         self.label = QLabel()
         w.status.addPermanentWidget(self.label)
         self.panel = TeamPanel()
         self.dock_widget = w._dock("Team", self.panel, "team")
-        w.tabifyDockWidget(w.overlay_dock, self.dock_widget)  # a tab beside the heatmap's
         self.dock_widget.hide()
         w.view_menu.addAction(self.dock_widget.toggleViewAction())
         self.panel.compute_clicked.connect(self.compute)
@@ -282,6 +282,10 @@ class TeamController(QObject):
 
     def _on_panel_shown(self, visible: bool) -> None:
         """View ▸ Team: computed when first shown for the open store (then on Compute)."""
+        if visible and not self._tabbed:
+            self._tabbed = True  # (tabbed only once shown: a hidden tab group leaves a
+            self.w.tabifyDockWidget(self.w.overlay_dock, self.dock_widget)  # stray tab bar)
+            self.dock_widget.raise_()
         ctx = self.c.ctx
         if visible and not self.panel.rows() and not self.tasks.busy and ctx is not None \
                 and ctx.store is not None:

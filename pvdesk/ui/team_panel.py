@@ -25,6 +25,8 @@ class TeamPanel(QWidget):
         self.summary = QLabel(EMPTY)
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
+        # a wrapped label in a dock gets too little height: room for its three lines
+        self.summary.setMinimumHeight(3 * self.fontMetrics().lineSpacing() + 4)
         self.compute = QPushButton("Compute agreement")
         self.compute.setToolTip("Cohen's and Fleiss' kappa, percent agreement and each "
                                 "reviewer against the model run, from the store as it is now.")
