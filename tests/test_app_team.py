@@ -77,6 +77,36 @@ def test_team_figures_equal_scikit_learn(team_store):
     agree = sum(x == y for x, y in zip(a, b, strict=True)) / len(ids)
     assert by["Percent agreement, alice – bob"][1] == f"{100 * agree:.1f}%"
     assert by["Tiles labelled by bob"][1] == str(len(ids))
+    for label in LABELS:  # specific agreement: 2 n_ii / (ratings of the class by both)
+        both = sum(x == y == label for x, y in zip(a, b, strict=True))
+        ratings = a.count(label) + b.count(label)
+        row = by[f"Specific agreement on {label}, alice – bob"]
+        assert row[1] == f"{2 * both / ratings:.3f}" and row[3] == f"{ratings} ratings"
     assert any(r[0].startswith("alice vs fake-model") for r in rows)
     disputed = sum(x != y for x, y in zip(a, b, strict=True))
     assert f"{disputed} disputed" in summary and "2 readers" in summary
+
+
+def _fleiss(ratings: list[list[str]]) -> float:
+    """Fleiss' kappa from its definition (Fleiss 1971): subjects x raters labels."""
+    cats = sorted({x for row in ratings for x in row})
+    n = len(ratings[0])
+    counts = [[row.count(c) for c in cats] for row in ratings]
+    p_i = [(sum(k * k for k in c) - n) / (n * (n - 1)) for c in counts]
+    p_j = [sum(c[j] for c in counts) / (len(ratings) * n) for j in range(len(cats))]
+    p_bar, p_e = sum(p_i) / len(p_i), sum(p * p for p in p_j)
+    return (p_bar - p_e) / (1 - p_e)
+
+
+def test_three_readers_get_fleiss_kappa(team_store):
+    store, run, ids, a, b = team_store
+    c = [LABELS[(i * 7) % 3] for i in range(len(ids))]
+    store.reviewer = "dan"
+    for tid, lab in zip(ids, c, strict=True):
+        store.correct(tid, lab, run_id=run)
+    _, rows = team_figures(store.path, run, resamples=0)
+    by = {r[0]: r for r in rows}
+    fleiss = by["Fleiss' kappa, alice, bob, dan"]
+    assert fleiss[1] == f"{_fleiss([list(t) for t in zip(a, b, c, strict=True)]):.3f}"
+    assert fleiss[3] == f"{len(ids)} of {len(ids)} tiles (labelled by all 3)"
+    assert "Cohen's kappa, bob – dan" in by and "Cohen's kappa, alice – dan" in by

@@ -119,6 +119,9 @@ def figure_rows(a: dict) -> tuple[str, list[tuple[str, str, str, str]]]:
                      _interval(p.get("kappa_interval")), p["n_text"]))
         rows.append((f"Percent agreement, {pair}", _value(p["percent_agreement"], True),
                      _interval(p.get("percent_interval"), True), p["n_text"]))
+        for label, v in (p.get("per_class") or {}).items():
+            rows.append((f"Specific agreement on {label}, {pair}",
+                         _value(v["specific_agreement"]), "", f"{v['ratings']} ratings"))
         wk = p.get("weighted")
         if wk:
             rows.append((f"Quadratic-weighted kappa ({' < '.join(wk['order'])}), {pair}",
@@ -127,6 +130,9 @@ def figure_rows(a: dict) -> tuple[str, list[tuple[str, str, str, str]]]:
     if f:
         rows.append((f"Fleiss' kappa, {', '.join(f['reviewers'])}", _value(f["kappa"]),
                      _interval(f.get("interval")), f["n_text"]))
+        for label, v in (f.get("per_class") or {}).items():
+            rows.append((f"Specific agreement on {label}, all {len(f['reviewers'])} readers",
+                         _value(v["specific_agreement"]), "", f"{v['ratings']} ratings"))
     for m in a.get("models") or []:
         model = m["model"] + ("" if m.get("trained", True) else " (UNTRAINED)")
         rows.append((f"{m['reviewer']} vs {model} (run {m['run_id']}): Cohen's kappa",
