@@ -189,6 +189,12 @@ def analyse(store, reviewers: list[str] | None = None, run_id: int | None = None
     slides = store.tile_slides()
     codes = _Codes(ag.label_set(*([d.label for d in by[r].values()] for r in names)))
     taxonomy = Taxonomy.of_run(runs[-1]) if runs else Taxonomy.breakhis()
+    if order is not None:
+        known = set(taxonomy.review_labels) | set(taxonomy.groups) | set(codes.labels)
+        unknown = [x for x in order if x not in known]
+        if unknown or len(set(order)) < 2 or len(set(order)) != len(order):
+            raise PvdeskError(f"--order: {unknown[0]!r} is neither a label nor a group"
+                              if unknown else "--order: give two or more distinct categories")
     ordered = _ranks(codes.labels, order, taxonomy)
     out = {"store": str(store.path), "decisions": use, "run_id": run_id,
            "reviewers": names, "roles": {r: roles.get(r, "reader") for r in names},
