@@ -68,7 +68,7 @@ def test_adjudicator_sees_the_disputed_tiles_and_every_reader(team_store):
 
 def test_team_figures_equal_scikit_learn(team_store):
     store, run, ids, a, b = team_store
-    summary, rows = team_figures(store.path, run, resamples=0)
+    summary, rows, confusions = team_figures(store.path, run, resamples=0)
     by = {r[0]: r for r in rows}
     kappa = by["Cohen's kappa, alice – bob"]
     assert kappa[1] == f"{cohen_kappa_score(a, b):.3f}"
@@ -83,6 +83,11 @@ def test_team_figures_equal_scikit_learn(team_store):
         row = by[f"Specific agreement on {label}, alice – bob"]
         assert row[1] == f"{2 * both / ratings:.3f}" and row[3] == f"{ratings} ratings"
     assert any(r[0].startswith("alice vs fake-model") for r in rows)
+    ((title, labels, matrix),) = confusions
+    assert title.startswith("alice (rows) × bob (columns)") and labels == sorted(LABELS)
+    for i, x in enumerate(labels):
+        for j, y in enumerate(labels):
+            assert matrix[i][j] == sum(p == x and q == y for p, q in zip(a, b, strict=True))
     disputed = sum(x != y for x, y in zip(a, b, strict=True))
     assert f"{disputed} disputed" in summary and "2 readers" in summary
 
@@ -104,7 +109,7 @@ def test_three_readers_get_fleiss_kappa(team_store):
     store.reviewer = "dan"
     for tid, lab in zip(ids, c, strict=True):
         store.correct(tid, lab, run_id=run)
-    _, rows = team_figures(store.path, run, resamples=0)
+    _, rows, _ = team_figures(store.path, run, resamples=0)
     by = {r[0]: r for r in rows}
     fleiss = by["Fleiss' kappa, alice, bob, dan"]
     assert fleiss[1] == f"{_fleiss([list(t) for t in zip(a, b, c, strict=True)]):.3f}"

@@ -373,6 +373,10 @@ def test_two_readers_merge_agree_adjudicate_and_retrain(qtbot, env, tmp_path, ca
     assert by["Cohen's kappa, alice – bob"][2] == "40 of 40 tiles (labelled by both)"
     assert "only 1 slide" in by["Cohen's kappa, alice – bob"][1]  # no interval, said why
     w.grab().save(str(SHOTS / "team_panel_1366x768.png"))
+    bar = r.team.panel.figures.verticalScrollBar()
+    bar.setValue(bar.maximum())
+    assert "Confusion: alice (rows) × bob (columns)" in r.team.panel.figures.toPlainText()
+    r.team.panel.grab().save(str(SHOTS / "team_panel_confusion.png"))
     run_id = s.run_id
     w.close()
 

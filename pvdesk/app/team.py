@@ -11,6 +11,7 @@ The statistics themselves are the core's (``pvdesk.review.agreement``), the same
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 READER, ADJUDICATOR = "reader", "adjudicator"
 DEFAULT_SEED = 1
@@ -149,16 +150,36 @@ def figure_rows(a: dict) -> tuple[str, list[tuple[str, str, str, str]]]:
     return summary, rows
 
 
-def team_figures(path, run_id: int | None = None, resamples: int = 200
-                 ) -> tuple[str, list[tuple[str, str, str, str]]]:
-    """The Team panel's summary and rows for the store at ``path`` (opened read-only, its
-    own connection), over the tiles of ``run_id``; the same analysis as
+class TeamFigures(NamedTuple):
+    summary: str
+    rows: list[tuple[str, str, str, str]]  # (figure, value, 95% interval, n)
+    confusions: list[tuple[str, list[str], list[list[int]]]]  # (title, labels, matrix)
+
+
+def confusions(a: dict) -> list[tuple[str, list[str], list[list[int]]]]:
+    """Each pair's reviewer-vs-reviewer confusion matrix (rows: the first reader), with
+    only the labels either of them used."""
+    out = []
+    for p in a.get("pairs") or []:
+        c = p.get("confusion") or {}
+        labels, m = c.get("labels") or [], c.get("matrix") or []
+        used = [i for i in range(len(labels)) if sum(m[i]) + sum(r[i] for r in m)]
+        if used:
+            out.append((f"{p['a']} (rows) × {p['b']} (columns), {p['n_text']}",
+                        [labels[i] for i in used], [[m[i][j] for j in used] for i in used]))
+    return out
+
+
+def team_figures(path, run_id: int | None = None, resamples: int = 200) -> TeamFigures:
+    """The Team panel's figures for the store at ``path`` (opened read-only, its own
+    connection), over the tiles of ``run_id``; the same analysis as
     ``pvdesk review agreement`` (fewer bootstrap resamples, for speed)."""
     from pvdesk.review.agreement_analysis import analyse
     from pvdesk.review.store import ReviewStore
 
     with ReviewStore(path, readonly=True) as store:
-        return figure_rows(analyse(store, run_id=run_id, resamples=resamples))
+        a = analyse(store, run_id=run_id, resamples=resamples)
+    return TeamFigures(*figure_rows(a), confusions(a))
 
 
 # -- File ▸ Merge review projects ---------------------------------------------------------

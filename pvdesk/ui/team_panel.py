@@ -53,8 +53,9 @@ class TeamPanel(QWidget):
         self._rows = []
         self.figures.clear()
 
-    def show_figures(self, summary: str, rows) -> None:
-        """``rows``: (figure, value, interval, n) strings, as pvdesk.app.team builds them."""
+    def show_figures(self, summary: str, rows, confusions=()) -> None:
+        """``rows``: (figure, value, interval, n) strings; ``confusions``: (title, labels,
+        matrix) of each pair of readers (pvdesk.app.team.TeamFigures)."""
         self.compute.setEnabled(True)
         self.summary.setText(summary)
         self._rows = [tuple(r) for r in rows]
@@ -64,8 +65,25 @@ class TeamPanel(QWidget):
             blocks.append(f"<p style='margin: 0 0 6px 0'>{html.escape(figure)}: "
                           f"<b>{html.escape(value)}</b><br>"
                           f"<span style='color: #555555'>{detail}</span></p>")
+        for title, labels, matrix in confusions:
+            blocks.append(confusion_html(title, labels, matrix))
         self.figures.setHtml("".join(blocks))
 
     def rows(self) -> list[tuple[str, ...]]:
         """What the panel shows, as (figure, value, interval, n) (tests)."""
         return list(self._rows)
+
+
+def confusion_html(title: str, labels, matrix) -> str:
+    """A small confusion table: label keys and codes as headers, agreements in bold."""
+    from pvdesk.ui.review_layer import short_label
+
+    head = "".join(f"<th>{html.escape(short_label(x))}</th>" for x in labels)
+    body = []
+    for i, (lab, row) in enumerate(zip(labels, matrix, strict=True)):
+        cells = "".join(f"<td align='right'>{f'<b>{v}</b>' if i == j else v}</td>"
+                        for j, v in enumerate(row))
+        body.append(f"<tr><th align='left'>{html.escape(short_label(lab))}</th>{cells}</tr>")
+    return (f"<p style='margin: 8px 0 2px 0'>Confusion: {html.escape(title)}</p>"
+            f"<table border='1' cellspacing='0' cellpadding='2'><tr><th></th>{head}</tr>"
+            f"{''.join(body)}</table>")
