@@ -221,6 +221,11 @@ def test_switching_reviewer_is_explicit(qtbot, env, tmp_path, monkeypatch):
     assert r.session.counts().reviewed == 0  # alice's decisions are hers
     assert w.settings.reviewer == "carol"
 
+    for bad in ("", "   ", "x" * 65, "tab\there"):
+        assert not r.team.switch_reviewer(bad)
+        assert w.status.currentMessage().startswith("Reviewer not switched: ")
+    assert r.team.state.reviewer == "carol" and w.settings.reviewer == "carol"
+
     def rename(dlg):
         dlg.reviewer.setText("dora")
         return 1

@@ -159,9 +159,13 @@ class TeamController(QObject):
     def switch_reviewer(self, name: str, role: str | None = None) -> bool:
         """Act as ``name`` from now on (saved in the settings); ``role`` ("reader" or
         "adjudicator") is stored in the open store. Reopens the slide as that reviewer."""
-        name = (name or "").strip()
-        if not name:
-            self.w.status.showMessage("Reviewer not switched: give a name.", 8000)
+        from pvdesk.errors import StoreError
+        from pvdesk.review.team import check_reviewer
+
+        try:
+            name = check_reviewer(name, "Reviewer not switched")
+        except StoreError as exc:
+            self.w.status.showMessage(str(exc), 10000)
             return False
         if role not in (None, READER, ADJUDICATOR):
             raise ValueError(f"unknown role {role!r}")
