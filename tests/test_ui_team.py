@@ -219,6 +219,12 @@ def test_switching_reviewer_is_explicit(qtbot, env, tmp_path, monkeypatch):
     assert r.team.state.adjudicator and r.store.roles()["carol"] == "adjudicator"
     assert r.team.label.text() == "Reviewer: carol (adjudicator)"
     assert r.session.counts().reviewed == 0  # alice's decisions are hers
+    acked(qtbot, w)
+    assert not r.session.can_undo and not r.dock.undo.isEnabled()  # carol's undo stack
+    r.act("undo")
+    acked(qtbot, w)
+    alice = r.store.decisions_by_reviewer()["alice"]
+    assert len(alice) == 2 and all(d.status != "unreviewed" for d in alice.values())
     assert w.settings.reviewer == "carol"
 
     for bad in ("", "   ", "x" * 65, "tab\there"):
