@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     verbs = verbs_of(parser)
     if not argv:
         return _gui(argv)
+    if argv[0] == "--reviewer" or argv[0].startswith("--reviewer="):  # the window's option
+        return _gui(argv)
     if argv[0] not in verbs and not argv[0].startswith("-"):
         error = unknown_word(argv[0], verbs)
         if error:

@@ -32,6 +32,24 @@ def test_cli_routes_to_gui_and_knows_demo(monkeypatch):
     assert app_mod.parse_args([]).path is None
 
 
+def test_the_window_starts_as_the_reviewer_named(qtbot, monkeypatch, capsys):
+    from pvdesk import cli
+
+    seen = []
+    monkeypatch.setattr(app_mod, "run_app", lambda argv, demo=False: seen.append(argv) or 0)
+    assert cli.main(["--reviewer", "ana", "x.svs"]) == 0
+    assert seen == [["--reviewer", "ana", "x.svs"]]
+    args = app_mod.parse_args(seen[0])
+    assert (args.reviewer, args.path) == ("ana", "x.svs")
+    monkeypatch.undo()
+    assert app_mod.run_app(["--reviewer", "   "]) == 2
+    assert "is not a reviewer name" in capsys.readouterr().err
+    w = app_mod.make_window(None, reviewer="ana")
+    qtbot.addWidget(w)
+    assert w.settings.reviewer == "ana" and w.review.team.reviewer == "ana"
+    assert "Reviewer switched" in w.status.currentMessage()
+
+
 def test_demo_opens_sample_and_starts_demo_bundles(qtbot, monkeypatch):
     requests = []
     monkeypatch.setattr(MainWindow, "start_run", lambda self, req: requests.append(req) or True)

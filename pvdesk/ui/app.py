@@ -13,6 +13,9 @@ DEMO_BUNDLES = ("demo-clip-rn50", "demo-resnet50")
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="pvdesk", description="pvdesk desktop application")
     p.add_argument("path", nargs="?", help="a slide, image or patch folder to open")
+    p.add_argument("--reviewer", default=None, metavar="NAME",
+                   help="review as NAME (kept in the settings, shown in the status bar; "
+                   "Review > Switch reviewer changes it later)")
     return p.parse_args(argv)
 
 
@@ -76,11 +79,13 @@ def prewarm_ml() -> threading.Thread:
     return _prewarm
 
 
-def make_window(path: str | None = None, demo: bool = False):
+def make_window(path: str | None = None, demo: bool = False, reviewer: str | None = None):
     from pvdesk.paths import sample_slide
     from pvdesk.ui.main_window import MainWindow
 
     window = MainWindow()
+    if reviewer is not None:  # before any slide opens: its queue is this reviewer's
+        window.review.team.switch_reviewer(reviewer)
     if demo:
         path = path or str(sample_slide())
         start_demo(window)
@@ -91,8 +96,17 @@ def make_window(path: str | None = None, demo: bool = False):
 
 def run_app(argv: list[str] | None = None, demo: bool = False) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.reviewer is not None:
+        from pvdesk.errors import StoreError
+        from pvdesk.review.team import check_reviewer
+
+        try:
+            check_reviewer(args.reviewer, "--reviewer")
+        except StoreError as exc:
+            print(f"pvdesk: {exc}", file=sys.stderr)
+            return 2
     app = get_app()
-    window = make_window(args.path, demo=demo)
+    window = make_window(args.path, demo=demo, reviewer=args.reviewer)
     window.show()
     from PySide6.QtCore import QTimer
 
