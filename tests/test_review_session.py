@@ -77,7 +77,7 @@ def test_filters_and_spatial_lookup(tmp_path):
     assert s.tile_at(5000, 5000) is None
     assert len(s.tiles_in(0, 0, 210, 110)) == 2
     assert [r.tile_id for r in s.reviewed()] == [t]
-    assert s.status_text().startswith("1/12 reviewed · stored in s.pvdb")
+    assert s.counts_text().startswith("1/12 reviewed")
     store.close()
 
 

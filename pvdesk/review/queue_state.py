@@ -1,9 +1,13 @@
-"""The review queue's bookkeeping: what changed since a view last looked (:class:`Delta`)
-and where each tile stands in the queue (:class:`Positions`)."""
+"""The review queue's bookkeeping: what changed since a view last looked (:class:`Delta`),
+where each tile stands in the queue (:class:`Positions`), and the running totals of
+reviewed tiles (:class:`Tally`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from pvdesk.app.tile_index import TileIndex
+from pvdesk.review.types import CORRECTED, UNREVIEWED, TileRecord
 
 
 @dataclass
@@ -52,3 +56,25 @@ class Positions:
 
     def get(self, tile_id: int) -> int:
         return int(self._a[tile_id]) if 0 <= tile_id < len(self._a) else -1
+
+
+class Tally:
+    """Reviewed and corrected counts as running totals, and the reviewed tiles with
+    coordinates in a :class:`TileIndex` (the outlines a view draws)."""
+
+    def __init__(self):
+        self.reviewed = TileIndex()
+        self.n_reviewed = self.n_corrected = 0
+
+    def count(self, rec: TileRecord, sign: int) -> None:
+        """Add (``sign`` +1) or take away (-1) a record's decision."""
+        if rec.status == UNREVIEWED:
+            return
+        self.n_reviewed += sign
+        self.n_corrected += sign * (rec.status == CORRECTED)
+        if rec.tile_x is None:
+            return
+        if sign > 0:
+            self.reviewed.add(rec.tile_id, rec.tile_x, rec.tile_y, rec.tile_w, rec.tile_h)
+        else:
+            self.reviewed.remove(rec.tile_id)

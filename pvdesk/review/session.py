@@ -18,62 +18,29 @@ After an action the session advances to the next unreviewed tile of the queue.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 from pvdesk.app.tile_index import TileIndex
-from pvdesk.review.blind_order import BLIND_ORDERS, blind_key, blind_permutation
-from pvdesk.review.queue_state import Delta, Positions
+from pvdesk.review.blind_order import BLIND_ORDERS, blind_key
+from pvdesk.review.queue_rules import (
+    CONFIRM,
+    NEXT,
+    ORDERS,
+    PREV,
+    decide,
+    key_command,
+    next_after,
+    ordered_ids,
+    status_matches,
+)
+from pvdesk.review.queue_state import Delta, Positions, Tally
 from pvdesk.review.types import (
-    CONFIRMED,
-    CORRECTED,
     UNREVIEWED,
     Counts,
     Decision,
     TileRecord,
     utc_now,
 )
-from pvdesk.taxonomy import Taxonomy, label_for_key
-
-NEXT, PREV, CONFIRM = "next", "prev", "confirm"
-ORDERS = {  # the same orders as pvdesk.review.queue.ORDERS
-    "entropy": lambda r: (-r.entropy, r.margin, r.tile_id),
-    "margin": lambda r: (r.margin, -r.entropy, r.tile_id),
-    "tile": lambda r: r.tile_id,
-}
-
-
-def key_command(token: str, taxonomy: Taxonomy | None = None
-                ) -> tuple[str, str | None] | None:
-    """What a review key does: ("correct", label), ("confirm", None), ("next"/"prev", None).
-
-    ``token`` is the key's text ("1".."9" in ``taxonomy``'s class order (BreakHis by
-    default), "0", "u") or a name: "enter", "space", "j", "k", "down", "right", "up", "left".
-    None for other keys."""
-    t = token.lower()
-    if t in ("enter", "return", "space", " "):
-        return CONFIRM, None
-    if t in ("j", "down", "right"):
-        return NEXT, None
-    if t in ("k", "up", "left"):
-        return PREV, None
-    lookup = taxonomy.label_for_key if taxonomy is not None else label_for_key
-    label = lookup(t) if len(t) == 1 else None
-    return ("correct", label) if label else None
-
-
-def _matches(rec: TileRecord, status: str | None) -> bool:
-    if status is None:
-        return True
-    if status == "reviewed":
-        return rec.status in (CONFIRMED, CORRECTED)
-    return rec.status == status
-
-
-def decide(rec: TileRecord, action: str, label: str | None) -> tuple[str, str | None]:
-    """The (status, label) an action gives a tile (the store applies the same rule)."""
-    if action == "confirm":
-        return CONFIRMED, rec.predicted
-    return (CONFIRMED if label == rec.predicted else CORRECTED), label
+from pvdesk.taxonomy import Taxonomy
 
 
 class ReviewSession:
@@ -99,8 +66,7 @@ class ReviewSession:
         self._pos = Positions()  # tile id -> position in entries
         self._sorted: tuple | None = None  # ((order, tiles), tile ids in queue order)
         self._tiles = TileIndex()  # every tile with coordinates
-        self._reviewed = TileIndex()  # reviewed tiles with coordinates (outlines)
-        self._n_reviewed = self._n_corrected = 0
+        self._tally = Tally()  # reviewed / corrected totals, reviewed tiles (outlines)
         self._delta = Delta(reset=True)
         if load:
             self.reload()
@@ -116,8 +82,7 @@ class ReviewSession:
     def apply(self, tiles: dict[int, TileRecord]) -> None:
         """Use a :meth:`snapshot` (keeps the current tile and the selection)."""
         self.all = {}
-        self._tiles, self._reviewed = TileIndex(), TileIndex()
-        self._n_reviewed = self._n_corrected = 0
+        self._tiles, self._tally = TileIndex(), Tally()
         for rec in tiles.values():
             self._admit(rec)
         self.selection &= set(self.all)
@@ -127,18 +92,7 @@ class ReviewSession:
         self.all[rec.tile_id] = rec
         if rec.tile_x is not None:
             self._tiles.add(rec.tile_id, rec.tile_x, rec.tile_y, rec.tile_w, rec.tile_h)
-        self._count(rec, +1)
-
-    def _count(self, rec: TileRecord, sign: int) -> None:
-        if rec.status != UNREVIEWED:
-            self._n_reviewed += sign
-            self._n_corrected += sign * (rec.status == CORRECTED)
-            if rec.tile_x is not None:
-                if sign > 0:
-                    self._reviewed.add(rec.tile_id, rec.tile_x, rec.tile_y, rec.tile_w,
-                                       rec.tile_h)
-                else:
-                    self._reviewed.remove(rec.tile_id)
+        self._tally.count(rec, +1)
 
     def add_records(self, records) -> int:
         """New tiles of the run (a run streaming in): they join ``all`` and, when the
@@ -176,11 +130,9 @@ class ReviewSession:
         """The run's taxonomy (its classes' names, keys and colours; BreakHis without a run)."""
         if self.run_id is None:
             return Taxonomy.breakhis()
-        cached = getattr(self, "_taxonomy", None)
-        if cached is None or cached[0] != self.run_id:
-            cached = (self.run_id, Taxonomy.of_run(self.store.run(self.run_id)))
-            self._taxonomy = cached
-        return cached[1]
+        if getattr(self, "_taxonomy", (None,))[0] != self.run_id:  # cached per run
+            self._taxonomy = (self.run_id, Taxonomy.of_run(self.store.run(self.run_id)))
+        return self._taxonomy[1]
 
     def set_run(self, run_id: int | None) -> None:
         self.run_id = run_id
@@ -210,7 +162,7 @@ class ReviewSession:
 
     def _passes(self, r: TileRecord) -> bool:
         return ((self.predicted is None or r.predicted == self.predicted)
-                and _matches(r, self.status)
+                and status_matches(r, self.status)
                 and (self.only is None or r.tile_id in self.only)
                 and (not self.disagree or (r.folder_class is not None
                                            and r.folder_class != r.predicted)))
@@ -220,21 +172,8 @@ class ReviewSession:
         a run's probabilities never change, so neither does the order)."""
         key = (self.order, self.order_seed, len(self.all))
         if self._sorted is None or self._sorted[0] != key:
-            import numpy as np
-
-            recs = list(self.all.values())
-            n = len(recs)
-            ids = np.fromiter((r.tile_id for r in recs), dtype=np.int64, count=n)
-            if self.order in BLIND_ORDERS:
-                order = blind_permutation(self.order, recs, ids, self.order_seed)
-            elif self.order == "tile":
-                order = np.argsort(ids, kind="stable")
-            else:
-                ent = np.fromiter((r.entropy for r in recs), dtype=np.float64, count=n)
-                mar = np.fromiter((r.margin for r in recs), dtype=np.float64, count=n)
-                keys = (ids, mar, -ent) if self.order == "entropy" else (ids, -ent, mar)
-                order = np.lexsort(keys)  # the last key sorts first, as ORDERS says
-            self._sorted = (key, ids[order].tolist())
+            self._sorted = (key, ordered_ids(self.order, list(self.all.values()),
+                                             self.order_seed))
         return self._sorted[1]
 
     def refresh(self, keep: int | None = None) -> None:
@@ -329,10 +268,7 @@ class ReviewSession:
             self.next()
         elif what == PREV:
             self.prev()
-        elif what == CONFIRM:
-            if self.confirm() is None:
-                return None
-        elif self.correct(label) is None:
+        elif (self.confirm() if what == CONFIRM else self.correct(label)) is None:
             return None
         return what
 
@@ -403,9 +339,9 @@ class ReviewSession:
             return
         new = dataclasses.replace(rec, status=d.status, label=d.label, reviewer=d.reviewer,
                                   reviewed_at=d.reviewed_at)
-        self._count(rec, -1)
+        self._tally.count(rec, -1)
         self.all[tid] = new
-        self._count(new, +1)
+        self._tally.count(new, +1)
         i = self.position(tid)
         if i >= 0:
             self.entries[i] = new
@@ -428,20 +364,9 @@ class ReviewSession:
         """Drop the acted-on tiles the status filter now hides and move to the next
         unreviewed tile after the current one (else the next one)."""
         acted = set(ids)
-        start = self.index + 1 if self.index >= 0 else 0
         self.selection.clear()
-        target = fallback = None
-        for i in range(start, len(self.entries)):
-            e = self.entries[i]
-            if e.tile_id in acted:
-                continue
-            if fallback is None:
-                fallback = e.tile_id
-            if e.status == UNREVIEWED:
-                target = e.tile_id
-                break
+        target = next_after(self.entries, self.index + 1 if self.index >= 0 else 0, acted)
         self._drop_hidden(acted)
-        target = target if target is not None else fallback
         if target is not None:
             self.goto_tile(target)
         else:
@@ -450,26 +375,23 @@ class ReviewSession:
     # -- reading ---------------------------------------------------------------------------
     def counts(self) -> Counts:
         """reviewed / total / corrected over the run's tiles on this slide (as loaded)."""
-        return Counts(self._n_reviewed, len(self.all), self._n_corrected)
+        return Counts(self._tally.n_reviewed, len(self.all), self._tally.n_corrected)
 
     def reviewed(self) -> list[TileRecord]:
         """Reviewed tiles with coordinates (the view outlines them in their label's colour)."""
-        return [self.all[t] for t in self._reviewed.rects]
+        return [self.all[t] for t in self._tally.reviewed.rects]
 
     def reviewed_in(self, x0: float, y0: float, x1: float, y1: float,
                     limit: int | None = None) -> list[TileRecord]:
         """Reviewed tiles meeting a level-0 rectangle (the visible part of the view)."""
-        return [self.all[t] for t in self._reviewed.overlapping(x0, y0, x1, y1, limit)]
+        return [self.all[t] for t in self._tally.reviewed.overlapping(x0, y0, x1, y1, limit)]
 
     @property
     def reviewed_count_with_coords(self) -> int:
-        return len(self._reviewed)
+        return len(self._tally.reviewed)
 
     def counts_text(self) -> str:
         """"12/52 reviewed · 3 corrected"."""
         c = self.counts()
         corrected = f" · {c.corrected} corrected" if c.corrected and not self.blinded else ""
         return f"{c.reviewed}/{c.total} reviewed{corrected}"
-
-    def status_text(self) -> str:
-        return f"{self.counts_text()} · stored in {Path(self.store.path).name}"
