@@ -152,6 +152,9 @@ def press_keys(app, w, painter, n: int, label: str) -> None:
            "<= 16 / <= 50 ms", med <= 16 and mx <= 50)
     report("  ... p99: repainted / stored",
            f"{percentile(repaint, 99):.1f} / {percentile(stored, 99):.1f} ms")
+    worst = sorted(range(n), key=stored.__getitem__, reverse=True)[:3]
+    report("  ... slowest presses (#: stored ms)",
+           ", ".join(f"#{i}: {stored[i]:.0f}" for i in worst))
 
 
 def store_floor(folder: Path, n: int) -> None:
