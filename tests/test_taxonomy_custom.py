@@ -575,3 +575,19 @@ def test_a_long_taxonomy_keeps_its_legends_bounded(qtbot):
     hm.add(_tiles(), probs)
     img = figure(Image.new("RGB", (400, 400), "white"), hm, ARGMAX, "m")
     assert img.height < 400 + 600
+
+
+def test_team_hints_follow_the_runs_keys(qtbot):
+    """Blinded reading and adjudication name the run's keys, not BreakHis's 1–8."""
+    from pvdesk.app.team import ADJUDICATOR, TeamState
+    from pvdesk.ui.review_dock import ReviewDock
+    from pvdesk.ui.team_view import apply_to_dock
+
+    dock = ReviewDock()
+    qtbot.addWidget(dock)
+    dock.set_taxonomy(Taxonomy.from_names(TSN))
+    apply_to_dock(dock, TeamState("bob", blinded_setting=True))
+    dock.set_mode(True)
+    assert "<b>Keys:</b> 1–3 class" in dock.hint.text() and "1–8" not in dock.hint.text()
+    apply_to_dock(dock, TeamState("carol", role=ADJUDICATOR, disputed=frozenset()))
+    assert "1–3 / 0 / U record the consensus" in dock.hint.text()

@@ -19,13 +19,14 @@ from PySide6.QtWidgets import QFileDialog, QLabel
 from pvdesk.app.team import ADJUDICATOR, READER, TeamState, save_reading_settings
 from pvdesk.ui.background import Tasks, describe_error
 from pvdesk.ui.menus import _action
+from pvdesk.ui.review_dock import key_range
 from pvdesk.ui.team_dialogs import ReadingDialog, ReviewerDialog
 from pvdesk.ui.team_panel import TeamPanel
 from pvdesk.ui.team_view import apply_to_dock
 
 BLIND_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space, Qt.Key.Key_S, Qt.Key.Key_E)
 BLIND_TOKENS = ("enter", "return", "space", " ")
-REFUSED = ("Blinded reading: label the tile with 1–8, 0 or U (there is no prediction to "
+REFUSED = ("Blinded reading: label the tile with {keys}, 0 or U (there is no prediction to "
            "confirm; similar tiles and Grad-CAM are off too).")
 LABEL_STYLE = "QLabel { padding: 0 4px; }"
 BLIND_STYLE = "QLabel { padding: 0 4px; font-weight: bold; background: #263238; color: white; }"
@@ -138,16 +139,15 @@ class TeamController(QObject):
 
     def refuses(self, token: str) -> bool:
         """Blinded: Enter/Space would confirm a prediction nobody has seen."""
-        if self.blinded and token.lower() in BLIND_TOKENS:
-            self.w.status.showMessage(REFUSED, 8000)
-            return True
-        return False
+        return self.blinded and token.lower() in BLIND_TOKENS and self._refused()
 
     def refuses_key(self, key) -> bool:
-        if self.blinded and key in BLIND_KEYS:
-            self.w.status.showMessage(REFUSED, 8000)
-            return True
-        return False
+        return self.blinded and key in BLIND_KEYS and self._refused()
+
+    def _refused(self) -> bool:
+        keys = key_range(self.c.dock.taxonomy).split(" ")[0]  # "1–8" for BreakHis
+        self.w.status.showMessage(REFUSED.format(keys=keys), 8000)
+        return True
 
     # -- switching reviewer ---------------------------------------------------------------
     def choose_reviewer(self) -> None:

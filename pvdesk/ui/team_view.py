@@ -10,15 +10,15 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from pvdesk.app.team import TeamState
-from pvdesk.ui.review_dock import HINT_ON, ORDER_TIPS, ORDERS, STATUS_FILTERS
+from pvdesk.ui.review_dock import HINT_ON, ORDER_TIPS, ORDERS, STATUS_FILTERS, key_range
 from pvdesk.ui.review_queue import MODEL_COLUMNS, READERS
 
 HINT_BLIND = ("<b>Blinded reading.</b> The model's prediction, confidence and heatmap and "
-              "other reviewers' labels are hidden. <b>Keys:</b> 1–8 subtype · 0 non-tissue · "
+              "other reviewers' labels are hidden. <b>Keys:</b> {keys} · 0 non-tissue · "
               "U uncertain · J/K or arrows next/previous · Ctrl+Z / Ctrl+Shift+Z undo/redo. "
               "Your first label on a tile is the one analysed; later changes are audited.")
 HINT_ADJUDICATE = ("<b>Adjudicating.</b> <i>Disputed</i> lists the tiles where readers "
-                   "disagree, with each reader's label. 1–8 / 0 / U record the consensus "
+                   "disagree, with each reader's label. {keys} / 0 / U record the consensus "
                    "label · J/K next/previous · Ctrl+Z undo.")
 BLIND_ORDER_ITEMS = (("Random (the project's seed)", "random"),
                      ("Spatial: row by row across the slide", "spatial"))
@@ -91,6 +91,9 @@ def apply_to_dock(dock, state: TeamState | None) -> None:
             dock.status.setCurrentIndex(0)
         dock.status.removeItem(at)
     dock.status.blockSignals(False)
-    dock.hint_on = HINT_BLIND if blinded else HINT_ADJUDICATE if adjudicating else HINT_ON
+    keys = key_range(dock.taxonomy)  # the run's keys (1-8 for BreakHis)
+    dock.hint_on = (HINT_BLIND.format(keys=keys) if blinded
+                    else HINT_ADJUDICATE.format(keys=keys.split(" ")[0]) if adjudicating
+                    else HINT_ON)
     dock.set_mode(dock.mode.isChecked())
 
