@@ -233,6 +233,11 @@ class PyramidSource(Source):
         """
         return self.thumbnail_and_unknown(max_size, progress)[0]
 
+    def overview_level(self, max_size: int = 1024) -> int:
+        """The pyramid level a ``max_size`` px overview is drawn from (the nearest above)."""
+        w0, h0 = self.dimensions
+        return self.best_level_for_downsample(max(max(w0, h0) / max_size, 1.0))
+
     def thumbnail_and_unknown(self, max_size: int = 1024,
                               progress=None) -> tuple[Image.Image, np.ndarray]:
         """:meth:`thumbnail` and a bool array of its shape (rows, columns), True where an
@@ -240,8 +245,7 @@ class PyramidSource(Source):
         there is unknown, not background."""
         if max_size < 1:
             raise ValueError(f"thumbnail size must be at least 1 px, got {max_size}")
-        w0, h0 = self.dimensions
-        level = self.best_level_for_downsample(max(max(w0, h0) / max_size, 1.0))
+        level = self.overview_level(max_size)
         lw, lh = self.level_dimensions[level]
         scale = max_size / max(lw, lh)
         out = (lw, lh) if scale >= 1 else (max(1, round(lw * scale)), max(1, round(lh * scale)))

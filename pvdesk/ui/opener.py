@@ -31,9 +31,7 @@ class Opened:
 
 def thumbnail_level_px(source) -> int:
     """Level pixels the overview of a pyramid source is drawn from."""
-    w0, h0 = source.dimensions
-    level = source.best_level_for_downsample(max(max(w0, h0) / THUMB_SIZE, 1.0))
-    lw, lh = source.level_dimensions[level]
+    lw, lh = source.level_dimensions[source.overview_level(THUMB_SIZE)]
     return lw * lh
 
 
