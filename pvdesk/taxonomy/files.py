@@ -31,6 +31,7 @@ from pvdesk.taxonomy.model import (
     Taxonomy,
     class_colour,
     display_of,
+    short_code,
 )
 
 MAX_FILE_BYTES = 256 * 1024
@@ -127,13 +128,8 @@ def parse_taxonomy(raw, where: str) -> Taxonomy:
     for n, display, code, group, colour, key in rows:
         if key is None:
             key = free.pop(0)
-        subs.append(Subtype(n, display, code or _short(n, names), group, colour, key))
+        subs.append(Subtype(n, display, code or short_code(n, names), group, colour, key))
     return Taxonomy(tname, tuple(subs), _groups(raw.get("groups"), subs, where))
-
-
-def _short(n: str, names) -> str:
-    short = n[:3].upper()
-    return short if sum(m[:3].upper() == short for m in names) == 1 else n
 
 
 def _groups(raw, subs, where: str) -> tuple[tuple[str, str], ...]:

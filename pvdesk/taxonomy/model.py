@@ -83,7 +83,7 @@ class Taxonomy:
         names = [str(n) for n in names]
         if all(_is_breakhis(n) for n in names):
             return _BREAKHIS
-        subs = tuple(Subtype(n, display_of(n), _code(n, names), "", class_colour(i),
+        subs = tuple(Subtype(n, display_of(n), short_code(n, names), "", class_colour(i),
                              KEYS[i] if i < MAX_KEYED else "") for i, n in enumerate(names))
         return cls(name, subs)
 
@@ -269,7 +269,7 @@ def _is_breakhis(name: str) -> bool:
     return True
 
 
-def _code(name: str, names) -> str:
+def short_code(name: str, names) -> str:
     """A short tag: the first three letters upper-cased, the whole name where that clashes."""
     short = name[:3].upper()
     return short if sum(n[:3].upper() == short for n in names) == 1 else name
