@@ -4,9 +4,10 @@ driver (local backend) and in cluster workers (pvdesk.cohort.ray_backend).
 - :class:`CohortSettings` — the models (bundle folders and manifest hashes), grid, batch
   and reader settings of a run; plain picklable data.
 - :class:`SlideJob` — one input: its place in the cohort, path and output folder name.
-- :func:`plan_job` / :func:`range_job` — open the slide, plan it (grid, heatmap base image)
-  and compute tiles [start, stop); every failure of the slide becomes :class:`SlideFailed`
-  with a one-line message naming the file, never an exception that stops the cohort.
+- :func:`stream_job`, :func:`plan_and_tiles`, :func:`range_job` — open the slide, plan it
+  (grid, heatmap base image) and compute its tiles (all, or [start, stop)); every failure
+  of the slide becomes :class:`SlideFailed` with a one-line message naming the file, never
+  an exception that stops the cohort.
 - :func:`worker_models` — the loaded models of a worker process, loaded once per process.
 """
 
@@ -105,11 +106,10 @@ def _open(job: SlideJob, settings: CohortSettings):
     return open_source(job.path, mpp=settings.grid.mpp)
 
 
-def plan_job(job: SlideJob, settings: CohortSettings, models, regions=None) -> SlidePlan:
-    """The slide's plan (opens and closes the slide). ``regions``: {slide id: regions}."""
-    with guarded(job.path), _open(job, settings) as src:
-        return plan_slide(src, [m.bundle for m in models], settings.grid,
-                          (regions or {}).get(src.slide_id))
+def _plan(src, settings: CohortSettings, models, regions) -> SlidePlan:
+    """The open slide's plan. ``regions``: {slide id: regions}."""
+    return plan_slide(src, [m.bundle for m in models], settings.grid,
+                      (regions or {}).get(src.slide_id))
 
 
 def range_job(job: SlideJob, settings: CohortSettings, models, grid, start: int,
@@ -124,13 +124,13 @@ def range_job(job: SlideJob, settings: CohortSettings, models, grid, start: int,
 def stream_job(job: SlideJob, settings: CohortSettings, models, regions=None, progress=None):
     """(plan, batches) of a slide computed here: the batches stream from the open slide (a
     generator; SlideFailed from it when the slide fails part-way). Same functions and the
-    same batches as :func:`plan_job` then :func:`range_job` over every range."""
+    same batches as :func:`plan_and_tiles`, or its plan then :func:`range_job` over every
+    range."""
     with guarded(job.path):
         src = _open(job, settings)
     try:
         with guarded(job.path):
-            plan = plan_slide(src, [m.bundle for m in models], settings.grid,
-                              (regions or {}).get(src.slide_id))
+            plan = _plan(src, settings, models, regions)
     except BaseException:
         src.close()
         raise
@@ -152,8 +152,7 @@ def plan_and_tiles(job: SlideJob, settings: CohortSettings, models, regions=None
     tiles, else (plan, None): the larger slide's tiles are computed in ranges
     (:func:`range_job`). Opens the slide once."""
     with guarded(job.path), _open(job, settings) as src:
-        plan = plan_slide(src, [m.bundle for m in models], settings.grid,
-                          (regions or {}).get(src.slide_id))
+        plan = _plan(src, settings, models, regions)
         if len(plan.grid.tiles) > settings.tiles_per_task:
             return plan, None
         return plan, list(compute_tiles(src, plan.grid, models, batch_size=settings.batch_size,
