@@ -67,10 +67,13 @@ def load_team_state(store, run_id: int | None = None) -> TeamState:
                       reviewers)
     if role != ADJUDICATOR or run_id is None:
         return state
-    disputed = frozenset(int(t) for t in store.disputed(run_id))
+    from pvdesk.review.team import consensus_of
+
     roles = dict(reviewers)
+    by = store.decisions_by_reviewer(run_id)  # read once: the disputed tiles come from it too
+    disputed = frozenset(int(t) for t in consensus_of(by, roles)[1])
     readers: dict[int, dict[str, str]] = {}
-    for name, decisions in store.decisions_by_reviewer(run_id).items():
+    for name, decisions in by.items():
         if roles.get(name, READER) == ADJUDICATOR:
             continue
         for tid, d in decisions.items():

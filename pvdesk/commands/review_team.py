@@ -152,6 +152,7 @@ def _fmt(v) -> str:
 
 def run_reviewers(args) -> int:
     from pvdesk.review.store import ReviewStore, default_reviewer
+    from pvdesk.review.team import consensus_of
 
     changes = []
     for item in args.set_role:
@@ -165,9 +166,11 @@ def run_reviewers(args) -> int:
         for name, role in changes:
             store.set_role(name, role)
         by = store.decisions_by_reviewer()
-        for name, role in store.reviewers():
+        roles = store.roles()
+        for name, role in roles.items():
             print(f"{name}\t{role}\t{len(by.get(name, {}))} tiles")
-        print(f"consensus: {len(store.consensus())} tiles, disputed: {len(store.disputed())}")
+        cons, disputed = consensus_of(by, roles)
+        print(f"consensus: {len(cons)} tiles, disputed: {len(disputed)}")
     return 0
 
 

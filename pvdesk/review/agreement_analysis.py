@@ -17,7 +17,7 @@ import numpy as np
 
 from pvdesk.errors import PvdeskError
 from pvdesk.review import agreement as ag
-from pvdesk.review.team import ADJUDICATOR
+from pvdesk.review.team import ADJUDICATOR, consensus_of
 
 USES = ("first", "current")
 
@@ -152,14 +152,15 @@ def _model(name, dec, run, predicted, slides, resamples, seed) -> dict:
             "percent_agreement": _num(eq.mean()) if both else None}
 
 
-def _consensus_counts(store, run_id) -> dict:
+def _consensus_counts(store, run_id, roles: dict[str, str]) -> dict:
     """How many tiles have a consensus label, by source, and how many are disputed (the
-    decisions as they stand, every reviewer)."""
+    decisions as they stand, every reviewer; one read of them)."""
     from collections import Counter
 
-    c = Counter(src for _, src in store.consensus(run_id).values())
+    cons, disputed = consensus_of(store.decisions_by_reviewer(run_id), roles)
+    c = Counter(src for _, src in cons.values())
     return {"adjudicated": c["adjudicated"], "unanimous": c["unanimous"],
-            "single": c["single"], "disputed": len(store.disputed(run_id))}
+            "single": c["single"], "disputed": len(disputed)}
 
 
 def analyse(store, reviewers: list[str] | None = None, run_id: int | None = None,
@@ -208,7 +209,7 @@ def analyse(store, reviewers: list[str] | None = None, run_id: int | None = None
            "fleiss": (_fleiss(names, by, slides, codes, resamples, seed)
                       if len(names) >= 3 else None),
            "models": [],
-           "consensus": _consensus_counts(store, run_id)}
+           "consensus": _consensus_counts(store, run_id, roles)}
     for run in runs:
         predicted = store.predicted(run.run_id)
         for r in names:
