@@ -14,6 +14,8 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pvdesk.errors import ModelError
@@ -58,6 +60,21 @@ def _place(tmp: Path, dest: Path, overwrite: bool) -> None:
         shutil.rmtree(old)
         return
     os.replace(tmp, dest)
+
+
+@contextmanager
+def _staged(dest: Path, overwrite: bool, verb: str) -> Iterator[Path]:
+    """A hidden staging folder beside ``dest`` (not yet made) for the body to fill; renamed
+    into place when the body returns, removed whatever happens."""
+    tmp = _staging(dest)
+    try:
+        yield tmp
+        _place(tmp, dest, overwrite)
+    except OSError as exc:
+        raise ModelError(f"{dest}: cannot {verb} the bundle ({exc.strerror or exc})") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _weights_record(path: Path) -> dict:
@@ -174,20 +191,13 @@ def add_bundle(name: str, spec: str, *, weights: str | None = None, kind: str | 
         m["lineage"]["parts"].append({"role": "head", "kind": kind, "trained": True,
                                       "weights": [_weights_record(Path(head).expanduser())]})
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _staging(dest)
-    try:
+    with _staged(dest, overwrite, "write") as tmp:
         tmp.mkdir()
         if tax_file is not None:
             shutil.copyfile(tax_file, tmp / TAXONOMY_FILE)
         if prompts is not None:
             shutil.copyfile(Path(prompts).expanduser(), tmp / PROMPTS_FILE)
         write_bundle(tmp, m, tensors)
-        _place(tmp, dest, overwrite)
-    except OSError as exc:
-        raise ModelError(f"{dest}: cannot write the bundle ({exc.strerror or exc})") from None
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return Bundle.from_folder(dest)
 
 
@@ -213,22 +223,14 @@ def import_bundle(folder: str | Path, name: str | None = None, dest_dir: Path | 
         raise ModelError(f"{src}: already in the models folder")
     _not_builtin(target_name)
     root.mkdir(parents=True, exist_ok=True)
-    tmp = _staging(dest)
-    try:
+    with _staged(dest, overwrite, "copy") as tmp:
         shutil.copytree(src, tmp, symlinks=False, ignore=shutil.ignore_patterns(
             ".*", "__pycache__", "checkpoint*", "*.ckpt"))
         if target_name != bundle.name:
             m = read_manifest(tmp / MANIFEST_NAME)
             m["name"] = target_name
             (tmp / MANIFEST_NAME).write_text(json.dumps(m, indent=2) + "\n", encoding="utf-8")
-        copied = Bundle.from_folder(tmp)
-        verify(copied, None)
-        _place(tmp, dest, overwrite)
-    except OSError as exc:
-        raise ModelError(f"{dest}: cannot copy the bundle ({exc.strerror or exc})") from None
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        verify(Bundle.from_folder(tmp), None)
     return Bundle.from_folder(dest)
 
 
