@@ -68,23 +68,22 @@ def cohort_table(store, flag_below: float = FLAG_CONFIDENCE) -> list[CohortEntry
     with store._lock:
         con = store.con
         paths = dict(con.execute("SELECT slide_id, path FROM slides"))
-        newest = dict(con.execute(
-            "SELECT t.slide_id, max(p.run_id) FROM predictions p JOIN tiles t USING(tile_id) "
-            "GROUP BY t.slide_id"))
-        counts: dict[str, dict[str, list[int]]] = {}
+        per_run: dict[tuple[str, int], dict[str, list[int]]] = {}
         for sid, run, predicted, n, flagged in con.execute(
                 "SELECT t.slide_id, p.run_id, p.predicted, count(*), "
                 "sum(p.confidence < ?) FROM predictions p JOIN tiles t USING(tile_id) "
                 "GROUP BY t.slide_id, p.run_id, p.predicted", (flag_below,)):
-            if newest.get(sid) == run:
-                counts.setdefault(sid, {})[predicted] = [n, flagged or 0]
+            per_run.setdefault((sid, run), {})[predicted] = [n, flagged or 0]
         reviewed = {(sid, run): n for sid, run, n in con.execute(
             "SELECT t.slide_id, p.run_id, count(DISTINCT p.tile_id) FROM predictions p "
             "JOIN tiles t USING(tile_id) JOIN decisions d ON d.tile_id = p.tile_id "
             "WHERE d.status != 'unreviewed' GROUP BY t.slide_id, p.run_id")}
+    newest: dict[str, int] = {}  # each slide's newest run, from the same scan
+    for sid, run in per_run:
+        newest[sid] = max(run, newest.get(sid, run))
     out = []
     for sid, run in newest.items():
-        per_class = counts.get(sid, {})
+        per_class = per_run[sid, run]
         tiles = sum(n for n, _ in per_class.values())
         groups = {c: _group(c) for c in per_class}
         grouped = sum(n for c, (n, _) in per_class.items() if groups[c] is not None)
