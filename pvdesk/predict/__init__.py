@@ -62,13 +62,13 @@ def predict_source(source, models: list[LoadedModel], out: Path, *, tile_um: flo
     kinds), for similar-tile and text search.
     Returns the summary dict (also written as summary.json).
     """
-    if not models:
-        raise ValueError("no model given")
     params = GridParams(tile_um=tile_um, overlap=overlap, min_tissue=min_tissue,
                         heatmap_size=heatmap_size)
-    plan = plan_slide(source, [m.bundle for m in models], params, regions, grid_progress)
+    plan = plan_slide(source, [m.bundle for m in models], params, regions,
+                      grid_progress)  # ValueError when no model is given
+    embeddings = embeddings and store is not None
     writer = SlideWriter(out, plan, models, store=store, device=device, batch_size=batch_size,
-                         embeddings=embeddings and store is not None, heatmap_size=heatmap_size)
+                         embeddings=embeddings, heatmap_size=heatmap_size)
     return writer.write(compute_tiles(
         source, plan.grid, models, batch_size=batch_size, workers=workers,
-        embeddings=embeddings and store is not None, progress=progress, cancel=cancel))
+        embeddings=embeddings, progress=progress, cancel=cancel))
