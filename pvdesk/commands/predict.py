@@ -112,11 +112,11 @@ def _check_store(path: str) -> None:
 def _check_inputs(args, bundles, paths) -> None:
     """Open every input and check its tile grid's geometry (tile size in pixels, number of
     positions) before any model is loaded: a bad slide costs a second, not a model load."""
+    from pvdesk.predict.compute import GridParams, grid_inputs
     from pvdesk.slides import PyramidSource, open_source
     from pvdesk.tiling import grid_geometry
 
-    tile_um = args.tile_um or bundles[0].tile_um
-    out_size = max(b.input_size for b in bundles)
+    tile_um, out_size = grid_inputs(bundles, GridParams(tile_um=args.tile_um))
     for path in paths:
         with open_source(path, mpp=args.mpp) as src:
             if isinstance(src, PyramidSource):
