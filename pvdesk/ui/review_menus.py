@@ -39,6 +39,7 @@ def build_review_menus(window, command) -> dict[str, QAction]:
 
     review = QMenu("&Review", bar)
     bar.insertMenu(window.help_menu.menuAction(), review)
+    window.review_menu = review
     acts["mode"] = _act(window, "Review &mode", "R", checkable=True,
                         tip="Route the review keys (1–9 in the run's class order, 0, U, Enter, "
                             "J/K, arrows) to the queue")
@@ -55,7 +56,6 @@ def build_review_menus(window, command) -> dict[str, QAction]:
     set_label_actions(window, Taxonomy.breakhis(), command)
     acts["clear_selection"] = QAction("Clear the selection\tEsc", window)
     review.addAction(acts["clear_selection"])
-    window.review_menu = review
     return acts
 
 
@@ -63,10 +63,9 @@ def set_label_actions(window, tax: Taxonomy, command, label=None) -> None:
     """The Review menu's "Label as …" entries for the run's taxonomy: its classes in order
     with their keys (a class past the ninth has none: choosing the entry labels with
     ``label(name)``), then non-tissue (0) and uncertain (U)."""
-    menu = window.review_menu if hasattr(window, "review_menu") else None
-    target = menu if menu is not None else window.review_label_end.parent()
+    menu = window.review_menu
     for a in window.review_label_actions:
-        target.removeAction(a)
+        menu.removeAction(a)
         a.deleteLater()
     window.review_label_actions = []
     for name in [*tax.names, NON_TISSUE, UNCERTAIN]:
@@ -77,4 +76,4 @@ def set_label_actions(window, tax: Taxonomy, command, label=None) -> None:
         elif label is not None:
             a.triggered.connect(lambda _=False, n=name: label(n))
         window.review_label_actions.append(a)
-    target.insertActions(window.review_label_end, window.review_label_actions)
+    menu.insertActions(window.review_label_end, window.review_label_actions)
