@@ -187,16 +187,15 @@ class ReviewDock(QWidget):
         layout.addLayout(keys)
         layout.addLayout(undo_row)
         layout.addWidget(diag)
-        self.taxonomy = Taxonomy.breakhis()
-        self._hint_on = HINT_ON
-        self.set_taxonomy(self.taxonomy, force=True)
+        self.taxonomy = None  # set_taxonomy fills it: BreakHis until a run is shown
+        self.set_taxonomy(Taxonomy.breakhis())
         self.set_mode(False)
 
     # -- state from the controller -----------------------------------------------------
-    def set_taxonomy(self, tax: Taxonomy, force: bool = False) -> None:
+    def set_taxonomy(self, tax: Taxonomy) -> None:
         """The run's classes: the label buttons (keys 1-9 in class order, 0, U), the
         predicted-class filter, the slide diagnosis choices and the key hint follow it."""
-        if tax == self.taxonomy and not force:
+        if tax == self.taxonomy:
             return
         self.taxonomy = tax
         for b in self.key_buttons.values():
@@ -233,7 +232,7 @@ class ReviewDock(QWidget):
     def hint_on(self) -> str:
         """The hint shown in review mode: the run's keys (or a hint of its own, set by a
         caller such as team review)."""
-        own = getattr(self, "_hint_on", HINT_ON)
+        own = self._hint_on
         return HINT_KEYS.format(keys=key_range(self.taxonomy)) if own == HINT_ON else own
 
     @hint_on.setter
