@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-READER, ADJUDICATOR = "reader", "adjudicator"
+from pvdesk.review.team import ADJUDICATOR, QUEUE_ORDERS, READER
+
 DEFAULT_SEED = 1
 
 
@@ -57,7 +58,7 @@ def load_team_state(store, run_id: int | None = None) -> TeamState:
     reviewers = tuple((str(n), str(r)) for n, r in store.reviewers())
     role = dict(reviewers).get(me, READER)
     order = store.setting("queue_order", "random")
-    if order not in ("random", "spatial"):
+    if order not in QUEUE_ORDERS:
         order = "random"
     try:
         seed = int(store.setting("queue_seed", DEFAULT_SEED))
@@ -85,7 +86,7 @@ def load_team_state(store, run_id: int | None = None) -> TeamState:
 
 def save_reading_settings(store, blinded: bool, order: str, seed: int) -> None:
     """Store the project's blinded-reading settings (each change audited by the store)."""
-    if order not in ("random", "spatial"):
+    if order not in QUEUE_ORDERS:
         raise ValueError(f"unknown blinded queue order {order!r}; use random or spatial")
     for key, value in (("blinded", bool(blinded)), ("queue_order", order),
                        ("queue_seed", int(seed))):

@@ -9,6 +9,7 @@ import json
 
 from pvdesk.commands.common import run_id_value
 from pvdesk.errors import PvdeskError
+from pvdesk.review.team import QUEUE_ORDERS
 
 
 def _names(text: str) -> list[str]:
@@ -101,7 +102,7 @@ def register_team(verbs) -> None:
         "orders the queue without the model (random with a stored seed, or spatial).")
     s.add_argument("store", help="review store file (.pvdb)")
     s.add_argument("--blinded", type=_on_off, default=None, metavar="on|off")
-    s.add_argument("--queue-order", choices=("random", "spatial"), default=None)
+    s.add_argument("--queue-order", choices=QUEUE_ORDERS, default=None)
     s.add_argument("--queue-seed", type=_seed, default=None)
     s.add_argument("--reviewer", default=None,
                    help="who makes the change, in the audit trail (default: login name)")

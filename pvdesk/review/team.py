@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 
 from pvdesk.errors import StoreError
+from pvdesk.review.blind_order import BLIND_ORDERS
 from pvdesk.review.types import UNREVIEWED, Decision, utc_now
 
 READER, ADJUDICATOR = "reader", "adjudicator"
 ROLES = (READER, ADJUDICATOR)
 ADJUDICATED, UNANIMOUS, SINGLE = "adjudicated", "unanimous", "single"
-QUEUE_ORDERS = ("random", "spatial")
+QUEUE_ORDERS = BLIND_ORDERS  # the blinded queue's orders, the queue_order setting's values
 MAX_NAME_CHARS = 64
 MAX_SETTING_CHARS = 4096
 
