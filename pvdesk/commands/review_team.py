@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from pvdesk.commands.common import run_id_value
+from pvdesk.commands.common import integer, run_id_value
 from pvdesk.errors import PvdeskError
 from pvdesk.review.team import QUEUE_ORDERS
 
@@ -19,16 +19,6 @@ def _names(text: str) -> list[str]:
     return names
 
 
-def _resamples(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if not 0 <= v <= 100_000:
-        raise argparse.ArgumentTypeError(f"expected 0..100000 resamples, got {text[:20]!r}")
-    return v
-
-
 def _on_off(text: str) -> bool:
     t = text.lower()
     if t not in ("on", "off", "true", "false", "yes", "no"):
@@ -36,14 +26,8 @@ def _on_off(text: str) -> bool:
     return t in ("on", "true", "yes")
 
 
-def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if not 0 <= v < 2 ** 63:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text[:20]!r}")
-    return v
+_resamples = integer(0, 100_000, what="resamples")
+_seed = integer(0)
 
 
 def register_team(verbs) -> None:
