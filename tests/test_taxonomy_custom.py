@@ -27,6 +27,19 @@ from pvdesk.taxonomy import (
 TSN = ["tumor", "stroma", "normal"]
 
 
+def _open_window(qtbot, slide):
+    """The main window, shown at 1366x768, opening ``slide``."""
+    from pvdesk.ui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(1366, 768)
+    w.show()
+    qtbot.waitExposed(w)
+    w.open_path(slide)
+    return w
+
+
 def test_breakhis_is_the_built_in_with_todays_values():
     t = Taxonomy.breakhis()
     assert t.names == CLASS_NAMES and t.classes == SUBTYPES and t.is_breakhis
@@ -140,7 +153,6 @@ def test_a_three_class_bundle_goes_through_predict_review_export_and_retrain(
     from pvdesk.paths import sample_slide
     from pvdesk.review.project import default_store_path
     from pvdesk.slides import open_source
-    from pvdesk.ui.main_window import MainWindow
     from training.cli import main as train_main
 
     monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
@@ -171,12 +183,7 @@ def test_a_three_class_bundle_goes_through_predict_review_export_and_retrain(
     assert "no slide-level rule (class shares: tumor" in capsys.readouterr().out
 
     # the window reopens the run from the store; review from the keyboard
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1366, 768)
-    w.show()
-    qtbot.waitExposed(w)
-    w.open_path(slide)
+    w = _open_window(qtbot, slide)
     qtbot.waitUntil(lambda: w.review.session is not None, timeout=30000)
     s = w.review.session
     assert s.taxonomy.names == tuple(TSN)
@@ -472,7 +479,6 @@ def test_a_run_started_in_the_window_follows_its_bundle_taxonomy(qtbot, tmp_path
 
     from pvdesk.models import write_bundle
     from pvdesk.models.bundle import Bundle
-    from pvdesk.ui.main_window import MainWindow
     from pvdesk.ui.worker import RunRequest
 
     monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
@@ -487,12 +493,7 @@ def test_a_run_started_in_the_window_follows_its_bundle_taxonomy(qtbot, tmp_path
                  linear_tensors(3))
     slide = write_pyramid(tmp_path / "slide.tif", paint(1100, 800, [(60, 60, 1000, 740)],
                                                         seed=3), levels=3, mpp=0.5)
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1366, 768)
-    w.show()
-    qtbot.waitExposed(w)
-    w.open_path(slide)
+    w = _open_window(qtbot, slide)
     qtbot.waitUntil(lambda: w.source is not None and w.review.ctx is not None, timeout=20000)
     states: list[str] = []
     w.runs.finished.connect(states.append)
