@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 from PIL import Image
+from slide_factory import sparse_tiff
 
 from pvdesk.paths import sample_slide
 
@@ -28,25 +29,6 @@ HAS_FIFO = hasattr(os, "mkfifo")
 
 
 # -- slides ----------------------------------------------------------------------------------
-
-def sparse_tiff(path: Path, width: int, height: int, tile: int = 256, every: int = 0) -> Path:
-    """A single-level tiled TIFF whose tiles are empty except the first (and one in
-    ``every``): huge in pixels, tiny on disk."""
-    yy, xx = np.mgrid[0:tile, 0:tile]
-    block = np.repeat((((xx // 16 + yy // 16) % 2) * 90 + 90).astype(np.uint8)[..., None], 3,
-                      axis=2)  # a checkerboard: tissue-like contrast, compresses to little
-    count = -(-width // tile) * -(-height // tile)
-
-    def tiles():
-        for i in range(count):
-            yield block if i == 0 or (every and i % every == 0) else None
-
-    with tifffile.TiffWriter(path, bigtiff=True) as tif:
-        tif.write(tiles(), shape=(height, width, 3), dtype=np.uint8, tile=(tile, tile),
-                  photometric="rgb", compression="zlib", resolution=(2e4, 2e4),
-                  resolutionunit="CENTIMETER")
-    return path
-
 
 def small_pyramid(path: Path, levels: int = 2) -> Path:
     rng = np.random.default_rng(1)

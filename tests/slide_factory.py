@@ -59,3 +59,24 @@ def breakhis_tree(root: Path, per_class: int = 2, size=(70, 46)) -> Path:
             name = f"SOB_{g}_{s.code}-14-{1000 + k * 10 + i}-{[40, 100][i % 2]}-{i + 1:03d}.png"
             Image.fromarray(arr).save(d / name)
     return root
+
+
+def sparse_tiff(path: Path, width: int, height: int, tile: int = 256, every: int = 0) -> Path:
+    """A single-level tiled TIFF whose tiles are empty except the first (and one in
+    ``every``): huge in pixels, tiny on disk."""
+    import tifffile
+
+    yy, xx = np.mgrid[0:tile, 0:tile]
+    block = np.repeat((((xx // 16 + yy // 16) % 2) * 90 + 90).astype(np.uint8)[..., None], 3,
+                      axis=2)  # a checkerboard: tissue-like contrast, compresses to little
+    count = -(-width // tile) * -(-height // tile)
+
+    def tiles():
+        for i in range(count):
+            yield block if i == 0 or (every and i % every == 0) else None
+
+    with tifffile.TiffWriter(path, bigtiff=True) as tif:
+        tif.write(tiles(), shape=(height, width, 3), dtype=np.uint8, tile=(tile, tile),
+                  photometric="rgb", compression="zlib", resolution=(2e4, 2e4),
+                  resolutionunit="CENTIMETER")
+    return path

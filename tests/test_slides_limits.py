@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
-from slide_factory import paint, write_pyramid
+from slide_factory import paint, sparse_tiff, write_pyramid
 
 from pvdesk.errors import CorruptSlideError, RegionReadError, SlideError, UnsupportedFormatError
 from pvdesk.paths import sample_slide
@@ -29,23 +29,6 @@ from pvdesk.slides.limits import MAX_TILE_SIDE, check_slide_file
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
-
-
-def sparse_tiff(path: Path, width: int, height: int, tile: int = 256, every: int = 0) -> Path:
-    """A single-level tiled TIFF (no pyramid) whose tiles are empty except the first and,
-    with ``every``, one in ``every``: OpenSlide reads the empty ones as transparent."""
-    block = np.random.default_rng(0).integers(90, 200, (tile, tile, 3), dtype=np.uint8)
-    count = -(-width // tile) * -(-height // tile)
-
-    def tiles():
-        for i in range(count):
-            yield block if i == 0 or (every and i % every == 0) else None
-
-    with tifffile.TiffWriter(path, bigtiff=True) as tif:
-        tif.write(tiles(), shape=(height, width, 3), dtype=np.uint8, tile=(tile, tile),
-                  photometric="rgb", compression="zlib", resolution=(2e4, 2e4),
-                  resolutionunit="CENTIMETER")
-    return path
 
 
 def patch_tags(path: Path, values: dict[str, int], pages=None) -> Path:
