@@ -23,6 +23,14 @@ ROLE_TIPS = {READER: "Labels tiles; under blinded reading sees neither the model
                           "sees every reader's label. Their label is the consensus."}
 
 
+def _ok_cancel(dialog: QDialog) -> QDialogButtonBox:
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                               | QDialogButtonBox.StandardButton.Cancel)
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    return buttons
+
+
 class ReviewerDialog(QDialog):
     """A name (one of the known reviewers, or a new one) and, optionally, a role."""
 
@@ -48,14 +56,10 @@ class ReviewerDialog(QDialog):
         form = QFormLayout()
         form.addRow("Reviewer", self.name)
         form.addRow("Role", self.role)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(note)
         layout.addLayout(form)
-        layout.addWidget(buttons)
+        layout.addWidget(_ok_cancel(self))
 
     def choice(self) -> tuple[str, str | None]:
         return self.name.currentText().strip(), self.role.currentData()
@@ -86,14 +90,10 @@ class ReadingDialog(QDialog):
         form.addRow("", self.blinded)
         form.addRow("Queue order", self.order)
         form.addRow("Seed", self.seed)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(note)
-        layout.addWidget(buttons)
+        layout.addWidget(_ok_cancel(self))
 
     def values(self) -> tuple[bool, str, int]:
         return self.blinded.isChecked(), self.order.currentData(), self.seed.value()
