@@ -230,6 +230,7 @@ def _restore(store, feats: list[dict], fname: str, summary: dict) -> None:
                     [probs[c] for c in classes]))
             for sid, preds in by_slide.items():
                 store.add_predictions(run, sid, preds)
+            taxonomy = Taxonomy.of_run(store.run(run))
             for f, meta, _probs, (x, y, w, h) in items:
                 sid = meta["slide_id"]
                 tid = store.find_tile(sid, None, x, y, w, h)
@@ -240,7 +241,7 @@ def _restore(store, feats: list[dict], fname: str, summary: dict) -> None:
                                       meta.get("reviewed_at") or None))
                 shown = label if status in (CONFIRMED, CORRECTED) and label else \
                     meta.get("predicted")
-                now = review_label(class_name(f), Taxonomy.of_run(store.run(run)))
+                now = review_label(class_name(f), taxonomy)
                 if now is not None and shown is not None and now != shown:
                     later[(run, now)].append(tid)
             summary["restored"] += len(items)
