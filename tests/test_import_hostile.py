@@ -3,13 +3,12 @@ imported from a file that fails, no hang on a FIFO or /dev/zero, bounded memory.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import threading
 
 import pytest
+from hostile_inputs import CSV_CLASSES, csv_row, write_csv
 
 from pvdesk.cli import main
 from pvdesk.errors import PvdeskError
@@ -19,31 +18,8 @@ from pvdesk.export.geojson_import import import_geojson
 from pvdesk.review import ReviewStore
 from pvdesk.review.sample import make_sample_store
 
-CLASSES = ["benign", "malignant"]
-
-
-def _row(**over):
-    row = {"source": "/slides/a.svs", "tile_x": 0, "tile_y": 0, "tile_w": 224, "tile_h": 224,
-           "mpp": 0.5, "model": "m@1", "predicted": "malignant", "predicted_group": "malignant",
-           "confidence": 0.75, "p_benign": 0.25, "p_malignant": 0.75,
-           "review_status": "unreviewed", "review_label": "", "reviewer": "",
-           "reviewed_at": ""}
-    row.update(over)
-    return row
-
-
-def _csv(path, rows):
-    cols = columns(CLASSES)
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(cols)
-    for r in rows:
-        w.writerow([r.get(c, "") for c in cols])
-    path.write_text(buf.getvalue())
-    return path
-
-
-GOOD = [_row(tile_x=224 * i) for i in range(5)]
+CLASSES = CSV_CLASSES
+GOOD = [csv_row(tile_x=224 * i) for i in range(5)]
 
 # name -> (bad cell overrides for row 3, text the error must contain)
 BAD_CELLS = {
@@ -88,7 +64,7 @@ def test_bad_cell_is_refused_with_its_line_and_nothing_imported(tmp_path, store,
     over, says = BAD_CELLS[case]
     rows = [dict(r) for r in GOOD]
     rows[2].update(over)
-    path = _csv(tmp_path / "bad.csv", rows)
+    path = write_csv(tmp_path / "bad.csv", rows)
     before = _snapshot(store)
     with pytest.raises(ExportError) as err:
         import_csv(store, path)
@@ -99,7 +75,7 @@ def test_bad_cell_is_refused_with_its_line_and_nothing_imported(tmp_path, store,
 
 
 def test_good_file_imports(tmp_path, store):
-    path = _csv(tmp_path / "good.csv", GOOD)
+    path = write_csv(tmp_path / "good.csv", GOOD)
     r = import_csv(store, path)
     assert r["rows"] == 5
 
@@ -107,7 +83,7 @@ def test_good_file_imports(tmp_path, store):
 def test_cli_refuses_before_creating_the_store(tmp_path, capsys):
     rows = [dict(r) for r in GOOD]
     rows[1]["p_benign"] = "nan"
-    path = _csv(tmp_path / "bad.csv", rows)
+    path = write_csv(tmp_path / "bad.csv", rows)
     target = tmp_path / "new.pvdb"
     assert main(["review", "import", str(target), "--csv", str(path)]) == 2
     err = capsys.readouterr().err
@@ -214,7 +190,7 @@ def test_hostile_geojson(tmp_path, store, text, says):
 def test_read_only_store_import_is_one_line(tmp_path, capsys):
     s, run, ids = make_sample_store(tmp_path / "ro.pvdb", n_tiles=4)
     s.close()
-    path = _csv(tmp_path / "good.csv", GOOD)
+    path = write_csv(tmp_path / "good.csv", GOOD)
     with ReviewStore(tmp_path / "ro.pvdb", readonly=True) as ro, pytest.raises(PvdeskError) as err:
         import_csv(ro, path)
     assert "read-only" in str(err.value) and "\n" not in str(err.value)
