@@ -69,7 +69,7 @@ def weights_in(folder: Path) -> Path | None:
 def hub_folder(repo: str) -> Path | None:
     """A local folder holding ``repo``'s open_clip config: PVDESK_WEIGHTS_DIR/ORG--REPO, else
     the Hugging Face cache's snapshot (None when neither has it)."""
-    from pvdesk.models.weights import WEIGHTS_DIR_ENV
+    from pvdesk.models.weights import WEIGHTS_DIR_ENV, hf_cached
 
     d = os.environ.get(WEIGHTS_DIR_ENV)
     if d:
@@ -77,12 +77,8 @@ def hub_folder(repo: str) -> Path | None:
             f = Path(d).expanduser() / name
             if (f / CONFIG_NAME).is_file():
                 return f
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return None
-    hit = try_to_load_from_cache(repo, CONFIG_NAME)
-    return Path(hit).parent if isinstance(hit, str) else None
+    hits = hf_cached(repo, [CONFIG_NAME])
+    return hits[0].parent if hits else None
 
 
 def folder_of(bundle: Bundle) -> Path | None:

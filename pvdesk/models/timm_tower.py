@@ -48,7 +48,7 @@ def _read_hub_config(path: Path) -> dict:
 def hub_config_path(repo: str, near: Path | None = None) -> Path | None:
     """timm's config.json for ``repo``: beside ``near`` (a weights file), in
     PVDESK_WEIGHTS_DIR/ORG--REPO, or in the Hugging Face cache."""
-    from pvdesk.models.weights import WEIGHTS_DIR_ENV
+    from pvdesk.models.weights import WEIGHTS_DIR_ENV, hf_cached
 
     cands = [near.parent / CONFIG_NAME] if near is not None else []
     d = os.environ.get(WEIGHTS_DIR_ENV)
@@ -57,12 +57,8 @@ def hub_config_path(repo: str, near: Path | None = None) -> Path | None:
     for c in cands:
         if c.is_file():
             return c
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return None
-    hit = try_to_load_from_cache(repo, CONFIG_NAME)
-    return Path(hit) if isinstance(hit, str) else None
+    hits = hf_cached(repo, [CONFIG_NAME])
+    return hits[0] if hits else None
 
 
 def architecture(bb: dict, near: Path | None = None) -> tuple[str, dict, dict]:
@@ -127,24 +123,17 @@ def hub_repo(bb: dict) -> str | None:
 def cache_candidates(bundle: Bundle) -> tuple[list[Path], str, str, list[str]]:
     """For weights.plan: (library cache files, what a download fetches, its host, names to
     look for in PVDESK_WEIGHTS_DIR)."""
+    from pvdesk.models.weights import hf_cached
+
     bb = bundle.backbone
     repo = hub_repo(bb)
     names = [n for n in (bb.get("model"), (bb.get("model") or "").split(".")[0]) if n]
-    cands: list[Path] = []
     if repo:
         names += [f"{repo.replace('/', '--')}/{f}" for f in HUB_FILES] + [
             repo.replace("/", "--")]
-        try:
-            from huggingface_hub import try_to_load_from_cache
-
-            for f in HUB_FILES:
-                hit = try_to_load_from_cache(repo, f)
-                if isinstance(hit, str):
-                    cands.append(Path(hit))
-        except ImportError:
-            pass
-        return cands, f"hf-hub {repo}", "huggingface.co", list(dict.fromkeys(names))
-    return cands, f"timm {bb.get('model')}", "", list(dict.fromkeys(names))
+        return (hf_cached(repo, HUB_FILES), f"hf-hub {repo}", "huggingface.co",
+                list(dict.fromkeys(names)))
+    return [], f"timm {bb.get('model')}", "", list(dict.fromkeys(names))
 
 
 def download(bb: dict) -> Path:

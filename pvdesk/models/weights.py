@@ -86,6 +86,17 @@ def _from_manifest(path: str, bundle: Bundle) -> Path:
     return manifest_weights_path(bundle, path)
 
 
+def hf_cached(repo: str, names) -> list[Path]:
+    """Those of ``names`` (files of the Hugging Face repository ``repo``) already in the
+    Hugging Face cache, in order; none without huggingface_hub. Never downloads."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return []
+    return [Path(hit) for n in names
+            if isinstance(hit := try_to_load_from_cache(repo, n), str)]
+
+
 def _weights_dir_candidates(bundle: Bundle, names: list[str]) -> list[Path]:
     d = os.environ.get(WEIGHTS_DIR_ENV)
     if not d:
@@ -112,15 +123,7 @@ def _open_clip_cache(model: str, tag: str) -> tuple[list[Path], str, str, list[s
                                        "open_clip_pytorch_model.bin"]
         if fname.endswith((".bin", ".pth")):
             names.insert(0, fname[:-4] + ".safetensors")
-        try:
-            from huggingface_hub import try_to_load_from_cache
-
-            for n in names:
-                hit = try_to_load_from_cache(repo, n)
-                if isinstance(hit, str):
-                    cands.append(Path(hit))
-        except ImportError:
-            pass
+        cands += hf_cached(repo, names)
         what, host = f"hf-hub {repo}", "huggingface.co"
     if url and "openaipublic" not in url:  # OpenAI's own files are TorchScript: refused
         cands.append(Path("~/.cache/clip").expanduser() / os.path.basename(url))
