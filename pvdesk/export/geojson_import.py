@@ -42,7 +42,6 @@ from pvdesk.export.qupath import (
 from pvdesk.review.types import (
     CONFIRMED,
     CORRECTED,
-    REVIEW_LABELS,
     UNREVIEWED,
     TilePrediction,
     tile_key,
@@ -99,7 +98,6 @@ def review_label(name: str | None, taxonomy: Taxonomy | None = None) -> str | No
     if not name:
         return None
     taxonomy = taxonomy or Taxonomy.breakhis()
-    labels = taxonomy.review_labels if not taxonomy.is_breakhis else REVIEW_LABELS
     human = _human_names(taxonomy)
     text = name.strip()
     for key in (text, text.lower(), text.lower().replace("-", "_").replace(" ", "_")):
@@ -109,7 +107,7 @@ def review_label(name: str | None, taxonomy: Taxonomy | None = None) -> str | No
         lab = taxonomy.normalise(text)
     except KeyError:
         return None
-    return lab if lab in labels else None
+    return lab if lab in taxonomy.review_labels else None
 
 
 def _metadata(feature: dict) -> dict:
