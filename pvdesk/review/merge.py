@@ -30,6 +30,7 @@ from pvdesk.errors import StoreError
 from pvdesk.review import schema
 from pvdesk.review.merge_sources import (
     AUDIT_COLS,
+    PRED_COLS,
     REGION_COLS,
     RUN_COLS,
     TILE_COLS,
@@ -181,11 +182,9 @@ def _fill(con, sources: list[Source]) -> dict:
                             "(?,?,?,?,?,?,?,?,?,?,?)", (tile_ids[key], *row))
     n_pred = 0
     for src in sources:
-        for r in src.store.con.execute("SELECT run_id, tile_id, probs, predicted, confidence, "
-                                       "entropy, margin, embedding FROM predictions"):
+        for r in src.store.con.execute(f"SELECT {PRED_COLS} FROM predictions"):
             cur = con.execute(
-                "INSERT OR IGNORE INTO predictions(run_id, tile_id, probs, predicted, "
-                "confidence, entropy, margin, embedding) VALUES (?,?,?,?,?,?,?,?)",
+                f"INSERT OR IGNORE INTO predictions({PRED_COLS}) VALUES (?,?,?,?,?,?,?,?)",
                 (run_ids[src.run_key(r[0])], tile_ids[src.tile_key(r[1])], *r[2:]))
             n_pred += cur.rowcount
     # audit batches: union by identity, in time order (stable: the first store's first)

@@ -22,6 +22,7 @@ RUN_COLS = ("bundle_name, bundle_version, manifest_hash, classes, device, settin
              "created_at")
 AUDIT_COLS = ("batch_id, at, reviewer, action, tile_id, slide_id, run_id, old_status, "
                "old_label, new_status, new_label, ref_batch, comment")
+PRED_COLS = "run_id, tile_id, probs, predicted, confidence, entropy, margin, embedding"
 REGION_COLS = "slide_id, label, geometry, qupath_id, origin, reviewer, added_at, active"
 
 
@@ -101,21 +102,22 @@ class Source:
         self.regions = con.execute(f"SELECT {REGION_COLS} FROM qupath_regions "
                                    "ORDER BY region_id").fetchall()
 
-    def run_key(self, run_id):
-        if run_id is None:
+    def _row(self, table: dict, key, what: str):
+        """``table[key]``; None for a None key; a damaged store when it is not held."""
+        if key is None:
             return None
-        if run_id not in self.runs:
+        if key not in table:
             raise StoreError(f"{self.path}: the review store is damaged (a row refers to "
-                             f"model run {run_id}, which it does not hold)")
-        return run_identity(self.runs[run_id])
+                             f"{what} {key}, which it does not hold)")
+        return table[key]
+
+    def run_key(self, run_id):
+        row = self._row(self.runs, run_id, "model run")
+        return None if row is None else run_identity(row)
 
     def tile_key(self, tile_id):
-        if tile_id is None:
-            return None
-        if tile_id not in self.tiles:
-            raise StoreError(f"{self.path}: the review store is damaged (a row refers to "
-                             f"tile {tile_id}, which it does not hold)")
-        return tuple(self.tiles[tile_id][:2])
+        row = self._row(self.tiles, tile_id, "tile")
+        return None if row is None else tuple(row[:2])
 
     def batches(self) -> list[tuple[str, list[tuple]]]:
         """[(identity, rows)] in the store's order; rows with identities for ids."""
@@ -153,8 +155,7 @@ def canonical_dump(path) -> dict:
     try:
         con = src.store.con
         preds = sorted((src.run_key(r[0]), src.tile_key(r[1]), *r[2:]) for r in con.execute(
-            "SELECT run_id, tile_id, probs, predicted, confidence, entropy, margin, embedding "
-            "FROM predictions"))
+            f"SELECT {PRED_COLS} FROM predictions"))
         rows = con.execute("SELECT tile_id, reviewer, status, label, reviewed_at, run_id, "
                            "first_status, first_label, first_at FROM decisions").fetchall()
         decisions = sorted([(src.tile_key(r[0]), src.run_key(r[5]), *r[1:5], *r[6:])
