@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from pvdesk.commands.common import tile_um_value
+
 
 def _classes(text: str) -> list[str]:
     names = [c.strip() for c in text.split(",") if c.strip()]
@@ -13,16 +15,6 @@ def _classes(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"expected at least two class names like "
                                          f"tumor,normal, got {text!r}")
     return names
-
-
-def _tile_um(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not 0.5 <= v <= 100_000:
-        raise argparse.ArgumentTypeError(f"expected micrometres from 0.5 to 100000, got {text!r}")
-    return v
 
 
 def register_verbs(parent) -> None:
@@ -56,7 +48,7 @@ def register_verbs(parent) -> None:
                         "{...}}); copied into the bundle")
     p.add_argument("--head", default=None, metavar="FILE",
                    help="head weights (head.weight, head.bias) for clip-linear/clip-mlp")
-    p.add_argument("--tile-um", type=_tile_um, default=None, metavar="UM",
+    p.add_argument("--tile-um", type=tile_um_value, default=None, metavar="UM",
                    help="field of view of a tile in micrometres (default 112)")
     p.add_argument("--overwrite", action="store_true", help="replace a bundle of that name")
     p.set_defaults(func=run_add)
