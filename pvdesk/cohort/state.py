@@ -68,9 +68,7 @@ def file_stamp(path: str) -> list | None:
 def read_marker(folder: Path) -> dict | None:
     try:
         data = json.loads((folder / MARKER).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):  # a damaged marker: the slide is simply redone
+    except (OSError, ValueError):  # none, or a damaged one: the slide is simply redone
         return None
     return data if isinstance(data, dict) else None
 
