@@ -134,7 +134,7 @@ class RayBackend(Backend):
                 job = queue.popleft()
                 active.append([job, self._plan.remote(job, settings_ref, regions_ref), None,
                                None])
-            self._collect_plans(active)
+            self._collect_plans(active, settings_ref)
             job, _, result, range_refs = active.popleft()
             status, payload, batches, secs = result
             if status != "ok":
@@ -142,7 +142,7 @@ class RayBackend(Backend):
                 continue
             yield _RayStream(self, job, payload, batches, range_refs, secs)
 
-    def _collect_plans(self, active) -> None:
+    def _collect_plans(self, active, settings_ref) -> None:
         """Wait until the first active slide's plan is back; fetch every plan that is back
         meanwhile and send a large slide's tile ranges out at once."""
         ray = self.ray
@@ -156,7 +156,7 @@ class RayBackend(Backend):
                     status, plan, batches, _ = a[2]
                     if status == "ok" and batches is None:
                         grid_ref = ray.put(plan.grid)
-                        a[3] = [self._range.remote(a[0], self.settings, grid_ref, s, e)
+                        a[3] = [self._range.remote(a[0], settings_ref, grid_ref, s, e)
                                 for s, e in ranges(len(plan.grid.tiles),
                                                    self.settings.tiles_per_task,
                                                    self.settings.batch_size)]
