@@ -163,13 +163,18 @@ def readers_text(labels: dict[str, str] | None) -> str:
     return " · ".join(f"{name} {short_label(label)}" for name, label in sorted(labels.items()))
 
 
-_SWATCHES: dict[tuple, object] = {}
+_SWATCHES: dict[str, object] = {}  # label -> swatch, for the taxonomy in _SWATCHES_OF
+_SWATCHES_OF: list = [None]
 
 
 def _swatch(name: str):
+    """A label's swatch in the shown taxonomy's colours (cached until it changes: checked
+    by identity, as hashing a long taxonomy on every painted cell is not free)."""
     from pvdesk.ui.review_layer import swatch
 
-    key = (shown_taxonomy(), name)
-    if key not in _SWATCHES:
-        _SWATCHES[key] = swatch(name, 12)
-    return _SWATCHES[key]
+    if _SWATCHES_OF[0] is not shown_taxonomy():
+        _SWATCHES.clear()
+        _SWATCHES_OF[0] = shown_taxonomy()
+    if name not in _SWATCHES:
+        _SWATCHES[name] = swatch(name, 12)
+    return _SWATCHES[name]
