@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pvdesk.errors import PvdeskError
 from pvdesk.export.atomic import atomic_write
-from pvdesk.taxonomy import Taxonomy
+from pvdesk.taxonomy import MAX_FILE_CLASSES, Taxonomy
 
 TAXONOMY_FILE = "taxonomy.json"
 
@@ -44,7 +44,7 @@ def ordered(classes: list[str], tax: Taxonomy | None) -> list[str]:
 def write_taxonomy(out: Path, tax: Taxonomy | None, classes: list[str]) -> str | None:
     """Write ``taxonomy.json`` for ``classes`` into ``out`` when the starting taxonomy holds
     them all and says more than their names; returns the file name for the manifest."""
-    if tax is None or not set(classes) <= set(tax.names) or len(classes) > 9:
+    if tax is None or not set(classes) <= set(tax.names) or len(classes) > MAX_FILE_CLASSES:
         return None
     if Taxonomy.from_names(classes) == Taxonomy(tax.name, tuple(
             s for s in tax.classes if s.name in classes)):
