@@ -10,10 +10,10 @@ The statistics themselves are the core's (``pvdesk.review.agreement``), the same
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-from pvdesk.review.team import ADJUDICATOR, QUEUE_ORDERS, READER
+from pvdesk.review.team import ADJUDICATOR, QUEUE_ORDERS, READER, consensus_of
 
 DEFAULT_SEED = 1
 
@@ -57,19 +57,18 @@ def load_team_state(store, run_id: int | None = None) -> TeamState:
     me = store.reviewer
     reviewers = tuple((str(n), str(r)) for n, r in store.reviewers())
     role = dict(reviewers).get(me, READER)
-    order = store.setting("queue_order", "random")
+    settings = store.settings()  # one read of the project's settings
+    order = settings.get("queue_order", "random")
     if order not in QUEUE_ORDERS:
         order = "random"
     try:
-        seed = int(store.setting("queue_seed", DEFAULT_SEED))
+        seed = int(settings.get("queue_seed", DEFAULT_SEED))
     except (TypeError, ValueError):
         seed = DEFAULT_SEED
-    state = TeamState(me, role, _as_bool(store.setting("blinded", False)), order, seed,
+    state = TeamState(me, role, _as_bool(settings.get("blinded", False)), order, seed,
                       reviewers)
     if role != ADJUDICATOR or run_id is None:
         return state
-    from pvdesk.review.team import consensus_of
-
     roles = dict(reviewers)
     by = store.decisions_by_reviewer(run_id)  # read once: the disputed tiles come from it too
     disputed = frozenset(int(t) for t in consensus_of(by, roles)[1])
@@ -80,8 +79,7 @@ def load_team_state(store, run_id: int | None = None) -> TeamState:
         for tid, d in decisions.items():
             if tid in disputed and d.label:
                 readers.setdefault(tid, {})[name] = d.label
-    return TeamState(me, role, state.blinded_setting, order, seed, reviewers, disputed,
-                     readers)
+    return replace(state, disputed=disputed, readers=readers)
 
 
 def save_reading_settings(store, blinded: bool, order: str, seed: int) -> None:
