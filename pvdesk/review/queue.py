@@ -17,14 +17,21 @@ def sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def whose(reviewer: str | None, tile: str) -> str:
+    """An SQL expression of the reviewer whose decision on ``tile`` (a column) is shown:
+    ``reviewer``, or with None the one who decided the tile most recently."""
+    if reviewer is not None:
+        return sql_text(reviewer)
+    return (f"(SELECT d2.reviewer FROM decisions d2 WHERE d2.tile_id = {tile}"
+            " ORDER BY d2.reviewed_at DESC, d2.reviewer LIMIT 1)")
+
+
 def joined(reviewer: str | None) -> str:
     """Predictions, their tiles and ``reviewer``'s decisions (d.* NULL where none);
     ``reviewer`` None: the most recent decision of any reviewer on each tile."""
-    who = (sql_text(reviewer) if reviewer is not None else
-           "(SELECT d2.reviewer FROM decisions d2 WHERE d2.tile_id = p.tile_id"
-           " ORDER BY d2.reviewed_at DESC, d2.reviewer LIMIT 1)")
     return (" FROM predictions p JOIN tiles t ON t.tile_id = p.tile_id"
-            " LEFT JOIN decisions d ON d.tile_id = p.tile_id AND d.reviewer = " + who)
+            " LEFT JOIN decisions d ON d.tile_id = p.tile_id AND d.reviewer = "
+            + whose(reviewer, "p.tile_id"))
 
 
 def select(reviewer: str | None) -> str:

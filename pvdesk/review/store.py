@@ -103,11 +103,7 @@ class ReviewStore(ReviewActions, ReviewHistory, ReviewTeam):
 
     def _view_clause(self) -> str:
         """An SQL condition on ``decisions d`` keeping the rows of the view."""
-        who = self.view_reviewer
-        if who is not None:
-            return "d.reviewer = " + _queue.sql_text(who)
-        return ("d.reviewer = (SELECT d2.reviewer FROM decisions d2 WHERE d2.tile_id = "
-                "d.tile_id ORDER BY d2.reviewed_at DESC, d2.reviewer LIMIT 1)")
+        return "d.reviewer = " + _queue.whose(self.view_reviewer, "d.tile_id")
 
     # -- lifecycle ---------------------------------------------------------------
     def close(self) -> None:
