@@ -37,8 +37,9 @@ def train_precision(device: str, precision: str) -> str:
     return ("fp32" if device == "cpu" else "auto") if precision == "auto" else precision
 
 
-def prepare_data(args, reporter):
-    """The dataset with splits, its classes (those in train) and the samples per split."""
+def prepare_data(args, reporter, start_tax=None):
+    """The dataset with splits, its classes (those in train, in the order of ``start_tax``,
+    the starting bundle's custom taxonomy, when there is one) and the samples per split."""
     ds = load_dataset(args.data, args.task, args.magnification, args.include_unreviewed)
     if ds.has_splits:
         unsplit = [s for s in ds.samples if not s.split]
@@ -68,11 +69,10 @@ def prepare_data(args, reporter):
     for n in ds.notes:
         reporter.note(n)
     train = ds.split("train")
-    from training.taxonomy_carry import ordered, start_taxonomy
+    from training.taxonomy_carry import ordered
 
     # a custom taxonomy keeps its starting bundle's class order (and so its review keys)
-    classes = ordered([c for c in ds.classes if any(s.label == c for s in train)],
-                      start_taxonomy(getattr(args, "backbone", None)))
+    classes = ordered([c for c in ds.classes if any(s.label == c for s in train)], start_tax)
     if len(classes) < 2:
         raise DataError(f"{ds.origin}: the training split has {len(classes)} class(es); at "
                         "least 2 are needed")
@@ -135,7 +135,10 @@ def run_train(args, reporter) -> int:
                             "hold a slash (--name)")
     device = pick_device(args.device)
     precision = train_precision(device, args.precision)
-    ds, classes, parts = prepare_data(args, reporter)
+    from training.taxonomy_carry import start_taxonomy, write_taxonomy
+
+    start_tax = start_taxonomy(getattr(args, "backbone", None))  # resolved once
+    ds, classes, parts = prepare_data(args, reporter, start_tax)
     reporter.start("train", head=args.head, backbone=args.backbone, out=str(out),
                    classes=classes, counts=ds.counts(), epochs=args.epochs, seed=args.seed,
                    device=device)
@@ -217,9 +220,7 @@ def run_train(args, reporter) -> int:
     if history:
         with atomic_write(out / "history.json") as fh:
             json.dump(history, fh, indent=1)
-    from training.taxonomy_carry import start_taxonomy, write_taxonomy
-
-    tax_file = write_taxonomy(out, start_taxonomy(getattr(args, "backbone", None)), classes)
+    tax_file = write_taxonomy(out, start_tax, classes)
     if tax_file:  # display names, colours, keys and groups of the starting bundle
         manifest["taxonomy"] = tax_file
     save_bundle(out, manifest, res["tensors"])
