@@ -107,6 +107,17 @@ def _taxonomy_field(raw: Any, where: str) -> str:
     return raw
 
 
+def stated_mean_std(cfg: dict) -> dict:
+    """{mean, std} as a model's own config states them (three numbers each; others left out),
+    for a manifest."""
+    out: dict = {}
+    for key in ("mean", "std"):
+        v = cfg.get(key)
+        if isinstance(v, (list, tuple)) and len(v) == 3:
+            out[key] = [float(x) for x in v]
+    return out
+
+
 def _triple(raw: Any, where: str, field: str, default) -> tuple[float, float, float]:
     if raw is None:
         return tuple(default)

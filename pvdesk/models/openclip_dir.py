@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from pvdesk import safe_json
 from pvdesk.errors import ModelError
+from pvdesk.models.manifest import stated_mean_std
 
 if TYPE_CHECKING:
     from pvdesk.models.bundle import Bundle
@@ -52,11 +53,7 @@ def preprocess(cfg: dict) -> dict:
         size = size[-1]
     if isinstance(size, int) and not isinstance(size, bool):
         out["input_size"] = size
-    for key in ("mean", "std"):
-        v = pre.get(key)
-        if isinstance(v, (list, tuple)) and len(v) == 3:
-            out[key] = [float(x) for x in v]
-    return out
+    return {**out, **stated_mean_std(pre)}
 
 
 def weights_in(folder: Path) -> Path | None:

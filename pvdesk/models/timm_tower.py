@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from pvdesk import heavy, safe_json
 from pvdesk.errors import ModelError
+from pvdesk.models.manifest import stated_mean_std
 
 if TYPE_CHECKING:
     from pvdesk.models.bundle import Bundle
@@ -104,11 +105,7 @@ def preprocess(pretrained_cfg: dict) -> dict:
     size = pretrained_cfg.get("input_size")
     if isinstance(size, (list, tuple)) and size:
         out["input_size"] = int(size[-1])
-    for key in ("mean", "std"):
-        v = pretrained_cfg.get(key)
-        if isinstance(v, (list, tuple)) and len(v) == 3:
-            out[key] = [float(x) for x in v]
-    return out
+    return {**out, **stated_mean_std(pretrained_cfg)}
 
 
 def hub_repo(bb: dict) -> str | None:
