@@ -203,8 +203,10 @@ def team_cells(store, run_id: int | None, team: bool | None):
     ``team`` is False, or None and fewer than two reviewers decided tiles."""
     from pvdesk.review.team import consensus_of
 
+    if team is False:
+        return [], {}
     by = store.decisions_by_reviewer(run_id)
-    if team is False or (team is None and len(by) < 2):
+    if team is None and len(by) < 2:
         return [], {}
     roles = store.roles()
     names = sorted(set(by) | set(roles))
