@@ -41,21 +41,23 @@ def safe_name(text: str) -> str:
 
 
 def csv_rows(batch, models, source_path: str, mpp):
+    groups = {m.label: [taxonomy_of(m.bundle).group_of(c) or "" for c in m.bundle.classes]
+              for m in models}  # each class's group, looked up once per batch, not per row
     for i, tile in enumerate(batch.tiles):
+        source = tile_source(tile, source_path)
         if tile.index in batch.errors:  # counted, never silently left out
             for m in models:
-                yield {"source": tile_source(tile, source_path), "tile_x": tile.x,
+                yield {"source": source, "tile_x": tile.x,
                        "tile_y": tile.y, "tile_w": tile.w, "tile_h": tile.h, "mpp": mpp,
                        "model": m.csv_model, "tile_status": "unreadable"}
             continue
         for m in models:
             probs = batch.probs[m.label][i]
             best = int(np.argmax(probs))
-            row = {"source": tile_source(tile, source_path), "tile_x": tile.x, "tile_y": tile.y,
+            row = {"source": source, "tile_x": tile.x, "tile_y": tile.y,
                    "tile_w": tile.w, "tile_h": tile.h, "mpp": mpp, "model": m.csv_model,
                    "predicted": m.bundle.classes[best],
-                   "predicted_group": taxonomy_of(m.bundle).group_of(
-                       m.bundle.classes[best]) or "",
+                   "predicted_group": groups[m.label][best],
                    "confidence": float(probs[best])}
             row.update({f"p_{c}": float(p) for c, p in zip(m.bundle.classes, probs, strict=True)})
             yield row
