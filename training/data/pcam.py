@@ -33,10 +33,19 @@ def x_file(folder: Path, split: str) -> Path:
     return folder / f"{PREFIX}{split}_x.h5"
 
 
+def _gz(f: Path) -> Path:
+    return f.with_name(f.name + ".gz")
+
+
+def _present(folder: Path, split: str) -> bool:
+    """The split's patches file is there (or its .gz archive)."""
+    x = x_file(folder, split)
+    return x.exists() or _gz(x).exists()
+
+
 def is_pcam(folder: Path) -> bool:
     """True when the folder holds PCam's files (or their .gz archives)."""
-    return any(x_file(folder, s).exists() or Path(str(x_file(folder, s)) + ".gz").exists()
-               for s in SPLITS)
+    return any(_present(folder, s) for s in SPLITS)
 
 
 def _dataset(h5, path: Path, name: str, shape_tail: tuple):
@@ -62,13 +71,14 @@ def _labels(folder: Path, split: str) -> tuple[Path, list[int]]:
     x, y = x_file(folder, split), folder / f"{PREFIX}{split}_y.h5"
     for f in (x, y):
         if not f.is_file():
-            gz = Path(str(f) + ".gz")
+            gz = _gz(f)
             hint = f" (decompress {gz.name} first: gunzip -k {gz})" if gz.exists() else ""
             raise DataError(f"{f}: missing{hint}")
     with _open(x) as hx:
-        n = _dataset(hx, x, "x", (PATCH_PX, PATCH_PX, 3)).shape[0]
-        if hx["x"].dtype != "uint8":
-            raise DataError(f"{x}: 'x' holds {hx['x'].dtype}, expected uint8 pixels")
+        xs = _dataset(hx, x, "x", (PATCH_PX, PATCH_PX, 3))
+        n = xs.shape[0]
+        if xs.dtype != "uint8":
+            raise DataError(f"{x}: 'x' holds {xs.dtype}, expected uint8 pixels")
     with _open(y) as hy:
         ys = _dataset(hy, y, "y", (1, 1, 1))
         if ys.shape[0] != n:
@@ -95,8 +105,7 @@ def load_pcam(folder: str | Path) -> Dataset:
     samples: list[Sample] = []
     found = []
     for name, split in SPLITS.items():
-        if not x_file(folder, name).exists() and not Path(
-                str(x_file(folder, name)) + ".gz").exists():
+        if not _present(folder, name):
             continue
         x, labels = _labels(folder, name)
         slides = _slides(folder, name, len(labels))
