@@ -15,6 +15,10 @@ def _f(v, digits: int = 3) -> str:
     return "undefined" if v is None else f"{v:.{digits}f}"
 
 
+def _pct(v) -> str:
+    return "undefined" if v is None else f"{100 * v:.1f}%"
+
+
 def _ci(interval) -> str:
     if not interval:
         return ""
@@ -82,10 +86,8 @@ def report_lines(r: dict, pngs: dict[tuple[str, str], str]) -> list[str]:
         w = p.get("weighted")
         wtext = (f"{_f(w['kappa'])}{_ci(w['interval'])} on {w['n_text']}, order "
                  f"{' < '.join(w['order'])}" if w else "—")
-        pa = p["percent_agreement"]
         lines.append(f"| {p['a']} vs {p['b']} | {p['n_text']} | {_f(p['kappa'])}"
-                     f"{_ci(p['kappa_interval'])} | "
-                     f"{'undefined' if pa is None else f'{100 * pa:.1f}%'}"
+                     f"{_ci(p['kappa_interval'])} | {_pct(p['percent_agreement'])}"
                      f"{_ci(p['percent_interval'])} | {wtext} |")
     if not r["pairs"]:
         lines.append("| (fewer than two readers) | | | | |")
@@ -100,9 +102,7 @@ def report_lines(r: dict, pngs: dict[tuple[str, str], str]) -> list[str]:
     if f:
         lines += ["", f"## Fleiss' kappa ({len(f['reviewers'])} readers)", "",
                   f"kappa {_f(f['kappa'])}{_ci(f['interval'])} on {f['n_text']}; pairs of "
-                  f"ratings that agree: "
-                  + ("undefined" if f["pairwise_agreement"] is None
-                     else f"{100 * f['pairwise_agreement']:.1f}%") + ".", "",
+                  f"ratings that agree: {_pct(f['pairwise_agreement'])}.", "",
                   "| class | specific agreement | ratings |", "|---|---|---|"]
         for lab, v in f["per_class"].items():
             lines.append(f"| {lab} | {_f(v['specific_agreement'])} | {v['ratings']} |")
@@ -110,10 +110,8 @@ def report_lines(r: dict, pngs: dict[tuple[str, str], str]) -> list[str]:
               "| reader | run | tiles | Cohen's kappa | percent agreement |", "|---|---|---|---|---|"]
     for m in r["models"]:
         model = m["model"] + ("" if m["trained"] else " (UNTRAINED)")
-        pa = m["percent_agreement"]
         lines.append(f"| {m['reviewer']} | {m['run_id']}: {model} | {m['n_text']} | "
-                     f"{_f(m['kappa'])}{_ci(m['interval'])} | "
-                     f"{'undefined' if pa is None else f'{100 * pa:.1f}%'} |")
+                     f"{_f(m['kappa'])}{_ci(m['interval'])} | {_pct(m['percent_agreement'])} |")
     return lines + [""]
 
 
