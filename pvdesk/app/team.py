@@ -86,9 +86,10 @@ def save_reading_settings(store, blinded: bool, order: str, seed: int) -> None:
     """Store the project's blinded-reading settings (each change audited by the store)."""
     if order not in QUEUE_ORDERS:
         raise ValueError(f"unknown blinded queue order {order!r}; use random or spatial")
+    stored = store.settings()
     for key, value in (("blinded", bool(blinded)), ("queue_order", order),
                        ("queue_seed", int(seed))):
-        if store.setting(key, None) != value:
+        if stored.get(key) != value:
             store.set_setting(key, value)
 
 
