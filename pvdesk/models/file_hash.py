@@ -33,9 +33,7 @@ def _cache_file() -> Path:
 def _read(path: Path) -> dict:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError):  # a damaged or unreadable cache: rebuilt from the files
+    except (OSError, ValueError):  # none yet, or damaged or unreadable: rebuilt from the files
         return {}
     return raw if isinstance(raw, dict) else {}
 
