@@ -32,6 +32,7 @@ def classes_text(classes: list[str], width: int = 60) -> str:
 
 def run(args) -> int:
     from pvdesk.models import find_bundles
+    from pvdesk.models.lineage import part_text, recorded_evaluation
     from pvdesk.models.registry import builtin_models_dir
     from pvdesk.paths import user_models_dir
 
@@ -40,8 +41,6 @@ def run(args) -> int:
     rows = []
     for b in bundles:
         ok, why = b.weights_status()
-        from pvdesk.models.lineage import part_text, recorded_evaluation
-
         rows.append({"name": b.name, "version": b.version, "kind": b.kind, "classes": b.classes,
                      "weights_available": ok, "weights": why, "trained": b.trained,
                      "status": b.status, "untrained_because": b.untrained_reasons,
