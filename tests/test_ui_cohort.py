@@ -102,3 +102,23 @@ def test_cohort_dock_opens_a_slide_with_its_run(qtbot, tmp_path, monkeypatch):
     assert w.review.session.store.path == project
     w.grab().save(str(SHOTS / "cohort-opened-1366x768.png"))
     w.close()
+
+
+def test_a_custom_taxonomy_gets_its_own_call(tmp_path):
+    """The call follows the run's taxonomy, as predict's summary does: benign/malignant
+    groups from a taxonomy file give one; classes without groups give none."""
+    from pvdesk.taxonomy import parse_taxonomy
+
+    grouped = parse_taxonomy({"classes": [{"name": "tumor", "group": "malignant"},
+                                          {"name": "stroma", "group": "benign"}]}, "t.json")
+    with ReviewStore(tmp_path / "p.pvdb") as store:
+        for sid, settings in (("grouped", {"taxonomy": grouped.to_dict()}), ("plain", {})):
+            store.add_slide(sid, f"/x/{sid}.svs")
+            run = store.add_run("tiny", "1", "h", ["tumor", "stroma"], "cpu", settings)
+            store.add_predictions(run, sid, [
+                TilePrediction(f"/x/{sid}.svs", 224 * k, 0, 224, 224, 0.5,
+                               [0.8, 0.2] if k < 3 else [0.2, 0.8]) for k in range(10)])
+        rows = {r.slide_id: r for r in cohort_table(store)}
+    assert rows["grouped"].call == "malignant"
+    assert rows["grouped"].malignant_share == pytest.approx(3 / 10)
+    assert rows["plain"].call is None and rows["plain"].malignant_share is None

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pvdesk.predict.summary import MALIGNANT_SHARE
 from pvdesk.review.types import model_label
-from pvdesk.taxonomy import group_of
+from pvdesk.taxonomy import Taxonomy
 
 FLAG_CONFIDENCE = 0.5
 
@@ -29,7 +29,7 @@ class CohortEntry:
     path: str
     run_id: int
     model: str
-    call: str | None  # "malignant", "benign" or None (no class with a group)
+    call: str | None  # "malignant", "benign" or None (the run's classes have no such groups)
     malignant_share: float | None
     tiles: int
     flagged: int
@@ -56,13 +56,6 @@ class CohortEntry:
                 self.reviewed / self.tiles if self.tiles else 1.0, self.path)
 
 
-def _group(name: str) -> str | None:
-    try:
-        return group_of(name)
-    except (KeyError, ValueError):  # a class of another taxonomy: no benign/malignant call
-        return None
-
-
 def cohort_table(store, flag_below: float = FLAG_CONFIDENCE) -> list[CohortEntry]:
     """The project's slides with their newest run, sorted by need of review."""
     with store._lock:
@@ -85,13 +78,13 @@ def cohort_table(store, flag_below: float = FLAG_CONFIDENCE) -> list[CohortEntry
     for sid, run in newest.items():
         per_class = per_run[sid, run]
         tiles = sum(n for n, _ in per_class.values())
-        groups = {c: _group(c) for c in per_class}
-        grouped = sum(n for c, (n, _) in per_class.items() if groups[c] is not None)
-        malignant = sum(n for c, (n, _) in per_class.items() if groups[c] == "malignant")
-        share = malignant / grouped if grouped else None
-        call = None if share is None else ("malignant" if share >= MALIGNANT_SHARE
-                                           else "benign")
         info = store.run(run)
+        tax = Taxonomy.of_run(info)  # the run's own classes and groups, as predict's summary
+        share = call = None
+        if tax.benign_malignant and tiles:
+            share = sum(n for c, (n, _) in per_class.items()
+                        if tax.group_of(c) == "malignant") / tiles
+            call = "malignant" if share >= MALIGNANT_SHARE else "benign"
         out.append(CohortEntry(sid, paths.get(sid, sid), run,
                                model_label(info.bundle_name, info.bundle_version, info.trained),
                                call, share, tiles,
