@@ -549,6 +549,8 @@ def test_a_hostile_stored_taxonomy_falls_back_to_the_class_names(capsys):
     run = SimpleNamespace(run_id=7, classes=TSN, settings={"taxonomy": stored})
     assert Taxonomy.of_run(run) == tax
     assert "run 7: stored taxonomy unusable" in capsys.readouterr().err
+    assert Taxonomy.of_run(run) is Taxonomy.of_run(run)  # parsed once per run object
+    assert capsys.readouterr().err == ""  # and reported once, not at every correction
     for bad in ({"classes": "x"}, {"classes": [{"name": "a"}]},
                 {"classes": [dict(c, key="7") for c in tax.to_dict()["classes"]]}):
         run = SimpleNamespace(run_id=8, classes=TSN, settings={"taxonomy": bad})

@@ -94,17 +94,26 @@ class Taxonomy:
 
     @classmethod
     def of_run(cls, run) -> Taxonomy:
-        """A stored run's taxonomy: its settings' ``taxonomy``, else from its classes."""
+        """A stored run's taxonomy: its settings' ``taxonomy``, else from its classes.
+        Kept on the run object (a run never changes), so a store's cached runs parse it,
+        and report an unusable one, once."""
+        memo = getattr(run, "__dict__", None)
+        if memo is not None and "_taxonomy" in memo:
+            return memo["_taxonomy"]
+        tax = None
         raw = (getattr(run, "settings", None) or {}).get("taxonomy")
         if isinstance(raw, dict):
             try:
-                return cls.from_dict(raw)
+                tax = cls.from_dict(raw)
             except ValueError as exc:
                 import sys
 
                 print(f"pvdesk: run {getattr(run, 'run_id', '?')}: stored taxonomy unusable "
                       f"({exc}); using its class names", file=sys.stderr)
-        return cls.for_classes(run.classes)
+        tax = tax or cls.for_classes(run.classes)
+        if memo is not None:
+            memo["_taxonomy"] = tax
+        return tax
 
     @classmethod
     def from_dict(cls, d: dict) -> Taxonomy:
