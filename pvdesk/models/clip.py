@@ -15,7 +15,7 @@ from pvdesk.errors import ModelError
 from pvdesk.models.manifest import WEIGHTS_NAME
 from pvdesk.models.randinit import calibrate_batchnorm, seeded
 from pvdesk.models.tensors import ZEROSHOT_KEYS, check_tensors, load_checkpoint, load_into
-from pvdesk.models.weights import WeightsPlan, fetch, plan
+from pvdesk.models.weights import WeightsPlan, backbone_file, plan
 
 if TYPE_CHECKING:
     from pvdesk.models.bundle import Bundle
@@ -42,11 +42,7 @@ def bundle_tensors(bundle: Bundle) -> dict:
 
 def _weights(bundle: Bundle, p: WeightsPlan):
     """The backbone state dict (or None); fails before any model is built."""
-    path = None
-    if p.how in ("file", "cached"):
-        path = p.path
-    elif p.how in ("download", "missing"):
-        path = fetch(bundle, p)  # fails fast (offline, unreachable) or raises for "missing"
+    path = backbone_file(bundle, p)  # fails fast (offline, unreachable) or for "missing"
     return (load_checkpoint(path), str(path)) if path is not None else (None, "")
 
 

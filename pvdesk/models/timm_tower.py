@@ -157,16 +157,12 @@ def build_tower(bundle: Bundle, p: WeightsPlan, bundle_tensors: dict):
     """The timm encoder with its weights, as a module with ``output_dim`` (feature width)."""
     from pvdesk.models.randinit import seeded
     from pvdesk.models.tensors import load_checkpoint, load_into
-    from pvdesk.models.weights import fetch
+    from pvdesk.models.weights import backbone_file
 
     timm = heavy.timm()
     bb = bundle.backbone
-    path: Path | None = None
+    path = backbone_file(bundle, p)
     state = None
-    if p.how in ("file", "cached"):
-        path = p.path
-    elif p.how in ("download", "missing"):
-        path = fetch(bundle, p)
     if path is not None:
         state = load_checkpoint(path)
     elif p.how == "bundle":

@@ -240,6 +240,17 @@ def weights_status(bundle: Bundle) -> tuple[bool, str]:
     return True, p.detail
 
 
+def backbone_file(bundle: Bundle, p: WeightsPlan) -> Path | None:
+    """The file the backbone weights of plan ``p`` are read from, fetched first when they are
+    not here yet (``fetch``: fails fast offline, and for a missing file); None for random
+    weights and weights inside the bundle."""
+    if p.how in ("file", "cached"):
+        return p.path
+    if p.how in ("download", "missing"):
+        return fetch(bundle, p)
+    return None
+
+
 def fetch(bundle: Bundle, p: WeightsPlan) -> Path | None:
     """Download what ``plan`` could not find, once and quickly failing. Returns a file path,
     or None for hf-hub/open_clip downloads that live in their own cache (then re-plan)."""
