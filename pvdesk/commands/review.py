@@ -152,12 +152,10 @@ def stats(store: ReviewStore, run_id: int | None = None) -> dict:
     by = store.decisions_by_reviewer(run_id)
     out["reviewers"] = [{"name": n, "role": role, "tiles": len(by.get(n, {}))}
                         for n, role in store.reviewers()]
-    if len(by) > 1:
-        from collections import Counter
+    if len(by) > 1:  # from the decisions already read, not a second and third read
+        from pvdesk.review.team import consensus_counts
 
-        c = Counter(src for _, src in store.consensus(run_id).values())
-        out["consensus"] = {**{k: c[k] for k in ("adjudicated", "unanimous", "single")},
-                            "disputed": len(store.disputed(run_id))}
+        out["consensus"] = consensus_counts(by, store.roles())
     return out
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from pvdesk.errors import PvdeskError
 from pvdesk.review import agreement as ag
-from pvdesk.review.team import ADJUDICATOR, consensus_of
+from pvdesk.review.team import ADJUDICATOR, consensus_counts
 
 USES = ("first", "current")
 
@@ -152,17 +152,6 @@ def _model(name, dec, run, predicted, slides, resamples, seed) -> dict:
             "percent_agreement": _num(eq.mean()) if both else None}
 
 
-def _consensus_counts(store, run_id, roles: dict[str, str]) -> dict:
-    """How many tiles have a consensus label, by source, and how many are disputed (the
-    decisions as they stand, every reviewer; one read of them)."""
-    from collections import Counter
-
-    cons, disputed = consensus_of(store.decisions_by_reviewer(run_id), roles)
-    c = Counter(src for _, src in cons.values())
-    return {"adjudicated": c["adjudicated"], "unanimous": c["unanimous"],
-            "single": c["single"], "disputed": len(disputed)}
-
-
 def analyse(store, reviewers: list[str] | None = None, run_id: int | None = None,
             use: str = "first", order: list[str] | None = None, resamples: int = 1000,
             seed: int = 0) -> dict:
@@ -209,7 +198,7 @@ def analyse(store, reviewers: list[str] | None = None, run_id: int | None = None
            "fleiss": (_fleiss(names, by, slides, codes, resamples, seed)
                       if len(names) >= 3 else None),
            "models": [],
-           "consensus": _consensus_counts(store, run_id, roles)}
+           "consensus": consensus_counts(store.decisions_by_reviewer(run_id), roles)}
     for run in runs:
         predicted = store.predicted(run.run_id)
         for r in names:

@@ -85,6 +85,15 @@ def consensus_of(by_reviewer: dict[str, dict[int, Decision]], roles: dict[str, s
     return out, sorted(disputed)
 
 
+def consensus_counts(by_reviewer: dict[str, dict[int, Decision]], roles: dict[str, str]
+                     ) -> dict[str, int]:
+    """How many tiles have a consensus label, by source, and how many are disputed."""
+    cons, disputed = consensus_of(by_reviewer, roles)
+    sources = [src for _, src in cons.values()]
+    return {**{k: sources.count(k) for k in (ADJUDICATED, UNANIMOUS, SINGLE)},
+            "disputed": len(disputed)}
+
+
 class ReviewTeam:
     """Needs ``con``, ``_lock``, ``transaction()``, ``reviewer``, ``path`` and
     ``_next_batch`` from ReviewStore."""
