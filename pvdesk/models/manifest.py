@@ -163,13 +163,7 @@ def _backbone(raw: Any, kind: str, where: str) -> dict:
     if clip and src in ("open_clip", "file", "bundle") and not isinstance(bb.get("model"), str) \
             and local_dir is None:
         raise _fail(where, "backbone.model", "an open_clip model name such as 'RN50' is needed")
-    init = bb.get("init")
-    if init not in (None, "random", "pretrained"):
-        raise _fail(where, "backbone.init", f"unknown init {init!r} (expected random or pretrained)")
-    seed = bb.get("seed", 0)
-    if init == "random" and (not isinstance(seed, int) or isinstance(seed, bool)
-                             or not 0 <= seed < 2**32):
-        raise _fail(where, "backbone.seed", "must be an integer from 0 to 2^32 - 1")
+    _init_and_seed(bb, where, seeded_always=False)
     for key in ("model", "pretrained", "id", "path", "weights", "local_dir", "spec"):
         v = bb.get(key)
         if isinstance(v, str) and (len(v) > 4096 or "\x00" in v):
@@ -201,13 +195,20 @@ def _timm_backbone(bb: dict, kind: str, where: str) -> dict:
             for k, v in args.items()):
         raise _fail(where, "backbone.model_args", "must be an object of simple values "
                     "(numbers, strings, true/false), such as {\"init_values\": 1e-5}")
+    _init_and_seed(bb, where, seeded_always=True)
+    return bb
+
+
+def _init_and_seed(bb: dict, where: str, seeded_always: bool) -> None:
+    """``backbone.init`` (random, pretrained or absent) and ``backbone.seed`` (checked for a
+    random init, or always when the family seeds every build)."""
     init = bb.get("init")
     if init not in (None, "random", "pretrained"):
         raise _fail(where, "backbone.init", f"unknown init {init!r} (expected random or pretrained)")
     seed = bb.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+    if (seeded_always or init == "random") and (not isinstance(seed, int)
+                                               or isinstance(seed, bool) or not 0 <= seed < 2**32):
         raise _fail(where, "backbone.seed", "must be an integer from 0 to 2^32 - 1")
-    return bb
 
 
 def _prompts(raw: Any, where: str) -> Any:
