@@ -18,6 +18,7 @@ import json
 
 from pvdesk.export.atomic import atomic_write
 from pvdesk.export.csv import neutralise
+from pvdesk.review.types import UNTRAINED_TAG
 
 HEAD = ("path", "slide_id", "output", "model", "status", "tiles", "tiles_classified",
         "tiles_unreadable")
@@ -37,7 +38,7 @@ def done_rows(job, info: dict, seconds: float) -> list[dict]:
         share = m["malignant_share"]
         rows.append({
             "path": job.path, "slide_id": info.get("slide_id", ""), "output": job.name,
-            "model": m["model"] + ("" if m["trained"] else " (UNTRAINED)"),
+            "model": m["model"] + ("" if m["trained"] else UNTRAINED_TAG),
             "status": DONE, "tiles": info["tiles"], "tiles_classified": m["tiles_classified"],
             "tiles_unreadable": m["tiles_unreadable"],
             **{f"n_{c}": n for c, n in m["tiles_per_class"].items()},
