@@ -102,7 +102,6 @@ def class_texts(bundle: Bundle, spec=None) -> dict[str, list[str]]:
     phrases: dict[str, list[str]] = {}
     for key, val in obj["classes"].items():
         try:  # the bundle's own taxonomy (BreakHis names and aliases, or custom classes)
-            tax = getattr(bundle, "taxonomy", None)
             name = tax.normalise(key) if tax is not None else normalise_name(key)
         except KeyError:
             raise ModelError(f"{origin}: field 'classes.{key}': unknown class name") from None
