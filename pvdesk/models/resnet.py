@@ -10,7 +10,7 @@ from pvdesk.models.clip import bundle_tensors
 from pvdesk.models.manifest import WEIGHTS_NAME
 from pvdesk.models.randinit import calibrate_batchnorm, calibrate_linear, seeded
 from pvdesk.models.tensors import load_checkpoint, load_into
-from pvdesk.models.weights import fetch, plan
+from pvdesk.models.weights import backbone_file, plan
 
 if TYPE_CHECKING:
     from pvdesk.models.bundle import Bundle
@@ -37,11 +37,7 @@ def build_resnet_net(bundle: Bundle, override=None):
     where = str(bundle.path / WEIGHTS_NAME) if bundle.path else bundle.where
     p = plan(bundle, override)
     # Weights first: a missing, refused or undownloadable file fails before any model is built.
-    path = None
-    if p.how in ("file", "cached"):
-        path = p.path
-    elif p.how in ("download", "missing"):
-        path = fetch(bundle, p)
+    path = backbone_file(bundle, p)
     state = load_checkpoint(path) if path is not None else None
     # Random init (the demo): zero-initialised residual branches (torchvision's option) and
     # calibrated BatchNorm statistics keep the random network well conditioned, so outputs
