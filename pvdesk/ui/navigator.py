@@ -6,6 +6,7 @@ from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from pvdesk.ui.scaled_images import ScaledImages
 from pvdesk.ui.tile_loader import pil_to_qimage
 
 
@@ -19,6 +20,7 @@ class Navigator(QWidget):
         self._thumb: QImage | None = None
         self._slide = (1, 1)
         self._rect: tuple[float, float, float, float] | None = None
+        self._scaled = ScaledImages(16 * 1024 * 1024)  # the thumbnail at the widget's size
         self.setCursor(Qt.CursorShape.PointingHandCursor)
 
     def sizeHint(self) -> QSize:
@@ -58,9 +60,10 @@ class Navigator(QWidget):
         if self._thumb is None:
             p.end()
             return
-        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         r = self._image_rect()
-        p.drawImage(r, self._thumb)
+        # scaled once per size, then blitted: the view's rectangle moves on every pan
+        p.drawImage(r.topLeft(), self._scaled.at(self._thumb, round(r.width()),
+                                                 round(r.height())))
         if self._rect is not None:
             sw, _ = self._slide
             s = r.width() / sw

@@ -67,7 +67,9 @@ def frame_image(frame) -> QImage:
     """A HeatmapService frame (premultiplied RGBA array) as a QImage (one copy)."""
     h, w = frame.rgba.shape[:2]
     q = QImage(frame.rgba.data, w, h, w * 4, QImage.Format.Format_RGBA8888_Premultiplied)
-    return q.copy()  # own the pixels: the array may go
+    # one conversion per frame into the raster engine's native format (which also owns the
+    # pixels: the array may go), not one per paint
+    return q.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
 
 
 class OverlayController(QObject):

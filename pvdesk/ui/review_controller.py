@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
@@ -82,7 +83,12 @@ class ReviewController(StoreMixin, QObject):
         self.team = TeamController(self)  # reviewer, blinded reading, adjudication, merge
         self._wire()
         self.cohort = CohortController(self)  # File ▸ Cohort table of the review project
-        QApplication.instance().installEventFilter(self)
+        # Review keys are caught on whichever widget of the window has the focus. Not with an
+        # application-wide filter: that runs Python (and takes the GIL) for every event of
+        # every object, which stalled the event loop while a run's threads held the GIL.
+        self._filtered = None
+        QApplication.instance().focusChanged.connect(self._follow_focus)
+        self._follow_focus(None, QApplication.focusWidget())
 
     def _wire(self) -> None:
         w, a, d = self.w, self.acts, self.dock
@@ -277,6 +283,17 @@ class ReviewController(StoreMixin, QObject):
         self.dock.show_patient(code)
 
     # -- keys -------------------------------------------------------------------------------
+    def _follow_focus(self, _old, new) -> None:
+        """Filter the events of the focused widget of this window (the window itself when
+        nothing in it has the focus)."""
+        target = new if isinstance(new, QWidget) and new.window() is self.w else self.w
+        if target is self._filtered or self.closed:
+            return
+        if self._filtered is not None and shiboken6.isValid(self._filtered):
+            self._filtered.removeEventFilter(self)
+        target.installEventFilter(self)
+        self._filtered = target
+
     def eventFilter(self, obj, event) -> bool:
         if event.type() != QEvent.Type.KeyPress or not self.mode:
             return False
@@ -303,7 +320,10 @@ class ReviewController(StoreMixin, QObject):
     def shutdown(self) -> None:
         self.closed = True
         self.relay.close()
-        QApplication.instance().removeEventFilter(self)
+        QApplication.instance().focusChanged.disconnect(self._follow_focus)
+        if self._filtered is not None and shiboken6.isValid(self._filtered):
+            self._filtered.removeEventFilter(self)
+        self._filtered = None
         self.dock.flush_diagnosis()
         self.exporter.shutdown()
         self.team.shutdown()

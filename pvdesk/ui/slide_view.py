@@ -15,6 +15,7 @@ from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
+from pvdesk.ui.scaled_images import ScaledImages
 from pvdesk.ui.tile_loader import TileLoader, pil_to_qimage
 from pvdesk.viewport import Viewport, magnification, max_display_ds, scale_bar
 
@@ -43,6 +44,7 @@ class SlideView(QWidget):
         self.vp: Viewport | None = None
         self.source = None
         self._thumb: QImage | None = None
+        self._scaled = ScaledImages()  # display tiles at their on-screen size
         self._layers: list = []
         self._drag: QPointF | None = None
         self._press: QPointF | None = None
@@ -243,7 +245,7 @@ class SlideView(QWidget):
             self._paint_coarser(p, vp)
         for key, img in target:
             if img is not None:
-                p.drawImage(self._snapped_rect(*key.rect(vp.slide_w, vp.slide_h)), img)
+                self._draw_tile(p, key, img, vp)
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         for layer in self._layers:
             layer.paint(p, vp)
@@ -262,6 +264,11 @@ class SlideView(QWidget):
         left, top = round(x0), round(y0)
         return QRect(left, top, max(1, round(x1) - left), max(1, round(y1) - top))
 
+    def _draw_tile(self, p: QPainter, key, img: QImage, vp: Viewport) -> None:
+        """One display tile, scaled once per zoom (ScaledImages) and then blitted."""
+        r = self._snapped_rect(*key.rect(vp.slide_w, vp.slide_h))
+        p.drawImage(r.topLeft(), self._scaled.at(img, r.width(), r.height()))
+
     def _paint_coarser(self, p: QPainter, vp: Viewport) -> None:
         target = vp.ds
         ds = min(target * 8, max_display_ds(vp.slide_w, vp.slide_h))
@@ -269,7 +276,7 @@ class SlideView(QWidget):
             for key in vp.tiles(ds):
                 img = self.loader.cached(key)
                 if img is not None:
-                    p.drawImage(self._snapped_rect(*key.rect(vp.slide_w, vp.slide_h)), img)
+                    self._draw_tile(p, key, img, vp)
             ds //= 2
 
     def _paint_scale_bar(self, p: QPainter, vp: Viewport) -> None:
