@@ -128,6 +128,11 @@ def test_streamed_tiles_join_the_end_and_are_sorted_in_when_the_run_ends(tmp_pat
     fresh = ReviewSession(store, src.slide_id, run)
     assert {t: (r.predicted, r.probs, r.entropy) for t, r in s.all.items()} == {
         t: (r.predicted, r.probs, r.entropy) for t, r in fresh.all.items()}
+    # the streamed session sorts from the columns it kept; a fresh one from its records
+    for order in ("entropy", "margin", "tile", "spatial"):
+        s.set_filters(order=order)
+        fresh.set_filters(order=order)
+        assert [e.tile_id for e in s.entries] == [e.tile_id for e in fresh.entries], order
     s.close()
 
 

@@ -51,20 +51,27 @@ def decide(rec: TileRecord, action: str, label: str | None) -> tuple[str, str | 
     return (CONFIRMED if label == rec.predicted else CORRECTED), label
 
 
-def ordered_ids(order: str, recs: list[TileRecord], seed: int = 0) -> list[int]:
+def ordered_ids(order: str, recs: list[TileRecord], seed: int = 0, columns=None) -> list[int]:
     """The tile ids of ``recs`` in queue ``order`` (one of ORDERS, or a blinded order of
-    BLIND_ORDERS with its ``seed``): one numpy sort, whatever the tile count."""
+    BLIND_ORDERS with its ``seed``): one numpy sort, whatever the tile count. ``columns``:
+    the records' (ids, entropy, margin) arrays when the caller keeps them
+    (queue_state.OrderColumns), else they are read from the records."""
     import numpy as np
 
     n = len(recs)
-    ids = np.fromiter((r.tile_id for r in recs), dtype=np.int64, count=n)
+    if columns is not None:
+        ids, ent, mar = columns
+    else:
+        ids = np.fromiter((r.tile_id for r in recs), dtype=np.int64, count=n)
+        ent = mar = None
     if order in BLIND_ORDERS:
         idx = blind_permutation(order, recs, ids, seed)
     elif order == "tile":
         idx = np.argsort(ids, kind="stable")
     else:
-        ent = np.fromiter((r.entropy for r in recs), dtype=np.float64, count=n)
-        mar = np.fromiter((r.margin for r in recs), dtype=np.float64, count=n)
+        if ent is None:
+            ent = np.fromiter((r.entropy for r in recs), dtype=np.float64, count=n)
+            mar = np.fromiter((r.margin for r in recs), dtype=np.float64, count=n)
         keys = (ids, mar, -ent) if order == "entropy" else (ids, -ent, mar)
         idx = np.lexsort(keys)  # the last key sorts first, as ORDERS says
     return ids[idx].tolist()

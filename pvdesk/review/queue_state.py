@@ -1,9 +1,11 @@
 """The review queue's bookkeeping: what changed since a view last looked (:class:`Delta`),
-where each tile stands in the queue (:class:`Positions`), and the running totals of
-reviewed tiles (:class:`Tally`)."""
+where each tile stands in the queue (:class:`Positions`), the running totals of
+reviewed tiles (:class:`Tally`) and the columns the queue is sorted by
+(:class:`OrderColumns`)."""
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 
 from pvdesk.app.tile_index import TileIndex
@@ -78,3 +80,23 @@ class Tally:
             self.reviewed.add(rec.tile_id, rec.tile_x, rec.tile_y, rec.tile_w, rec.tile_h)
         else:
             self.reviewed.remove(rec.tile_id)
+
+
+class OrderColumns:
+    """Each admitted tile's id, entropy and margin, appended in admission order (the order
+    of ``ReviewSession.all``: a changed decision replaces a record in place, and a run's
+    probabilities never change), so sorting the queue when a run ends reads no record."""
+
+    def __init__(self):
+        self.ids, self.entropy, self.margin = array("q"), array("d"), array("d")
+
+    def add(self, rec: TileRecord) -> None:
+        self.ids.append(rec.tile_id)
+        self.entropy.append(rec.entropy)
+        self.margin.append(rec.margin)
+
+    def arrays(self):
+        """(ids int64, entropy float64, margin float64): numpy copies."""
+        import numpy as np
+
+        return np.array(self.ids), np.array(self.entropy), np.array(self.margin)

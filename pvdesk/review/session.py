@@ -32,7 +32,7 @@ from pvdesk.review.queue_rules import (
     ordered_ids,
     status_matches,
 )
-from pvdesk.review.queue_state import Delta, Positions, Tally
+from pvdesk.review.queue_state import Delta, OrderColumns, Positions, Tally
 from pvdesk.review.types import (
     UNREVIEWED,
     Counts,
@@ -67,6 +67,7 @@ class ReviewSession:
         self._sorted: tuple | None = None  # ((order, tiles), tile ids in queue order)
         self._tiles = TileIndex()  # every tile with coordinates
         self._tally = Tally()  # reviewed / corrected totals, reviewed tiles (outlines)
+        self._cols = OrderColumns()  # what the queue is sorted by, in the order of ``all``
         self._delta = Delta(reset=True)
         if load:
             self.reload()
@@ -82,7 +83,7 @@ class ReviewSession:
     def apply(self, tiles: dict[int, TileRecord]) -> None:
         """Use a :meth:`snapshot` (keeps the current tile and the selection)."""
         self.all = {}
-        self._tiles, self._tally = TileIndex(), Tally()
+        self._tiles, self._tally, self._cols = TileIndex(), Tally(), OrderColumns()
         for rec in tiles.values():
             self._admit(rec)
         self.selection &= set(self.all)
@@ -90,6 +91,7 @@ class ReviewSession:
 
     def _admit(self, rec: TileRecord) -> None:
         self.all[rec.tile_id] = rec
+        self._cols.add(rec)
         if rec.tile_x is not None:
             self._tiles.add(rec.tile_id, rec.tile_x, rec.tile_y, rec.tile_w, rec.tile_h)
         self._tally.count(rec, +1)
@@ -173,7 +175,7 @@ class ReviewSession:
         key = (self.order, self.order_seed, len(self.all))
         if self._sorted is None or self._sorted[0] != key:
             self._sorted = (key, ordered_ids(self.order, list(self.all.values()),
-                                             self.order_seed))
+                                             self.order_seed, self._cols.arrays()))
         return self._sorted[1]
 
     def refresh(self, keep: int | None = None) -> None:
@@ -184,7 +186,7 @@ class ReviewSession:
         ids = self._ordered_ids()
         if (self.predicted is None and self.status is None and not self.disagree
                 and self.only is None):
-            self.entries = [all_[t] for t in ids]
+            self.entries = list(map(all_.__getitem__, ids))
             self._reindex(ids)
         else:
             self.entries = [r for r in (all_[t] for t in ids) if self._passes(r)]

@@ -200,6 +200,9 @@ class StoreMixin:
         if ctx is None or ctx.source is not self.w.source:
             return None
         self.run_ctx = ctx
+        # the dock appears now, on the user's gesture, not when the run has its grid: its
+        # layout then would stall the event loop just as results start to stream
+        self.dock_widget.show()
         return StoreTarget(lambda: ctx.ensure_store(create=True), ctx.source,
                            slide_id=lambda: ctx.slide_id)
 
@@ -211,7 +214,6 @@ class StoreMixin:
         session = ReviewService(ctx.store, ctx.slide_id, run_id, load=False, writer=self.writer)
         session.frozen = True  # rows join the end as they stream in; sorted when it ends
         session.set_filters(**self.dock.filters())
-        self.dock_widget.show()
         self._use_session(session)
 
     def on_tiles(self, run_id, records) -> None:

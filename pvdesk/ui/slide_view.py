@@ -265,9 +265,15 @@ class SlideView(QWidget):
         return QRect(left, top, max(1, round(x1) - left), max(1, round(y1) - top))
 
     def _draw_tile(self, p: QPainter, key, img: QImage, vp: Viewport) -> None:
-        """One display tile, scaled once per zoom (ScaledImages) and then blitted."""
+        """One display tile. A tile of the current zoom (drawn at most twice its size) is
+        scaled once (ScaledImages) and then blitted; a coarser one standing in while finer
+        tiles load is drawn scaled, clipped to the view (scaling it whole could make an
+        image many times the screen's size)."""
         r = self._snapped_rect(*key.rect(vp.slide_w, vp.slide_h))
-        p.drawImage(r.topLeft(), self._scaled.at(img, r.width(), r.height()))
+        if r.width() <= 2 * img.width() and r.height() <= 2 * img.height():
+            p.drawImage(r.topLeft(), self._scaled.at(img, r.width(), r.height()))
+        else:
+            p.drawImage(r, img)
 
     def _paint_coarser(self, p: QPainter, vp: Viewport) -> None:
         target = vp.ds
