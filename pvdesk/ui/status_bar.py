@@ -46,9 +46,13 @@ class RunProgress(QWidget):
 
     def set_progress(self, p) -> None:
         """``p``: pvdesk.inference.Progress (done, total, tiles_per_s, eta_s)."""
+        # QProgressBar.setValue repaints at once (and with it every dirty part of the
+        # window); with updates off it only schedules the repaint with the others
+        self.bar.setUpdatesEnabled(False)
         self.bar.setRange(0, max(1, p.total))
         self.bar.setValue(p.done)
         self.bar.setFormat(f"{p.done} / {p.total}")
+        self.bar.setUpdatesEnabled(True)
         self.label.setText(f"{p.tiles_per_s:.1f} tiles/s, {format_eta(p.eta_s)}"
                            + (f", {p.unreadable} unreadable" if p.unreadable else ""))
 

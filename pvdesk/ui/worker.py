@@ -90,6 +90,11 @@ class RunController(QObject):
 
     def _resume_gc(self) -> None:
         if self._gc_paused:
+            # What the run left alive (its review records, the grid's tiles: hundreds of
+            # thousands of objects at slide scale) is long-lived: frozen out of the cyclic
+            # collector, as a loaded session's records are. Otherwise the first collections
+            # after this scan them all, on whichever thread allocates next.
+            gc.freeze()
             gc.enable()
             self._gc_paused = False
 
