@@ -320,7 +320,8 @@ class ReviewController(StoreMixin, QObject):
     def shutdown(self) -> None:
         self.closed = True
         self.relay.close()
-        QApplication.instance().focusChanged.disconnect(self._follow_focus)
+        if self._filtered is not None:  # the first shutdown (closing can repeat it)
+            QApplication.instance().focusChanged.disconnect(self._follow_focus)
         if self._filtered is not None and shiboken6.isValid(self._filtered):
             self._filtered.removeEventFilter(self)
         self._filtered = None
