@@ -1,6 +1,6 @@
 """GeoJSON for QuPath: a FeatureCollection of closed tile polygons with the documented
 properties (review fields in metadata); patches skipped; one file per slide. The QuPath
-round trip is in test_qupath.py."""
+round trip is in test_qupath_import.py."""
 
 from __future__ import annotations
 
