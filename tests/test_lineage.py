@@ -93,17 +93,13 @@ def test_predict_csv_model_column_says_untrained(head, tmp_path, capsys):
     assert summary["models"][0]["trained"] is False and summary["models"][0]["warning"]
 
 
-def test_window_shows_the_untrained_banner(head, qtbot, tmp_path, monkeypatch):
+def test_window_shows_the_untrained_banner(head, qtbot, pvdesk_home):
+    from ui_support import open_window, slide_shown
+
     from pvdesk.paths import sample_slide
-    from pvdesk.ui.main_window import MainWindow
     from pvdesk.ui.worker import RunRequest
 
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    w.open_path(sample_slide())
-    qtbot.waitUntil(lambda: w.source is not None, timeout=20000)
+    w = open_window(qtbot, sample_slide(), None, exposed=False, ready=slide_shown)
     states: list[str] = []
     w.runs.finished.connect(states.append)
     assert w.start_run(RunRequest([str(head)], device="cpu", tile_um=896.0))

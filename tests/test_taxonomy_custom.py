@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ui_support import LAPTOP, open_window
 
 from pvdesk.errors import ModelError
 from pvdesk.models.manifest import validate_manifest
@@ -25,19 +26,6 @@ from pvdesk.taxonomy import (
 )
 
 TSN = ["tumor", "stroma", "normal"]
-
-
-def _open_window(qtbot, slide):
-    """The main window, shown at 1366x768, opening ``slide``."""
-    from pvdesk.ui.main_window import MainWindow
-
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1366, 768)
-    w.show()
-    qtbot.waitExposed(w)
-    w.open_path(slide)
-    return w
 
 
 def test_breakhis_is_the_built_in_with_todays_values():
@@ -141,7 +129,7 @@ BREAKHIS_COLUMNS = {f"p_{c}" for c in CLASS_NAMES} | {"p_benign", "p_malignant"}
 
 @pytest.mark.slow
 def test_a_three_class_bundle_goes_through_predict_review_export_and_retrain(
-        qtbot, tmp_path, monkeypatch, capsys):
+        qtbot, tmp_path, monkeypatch, capsys, pvdesk_home):
     pytest.importorskip("open_clip")
     from models_support import linear_tensors, manifest
     from PySide6.QtCore import Qt
@@ -155,7 +143,6 @@ def test_a_three_class_bundle_goes_through_predict_review_export_and_retrain(
     from pvdesk.slides import open_source
     from training.cli import main as train_main
 
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PVDESK_OFFLINE", "1")
     for name in ("warning", "information"):
         monkeypatch.setattr(QMessageBox, name, staticmethod(lambda *a, **k: None))
@@ -183,8 +170,8 @@ def test_a_three_class_bundle_goes_through_predict_review_export_and_retrain(
     assert "no slide-level rule (class shares: tumor" in capsys.readouterr().out
 
     # the window reopens the run from the store; review from the keyboard
-    w = _open_window(qtbot, slide)
-    qtbot.waitUntil(lambda: w.review.session is not None, timeout=30000)
+    w = open_window(qtbot, slide, LAPTOP, ready=lambda w: w.review.session is not None,
+                    timeout=30000)
     s = w.review.session
     assert s.taxonomy.names == tuple(TSN)
     assert list(w.review.dock.key_buttons) == [*TSN, NON_TISSUE, UNCERTAIN]
@@ -468,7 +455,8 @@ def test_a_review_export_of_custom_classes_trains_in_its_own_class_order(tmp_pat
         load_review_csv(path)
 
 
-def test_a_run_started_in_the_window_follows_its_bundle_taxonomy(qtbot, tmp_path, monkeypatch):
+def test_a_run_started_in_the_window_follows_its_bundle_taxonomy(qtbot, tmp_path, monkeypatch,
+                                                                  pvdesk_home):
     """Analysis ▸ Run model with a custom bundle (a stand-in classifier answers): the live
     run's review keys, buttons and legend follow the bundle's taxonomy file."""
     from inference_fakes import FakeClassifier
@@ -481,7 +469,6 @@ def test_a_run_started_in_the_window_follows_its_bundle_taxonomy(qtbot, tmp_path
     from pvdesk.models.bundle import Bundle
     from pvdesk.ui.worker import RunRequest
 
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(Bundle, "load", lambda self, *a, **k: FakeClassifier(self.classes))
     monkeypatch.setattr(QMessageBox, "warning", staticmethod(lambda *a, **k: None))
     folder = tmp_path / "tsn"
@@ -493,8 +480,7 @@ def test_a_run_started_in_the_window_follows_its_bundle_taxonomy(qtbot, tmp_path
                  linear_tensors(3))
     slide = write_pyramid(tmp_path / "slide.tif", paint(1100, 800, [(60, 60, 1000, 740)],
                                                         seed=3), levels=3, mpp=0.5)
-    w = _open_window(qtbot, slide)
-    qtbot.waitUntil(lambda: w.source is not None and w.review.ctx is not None, timeout=20000)
+    w = open_window(qtbot, slide, LAPTOP)
     states: list[str] = []
     w.runs.finished.connect(states.append)
     assert w.start_run(RunRequest([str(folder)], device="cpu", tile_um=112.0, batch_size=4))

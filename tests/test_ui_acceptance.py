@@ -14,31 +14,24 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from training_fixtures import colour_slide
+from ui_support import DESKTOP, open_window
 
 from pvdesk.export.csv import read_predictions_csv
 from pvdesk.models import resolve_bundle
 from pvdesk.taxonomy import subtype
-from pvdesk.ui.main_window import MainWindow
 from pvdesk.ui.worker import RunRequest
 
 pytest.importorskip("open_clip")
 
 
-def test_open_run_review_export_retrain_load_and_run(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+def test_open_run_review_export_retrain_load_and_run(qtbot, tmp_path, monkeypatch, pvdesk_home):
     for name in ("warning", "information"):
         monkeypatch.setattr(QMessageBox, name, staticmethod(lambda *a, **k: None))
     slide, truth = colour_slide(tmp_path / "two subtypes.tiff", classes=2, tile=224,
                                 per_class=10)
     true_label = {(x, y): label for x, y, _, _, label in truth}
 
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1400, 860)
-    w.show()
-    qtbot.waitExposed(w)
-    w.open_path(slide)
-    qtbot.waitUntil(lambda: w.source is not None and w.review.ctx is not None, timeout=30000)
+    w = open_window(qtbot, slide, DESKTOP, timeout=30000)
 
     # Analysis > Run model with demo-clip-rn50: 20 tissue tiles of 112 um
     states: list[str] = []

@@ -13,10 +13,7 @@ from pvdesk.paths import sample_slide
 from pvdesk.ui import app as app_mod
 from pvdesk.ui.main_window import MainWindow
 
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+pytestmark = pytest.mark.usefixtures("pvdesk_home")
 
 
 def test_cli_routes_to_gui_and_knows_demo(monkeypatch):

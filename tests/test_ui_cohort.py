@@ -72,18 +72,12 @@ def test_cohort_rows_most_in_need_of_review_first(tmp_path):
     assert done.done and done.reviewed == 12 and done.model == "tiny@1 (UNTRAINED)"
 
 
-def test_cohort_dock_opens_a_slide_with_its_run(qtbot, tmp_path, monkeypatch):
+def test_cohort_dock_opens_a_slide_with_its_run(qtbot, tmp_path, pvdesk_home):
     from screen_support import fit_screen
+    from ui_support import LAPTOP, show_window
 
-    from pvdesk.ui.main_window import MainWindow
-
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
     project, runs = make_project(tmp_path / "p")
-    w = MainWindow()
-    qtbot.addWidget(w)
-    fit_screen(w, (1366, 768))
-    w.show()
-    qtbot.waitExposed(w)
+    w = show_window(qtbot, fit=lambda w: fit_screen(w, LAPTOP))
     w.review.use_project(project)
     cohort = w.review.cohort
     cohort.show()

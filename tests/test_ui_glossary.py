@@ -19,12 +19,6 @@ ML_JARGON = ("logit", "softmax", "gradient", "regulari", "hyperparameter", "over
              "feature vector", "embedding space", "harmonic", "bootstrap")
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
 def test_every_term_is_found_by_its_own_name_and_explained_plainly():
     for key, term in GLOSSARY.items():
         assert term.plain and term.title and term.patterns, key
@@ -73,7 +67,7 @@ def shown_clean(qtbot, widget) -> None:
     assert not unexplained(widget), "\n".join(unexplained(widget))
 
 
-def test_run_and_settings_dialogs(qtbot, home):
+def test_run_and_settings_dialogs(qtbot, pvdesk_home):
     from pvdesk.models import find_bundles
     from pvdesk.ui.run_dialog import RunDialog
     from pvdesk.ui.settings import Settings
@@ -88,7 +82,7 @@ def test_run_and_settings_dialogs(qtbot, home):
 
 
 @pytest.mark.parametrize("head", ["clip-linear", "clip-mlp", "resnet50"])
-def test_retrain_dialog_every_head(qtbot, home, head):
+def test_retrain_dialog_every_head(qtbot, pvdesk_home, head):
     from pvdesk.ui.retrain_dialog import PROGRESS, RetrainDialog
 
     dlg = RetrainDialog(store_note="3 of 10 tiles have a reviewer's label (one slide)")

@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 from slide_factory import paint, write_pyramid
+from ui_support import LAPTOP, open_slide, show_window, slide_shown
 
 import pvdesk.ui.opener as opener
-from pvdesk.ui.main_window import MainWindow
 from pvdesk.ui.opener import open_for_view, thumbnail_level_px
 
 
-def test_a_large_overview_level_is_read_after_the_slide_shows(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+def test_a_large_overview_level_is_read_after_the_slide_shows(qtbot, tmp_path, monkeypatch,
+                                                              pvdesk_home):
     monkeypatch.setattr(opener, "THUMB_NOW_PX", 1 << 22)  # 4 Mpx here, to keep the file small
     # one level of 2,200 x 2,000 px: the overview must be drawn from 4.4 Mpx
     slide = write_pyramid(tmp_path / "flat.tif", paint(2200, 2000, [(100, 100, 2000, 1800)]),
@@ -23,15 +23,10 @@ def test_a_large_overview_level_is_read_after_the_slide_shows(qtbot, tmp_path, m
     finally:
         opened.source.close()
 
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1366, 768)
-    w.show()
-    qtbot.waitExposed(w)
+    w = show_window(qtbot, LAPTOP)
     shown = []
     w.opener.opened.connect(lambda o: shown.append(w.view._thumb))
-    w.open_path(slide)
-    qtbot.waitUntil(lambda: w.source is not None, timeout=20000)
+    open_slide(qtbot, w, slide, ready=slide_shown)
     assert shown == [None]  # the slide was shown before its overview existed
     qtbot.waitUntil(lambda: w.view._thumb is not None and w.navigator.hasHeightForWidth(),
                     timeout=20000)

@@ -13,10 +13,10 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from slide_factory import breakhis_tree
+from ui_support import DESKTOP, open_slide, show_window
 
 from pvdesk.export.csv import read_predictions_csv
 from pvdesk.models.bundle import Bundle
-from pvdesk.ui.main_window import MainWindow
 from pvdesk.ui.patch_grid import GridItem, PatchGrid
 from pvdesk.ui.worker import RunRequest
 
@@ -25,26 +25,22 @@ BREAKHIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "breakhis-s
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+def window(qtbot, monkeypatch, pvdesk_home):
     monkeypatch.setattr(Bundle, "load", lambda self, *a, **k: FakeClassifier(self.classes))
     seen: list[str] = []
     monkeypatch.setattr(QMessageBox, "warning", staticmethod(
         lambda parent, title, text, *a, **k: seen.append(text)))
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1400, 860)
-    w.show()
-    qtbot.waitExposed(w)
+    w = show_window(qtbot, DESKTOP)
     w.warnings = seen
     return w
 
 
 def open_folder(qtbot, w, path) -> None:
-    w.open_path(path)
-    qtbot.waitUntil(lambda: w.source is not None and w.source.path == Path(path)
-                    and w.review.ctx is not None and w.review.ctx.source is w.source
-                    and w.review.ctx.slide_id is not None, timeout=30000)
+    """Open the patch folder ``path`` and wait until its review context is made for it."""
+    open_slide(qtbot, w, path, timeout=30000,
+               ready=lambda w: w.source is not None and w.source.path == Path(path)
+               and w.review.ctx is not None and w.review.ctx.source is w.source
+               and w.review.ctx.slide_id is not None)
 
 
 def run_and_wait(qtbot, w, n: int) -> None:

@@ -18,8 +18,7 @@ from pvdesk.ui.main_window import MainWindow
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+def env(tmp_path, monkeypatch, pvdesk_home):
     shown: list[str] = []
     for name in ("information", "warning"):
         monkeypatch.setattr(QMessageBox, name, staticmethod(

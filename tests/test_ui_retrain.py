@@ -15,9 +15,9 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 from slide_factory import paint, write_pyramid
 from training_fixtures import colour_dataset
+from ui_support import show_window
 
 from pvdesk.models import find_bundles, resolve_bundle
-from pvdesk.ui.main_window import MainWindow
 from pvdesk.ui.retrain_dialog import PROGRESS, RESULTS, RetrainDialog
 from pvdesk.ui.retrain_process import RetrainProcess
 
@@ -37,10 +37,9 @@ def gone(pid: int) -> bool:
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+def home(monkeypatch, pvdesk_home):
     monkeypatch.setattr(QMessageBox, "warning", staticmethod(lambda *a, **k: None))
-    return tmp_path / "home"
+    return pvdesk_home
 
 
 @pytest.fixture
@@ -61,10 +60,7 @@ def choose(dlg, data, head="clip-linear", epochs=0) -> None:
 
 @pytest.fixture
 def window(qtbot, home):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
+    w = show_window(qtbot, None)
     w.training.extra_args = FAST
     return w
 

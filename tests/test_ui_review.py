@@ -16,11 +16,11 @@ from inference_fakes import FakeClassifier
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QMessageBox
 from slide_factory import paint, write_pyramid
+from ui_support import open_window
 
 from pvdesk.export.csv import read_predictions_csv
 from pvdesk.models.bundle import Bundle
 from pvdesk.paths import sample_slide
-from pvdesk.ui.main_window import MainWindow
 from pvdesk.ui.worker import RunRequest
 
 SHOTS = Path(os.environ.get("PVDESK_SHOTS", "/tmp/pvdesk-shots"))
@@ -32,8 +32,7 @@ def acked(qtbot, session, timeout=10000):
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+def env(tmp_path, monkeypatch, pvdesk_home):
     monkeypatch.setattr(Bundle, "load", lambda self, *a, **k: FakeClassifier(self.classes))
     seen: list[str] = []
     monkeypatch.setattr(QMessageBox, "warning", staticmethod(
@@ -42,17 +41,6 @@ def env(tmp_path, monkeypatch):
     img = paint(1100, 800, [(60, 60, 1000, 740)], seed=3)
     slide = write_pyramid(tmp_path / "slide.tif", img, levels=3, mpp=0.5)
     return slide, seen
-
-
-def open_window(qtbot, path) -> MainWindow:
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1400, 860)
-    w.show()
-    qtbot.waitExposed(w)
-    w.open_path(path)
-    qtbot.waitUntil(lambda: w.source is not None and w.review.ctx is not None, timeout=20000)
-    return w
 
 
 def run_and_wait(qtbot, w) -> None:

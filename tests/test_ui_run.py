@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint
 from PySide6.QtWidgets import QMessageBox
+from ui_support import open_window, slide_shown
 
 from pvdesk.heatmap import ARGMAX, ROLLUP
 from pvdesk.paths import sample_slide
-from pvdesk.ui.main_window import MainWindow
 from pvdesk.ui.worker import RunRequest
 
 pytest.importorskip("torchvision")
@@ -33,16 +33,8 @@ def errors(monkeypatch):
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch, errors):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1280, 800)
-    w.show()
-    qtbot.waitExposed(w)
-    w.open_path(sample_slide())
-    qtbot.waitUntil(lambda: w.source is not None, timeout=20000)
-    return w
+def window(qtbot, pvdesk_home, errors):
+    return open_window(qtbot, sample_slide(), (1280, 800), ready=slide_shown)
 
 
 def finished_states(w) -> list[str]:

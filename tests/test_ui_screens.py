@@ -20,9 +20,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from screen_support import SIZES, client_size, clipped, fit_screen, in_view, save, unexplained
+from ui_support import open_window
 
 from pvdesk.paths import sample_slide
-from pvdesk.ui.main_window import MainWindow
 from pvdesk.ui.retrain_dialog import PROGRESS, RESULTS
 from pvdesk.ui.worker import RunRequest
 
@@ -47,8 +47,7 @@ def look(qtbot, top, stem: str, size, problems: list[str]) -> None:
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+def env(monkeypatch, pvdesk_home):
     seen: list[str] = []
     monkeypatch.setattr(QMessageBox, "warning", staticmethod(
         lambda parent, title, text, *a, **k: seen.append(text)))
@@ -58,13 +57,7 @@ def env(tmp_path, monkeypatch):
 @pytest.fixture
 def reviewed(qtbot, env):
     """The main window with the CMU sample after a demo-resnet50 run, 6 tiles reviewed."""
-    w = MainWindow()
-    qtbot.addWidget(w)
-    fit_screen(w, SIZES[0])
-    w.show()
-    qtbot.waitExposed(w)
-    w.open_path(sample_slide())
-    qtbot.waitUntil(lambda: w.source is not None and w.review.ctx is not None, timeout=20000)
+    w = open_window(qtbot, sample_slide(), fit=lambda w: fit_screen(w, SIZES[0]))
     states: list[str] = []
     w.runs.finished.connect(states.append)
     assert w.start_run(RunRequest(["demo-resnet50"], device="cpu", tile_um=112.0,

@@ -8,17 +8,16 @@ import threading
 import time
 
 import pytest
+from ui_support import show_window
 
 from pvdesk.errors import SlideError
 from pvdesk.ui import opener as opener_mod
-from pvdesk.ui.main_window import MainWindow
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
+def home(monkeypatch, pvdesk_home):
     from pvdesk.ui import dialogs
 
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
     # errors are shown in a modal dialog that waits for a click: record them instead
     monkeypatch.setattr(dialogs, "show_error", lambda *a, **k: None)
 
@@ -33,9 +32,7 @@ def test_closing_while_opening_a_stalled_file_does_not_hang(qtbot, monkeypatch, 
         raise SlideError(path, "released")
 
     monkeypatch.setattr(opener_mod, "open_for_view", stalled)
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
+    w = show_window(qtbot, None, exposed=False)
     w.open_path(str(tmp_path / "stalled.dcm"))
     assert entered.wait(10)
     assert w.opener.busy
@@ -53,9 +50,7 @@ def test_opening_a_fifo_fails_at_once_and_the_window_closes(qtbot, tmp_path):
     os.mkfifo(folder / "a.dcm")
     fifo = tmp_path / "slide.svs"
     os.mkfifo(fifo)
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
+    w = show_window(qtbot, None, exposed=False)
     for target in (folder, fifo):
         failures = []
         w.opener.failed.connect(failures.append)

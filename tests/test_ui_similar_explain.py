@@ -12,27 +12,20 @@ import pytest
 from inference_fakes import FakeClassifier
 from PySide6.QtCore import Qt
 from slide_factory import paint, write_pyramid
+from ui_support import DESKTOP, open_window
 
 from pvdesk.models.bundle import Bundle
-from pvdesk.ui.main_window import MainWindow
 from pvdesk.ui.worker import RunRequest
 
 SHOTS = Path(os.environ.get("PVDESK_SHOTS", "/tmp/pvdesk-shots"))
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+def window(qtbot, tmp_path, monkeypatch, pvdesk_home):
     monkeypatch.setattr(Bundle, "load", lambda self, *a, **k: FakeClassifier(self.classes))
     img = paint(1600, 1200, [(40, 40, 1560, 1160)], seed=5)
     slide = write_pyramid(tmp_path / "slide.tif", img, levels=3, mpp=0.5)
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1400, 860)
-    w.show()
-    qtbot.waitExposed(w)
-    w.open_path(slide)
-    qtbot.waitUntil(lambda: w.source is not None and w.review.ctx is not None, timeout=20000)
+    w = open_window(qtbot, slide, DESKTOP)
     states: list[str] = []
     w.runs.finished.connect(states.append)
     assert w.start_run(RunRequest(["demo-resnet50"], device="cpu", tile_um=56.0, batch_size=16,

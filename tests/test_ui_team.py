@@ -16,13 +16,13 @@ import pytest
 from inference_fakes import FakeClassifier
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
+from ui_support import show_window
 
 from pvdesk.export.csv import read_predictions_csv
 from pvdesk.models.bundle import Bundle
 from pvdesk.paths import sample_slide
 from pvdesk.review.blind_order import random_keys
 from pvdesk.taxonomy import label_for_key
-from pvdesk.ui.main_window import MainWindow
 from pvdesk.ui.worker import RunRequest
 
 REAL_LOAD = Bundle.load  # training loads its backbone for real
@@ -31,8 +31,7 @@ KEYS = {str(k): getattr(Qt.Key, f"Key_{k}") for k in range(9)} | {"u": Qt.Key.Ke
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+def env(monkeypatch, pvdesk_home):
     monkeypatch.setenv("PVDESK_OFFLINE", "1")
     monkeypatch.setattr(Bundle, "load", lambda self, *a, **k: FakeClassifier(self.classes))
     seen: list[str] = []
@@ -44,15 +43,6 @@ def env(tmp_path, monkeypatch):
 def acked(qtbot, w, timeout=10000):
     qtbot.waitUntil(lambda: w.review.session is not None and w.review.session.pending == 0,
                     timeout=timeout)
-
-
-def window(qtbot, size=(1366, 768)) -> MainWindow:
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(*size)
-    w.show()
-    qtbot.waitExposed(w)
-    return w
 
 
 def open_project(qtbot, w, project: Path, reviewer: str) -> None:
@@ -100,7 +90,7 @@ def label_tiles(qtbot, w, coords, keys) -> None:
 
 
 def test_blinded_reading_shows_nothing_of_the_model_or_other_readers(qtbot, env, tmp_path):
-    w = window(qtbot)
+    w = show_window(qtbot)
     project = tmp_path / "study.pvdb"
     open_project(qtbot, w, project, "alice")
     run_model(qtbot, w)
@@ -200,7 +190,7 @@ def test_switching_reviewer_is_explicit(qtbot, env, tmp_path, monkeypatch):
     from pvdesk.ui.settings_dialog import SettingsDialog
     from pvdesk.ui.team_dialogs import ReviewerDialog
 
-    w = window(qtbot)
+    w = show_window(qtbot)
     r = w.review
     open_project(qtbot, w, tmp_path / "p.pvdb", "alice")
     run_model(qtbot, w)
@@ -246,7 +236,7 @@ def test_switching_reviewer_is_explicit(qtbot, env, tmp_path, monkeypatch):
 
 
 def test_merge_in_the_window_reports_one_line(qtbot, env, tmp_path):
-    w = window(qtbot)
+    w = show_window(qtbot)
     r = w.review
     project = tmp_path / "p.pvdb"
     open_project(qtbot, w, project, "alice")
@@ -303,7 +293,7 @@ def test_two_readers_merge_agree_adjudicate_and_retrain(qtbot, env, tmp_path, ca
                                                        monkeypatch):
     from sklearn.metrics import cohen_kappa_score
 
-    w = window(qtbot)
+    w = show_window(qtbot)
     r = w.review
     a, b, merged = tmp_path / "alice.pvdb", tmp_path / "bob.pvdb", tmp_path / "team.pvdb"
     # reader A: her own copy of the project

@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtWidgets import QMessageBox
+from ui_support import open_slide, show_window
 
 from pvdesk.paths import sample_slide
-from pvdesk.ui.main_window import MainWindow
 from pvdesk.ui.settings import Settings
 
 UNREADABLE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "wsi" / "unreadable.svs"
@@ -27,20 +27,14 @@ def warnings(monkeypatch):
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1000, 700)
-    w.show()
-    qtbot.waitExposed(w)
-    return w
+def window(qtbot, pvdesk_home):
+    return show_window(qtbot, (1000, 700))
 
 
 def open_and_wait(qtbot, w, path) -> None:
-    w.open_path(path)
-    qtbot.waitUntil(lambda: w.source is not None and Path(w.opened.path) == Path(path),
-                    timeout=20000)
+    """Open ``path`` and wait until it (not a slide opened before) is shown."""
+    open_slide(qtbot, w, path,
+               ready=lambda w: w.source is not None and Path(w.opened.path) == Path(path))
 
 
 def settle(qtbot, w) -> None:

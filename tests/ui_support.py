@@ -53,9 +53,9 @@ def open_slide(qtbot, w, path: str | Path, *, ready: Callable | None = review_re
 
 
 def open_window(qtbot, path: str | Path, size: tuple[int, int] | None = DESKTOP, *,
-                fit: Callable | None = None, ready: Callable | None = review_ready,
-                timeout: int = 20000):
+                fit: Callable | None = None, exposed: bool = True,
+                ready: Callable | None = review_ready, timeout: int = 20000):
     """``show_window`` then ``open_slide``: the window with ``path`` open and ready."""
-    w = show_window(qtbot, size, fit=fit)
+    w = show_window(qtbot, size, fit=fit, exposed=exposed)
     open_slide(qtbot, w, path, ready=ready, timeout=timeout)
     return w
