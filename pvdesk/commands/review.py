@@ -44,8 +44,8 @@ def register(sub) -> None:
                    "OpenSlide bounds (QuPath's default crop); 0,0 for none")
     e.add_argument("--team", action="store_true",
                    help="add consensus_label, consensus_source and one label_by:<reviewer> "
-                   "column per reviewer to the CSV (added anyway when two or more reviewers "
-                   "decided tiles)")
+                   "column per reviewer to the CSV, and the same keys to each GeoJSON tile's "
+                   "metadata (added anyway when two or more reviewers decided tiles)")
     e.set_defaults(func=run_export)
 
     i = verbs.add_parser("import", help="load a clip_predictions.csv (with its reviews)")
@@ -248,15 +248,16 @@ def run_export(args) -> int:
                     ("adjudicated", "unanimous", "single", "disputed", "none")))
         if args.geojson:
             notes: list[str] = []
+            team = True if args.team else None
             if args.slide:
                 done = [(args.geojson, write_geojson(store, args.geojson, args.run, args.slide,
-                                                     args.object_type, args.offset, notes))]
+                                                     args.object_type, args.offset, notes, team))]
             elif args.offset is not None:
                 done = [(args.geojson, write_geojson(store, args.geojson, args.run, None,
-                                                     args.object_type, args.offset, notes))]
+                                                     args.object_type, args.offset, notes, team))]
             else:
                 done = write_geojson_per_slide(store, args.geojson, args.run, args.object_type,
-                                               notes)
+                                               notes, team)
             for path, n in done:
                 print(f"wrote {path}: {n} tiles")
             for note in notes:
@@ -266,12 +267,15 @@ def run_export(args) -> int:
 
 def run_import(args) -> int:
     from pvdesk.export.csv_import import import_csv, read_checked
+    from pvdesk.export.team_import import team_summary
 
     checked = read_checked(args.csv)  # a bad file is refused before the store is touched
     with _open(args, create=True) as store:
         r = import_csv(store, args.csv, checked)
     print(f"imported {args.csv} into {args.store}: {r['rows']} rows, {r['decisions']} reviewed,"
           f" {r['runs_created']} new runs, {r['slides_created']} new slides")
+    for line in team_summary(r) + [f"note: {n}" for n in r["notes"]]:
+        print(line)
     return 0
 
 

@@ -9,6 +9,9 @@ All in one transaction: a bad row leaves the store as it was.
   time, audited as action "import" (not undoable); unreviewed rows leave a tile's decision
   alone. A decision already equal to the row's is skipped, so importing twice is harmless.
 - Patients: a row's patient is set on its slide unless the slide already has one.
+- Team columns (``label_by:<reviewer>``, consensus): each reviewer's label becomes that
+  reviewer's decision, and new reviewers get the role the consensus implies (see
+  :mod:`pvdesk.export.team_import`, shared with the GeoJSON import).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from pathlib import PurePath
 
 from pvdesk.errors import StoreError
 from pvdesk.export import ExportError
-from pvdesk.export.csv import read_predictions_csv
+from pvdesk.export.csv import LABEL_BY, read_predictions_csv
+from pvdesk.export.team_import import TeamImport, check_cells, label_check, reviewer_of, team_part
 from pvdesk.review.actions import check_patient
 from pvdesk.review.types import (
     CONFIRMED,
@@ -53,6 +57,9 @@ def read_checked(path):
     """The CSV's table and its rows grouped by model, every row checked (ExportError naming
     the line of the first bad one): nothing needs to be written to know a file is bad."""
     table = read_predictions_csv(path)
+    for col in table.rows[0] if table.rows else ():
+        if col.startswith(LABEL_BY):
+            reviewer_of(col, f"{path}: line 1")
     groups: dict[str, list[dict]] = {}
     for row in table.rows:
         if row.get("tile_status", "ok") != "ok":  # unreadable tiles have no prediction
@@ -65,9 +72,13 @@ def read_checked(path):
 
 
 def import_csv(store, path, checked=None) -> dict:
-    """Returns counts: rows, runs_created, slides_created, decisions. ``checked`` is what
-    :func:`read_checked` returned for ``path`` (read here when None)."""
+    """Returns counts: rows, runs_created, slides_created, decisions, team_decisions (other
+    reviewers' label_by cells), roles ({reviewer: role} of reviewers new to the store),
+    notes. ``checked`` is what :func:`read_checked` returned for ``path`` (read here when
+    None)."""
     table, groups = checked or read_checked(path)
+    line_of = dict(zip(map(id, table.rows), table.lines, strict=False))
+    team = TeamImport()
     fname = PurePath(str(path)).name
     runs_created: list[int] = []
     slides = {s["slide_id"] for s in store.slides()}
@@ -115,18 +126,28 @@ def import_csv(store, path, checked=None) -> dict:
                 if status not in STATUSES:
                     raise ExportError(f"{path}: {row['source']}: unknown review_status "
                                       f"{status!r}")
-                if status not in (CONFIRMED, CORRECTED):
-                    continue
-                if label not in REVIEW_LABELS and label not in GROUPS and label not in classes:
+                reviewed = status in (CONFIRMED, CORRECTED)
+                if reviewed and (label not in REVIEW_LABELS and label not in GROUPS
+                                 and label not in classes):
                     raise ExportError(f"{path}: {row['source']}: unknown review_label {label!r}")
                 tid = store.find_tile(slide_id, row["source"], *coords)
+                cells = team_part(row)
+                if cells:
+                    team.add(tid, run_id, row["predicted"], cells,
+                             (row["reviewer"] or None) if reviewed else None,
+                             label if reviewed else None, row["reviewed_at"] or None,
+                             f"{path}: line {line_of.get(id(row), '?')}")
+                if not reviewed:
+                    continue
                 decisions.append((tid, run_id, status, label, row["reviewer"] or None,
                                   row["reviewed_at"] or None))
-        store.record_imported(decisions, comment=f"imported from {fname} by {store.reviewer}")
+        written = team.apply(store, fname, decisions)
         for slide_id, patient in patients.items():  # a patient already set is kept
             store.set_patient(slide_id, patient)
     return {"rows": len(table.rows), "runs_created": len(runs_created),
-            "slides_created": n_slides, "decisions": len(decisions)}
+            "slides_created": n_slides, "decisions": len(decisions),
+            "team_decisions": written["team_decisions"], "roles": written["roles"],
+            "notes": written["notes"]}
 
 
 PROB_SUM_TOLERANCE = 0.01  # written probabilities sum to 1 (float32); allows rounding
@@ -164,6 +185,9 @@ def _check_rows(path, model: str, all_classes: list[str], rows: list[dict],
         if status in (CONFIRMED, CORRECTED) and (
                 label not in REVIEW_LABELS and label not in GROUPS and label not in classes):
             raise ExportError(f"{at}: unknown review_label {str(label)[:40]!r}")
+        cells = team_part(row)
+        if cells:
+            check_cells(cells, label_check(classes), at)
 
 
 def _slide_of(store, tile_id: int) -> str:

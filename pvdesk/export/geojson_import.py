@@ -8,7 +8,8 @@ QuPath's "Export objects as GeoJSON" writes without the feature-collection optio
   restore their tile, its probabilities (``measurements``) and its review decision with the
   original reviewer and time, audited as "import". When the classification was changed
   after export (in QuPath), the new class is recorded as a correction by the importing
-  reviewer.
+  reviewer. Team metadata (``label_by:<reviewer>``, consensus) is read as the CSV's team
+  columns are (:mod:`pvdesk.export.team_import`).
 - Any other polygon with a classification naming a review label ("Ductal carcinoma", "DC",
   "ductal_carcinoma", "Non-tissue / artefact", "Uncertain" ...) labels the tiles of the
   slide's run that it covers: a tile at least ``min_coverage`` inside polygons of one label
@@ -33,19 +34,9 @@ from pvdesk import safe_json
 from pvdesk.export import ExportError
 from pvdesk.export.csv_checks import check_float, check_int
 from pvdesk.export.csv_import import find_or_add_run
-from pvdesk.export.qupath import (
-    covered_fraction,
-    polygons_of,
-    slide_offset,
-    tile_uuid,
-)
-from pvdesk.review.types import (
-    CONFIRMED,
-    CORRECTED,
-    UNREVIEWED,
-    TilePrediction,
-    tile_key,
-)
+from pvdesk.export.qupath import covered_fraction, polygons_of, slide_offset, tile_uuid
+from pvdesk.export.team_import import TeamImport, check_cells, label_check, team_part, team_summary
+from pvdesk.review.types import CONFIRMED, CORRECTED, UNREVIEWED, TilePrediction, tile_key
 from pvdesk.taxonomy import Taxonomy
 
 DEFAULT_MIN_COVERAGE = 0.5
@@ -206,8 +197,12 @@ def _restore(store, feats: list[dict], fname: str, summary: dict) -> None:
         mpp = meta.get("mpp")
         if mpp not in (None, ""):
             check_float(where, None, "mpp", float(mpp))
+        cells = team_part(meta)
+        if cells:
+            check_cells(cells, label_check(probs), where)
         groups[(meta["model"], tuple(probs), meta.get("run", ""))].append((f, meta, probs, _parse_tile(meta, where)))
     later: dict[tuple[int, str], list[int]] = defaultdict(list)  # QuPath-side class changes
+    team = TeamImport()
     with store.transaction():
         known = {s["slide_id"] for s in store.slides()}
         decisions = []
@@ -229,22 +224,30 @@ def _restore(store, feats: list[dict], fname: str, summary: dict) -> None:
             for sid, preds in by_slide.items():
                 store.add_predictions(run, sid, preds)
             taxonomy = Taxonomy.of_run(store.run(run))
-            for f, meta, _probs, (x, y, w, h) in items:
+            for feat, meta, _probs, (x, y, w, h) in items:
                 sid = meta["slide_id"]
                 tid = store.find_tile(sid, None, x, y, w, h)
                 status = meta.get("review_status") or UNREVIEWED
                 label = meta.get("review_label") or None
-                if status in (CONFIRMED, CORRECTED) and label:
+                reviewed = status in (CONFIRMED, CORRECTED) and label
+                if reviewed:
                     decisions.append((tid, run, status, label, meta.get("reviewer") or None,
                                       meta.get("reviewed_at") or None))
+                cells = team_part(meta)
+                if cells:
+                    team.add(tid, run, meta.get("predicted"), cells,
+                             (meta.get("reviewer") or None) if reviewed else None,
+                             label if reviewed else None, meta.get("reviewed_at") or None,
+                             f"{fname}: feature {feat.get('id', '?')}")
                 shown = label if status in (CONFIRMED, CORRECTED) and label else \
                     meta.get("predicted")
-                now = review_label(class_name(f), taxonomy)
+                now = review_label(class_name(feat), taxonomy)
                 if now is not None and shown is not None and now != shown:
                     later[(run, now)].append(tid)
             summary["restored"] += len(items)
-        store.record_imported(decisions, comment=f"imported from {fname} by {store.reviewer}")
-        summary["decisions"] = len(decisions)
+        written = team.apply(store, fname, decisions)
+        summary.update(decisions=len(decisions), team_decisions=written["team_decisions"],
+                       roles=written["roles"], notes=summary["notes"] + written["notes"])
         for (run, label), ids in later.items():
             store.correct_many(ids, label, run)
             summary["labelled"][label] = summary["labelled"].get(label, 0) + len(ids)
@@ -371,6 +374,7 @@ def summary_text(s: dict) -> str:
     lines = [f"{s['file']}: {s['features']} features"]
     if s["restored"]:
         lines.append(f"  restored {s['restored']} tiles with {s['decisions']} review decisions")
+    lines += ["  " + line for line in team_summary(s)]
     if s["labelled"]:
         total = sum(s["labelled"].values())
         per = ", ".join(f"{k} {v}" for k, v in sorted(s["labelled"].items()))

@@ -119,17 +119,20 @@ class ReviewActions:
 
     def record_imported(self, decisions: Iterable[tuple], comment: str = "") -> int | None:
         """Apply decisions read from elsewhere (a CSV): tuples of (tile_id, run_id, status,
-        label, reviewer, reviewed_at). Audit rows keep the original reviewer and time, with
-        action "import"; each becomes that reviewer's decision (the acting reviewer's when
-        the reviewer is missing); not on the undo stack. Unchanged decisions are skipped."""
+        label, reviewer, reviewed_at[, exact]). Audit rows keep the original reviewer and
+        time, with action "import"; each becomes that reviewer's decision (the acting
+        reviewer's when the reviewer is missing); not on the undo stack. Unchanged decisions
+        are skipped: same status, label and time, or, where ``exact`` is False (the time is
+        only a bound, e.g. a team CSV's label_by cell), same status and label."""
         with self.transaction() as con:
             batch = None
             deciders: set[str] = set()
-            for tid, run, status, label, reviewer, at in decisions:
+            for tid, run, status, label, reviewer, at, *exact in decisions:
                 who = reviewer or self.reviewer
                 r = con.execute("SELECT status, label, reviewed_at FROM decisions "
                                 "WHERE tile_id=? AND reviewer=?", (tid, who)).fetchone()
-                if r is not None and tuple(r) == (status, label, at):
+                if r is not None and (r[0], r[1]) == (status, label) and (
+                        r[2] == at or (exact and not exact[0])):
                     continue
                 if batch is None:
                     batch = self._next_batch(con)
