@@ -260,3 +260,23 @@ def test_a_single_reviewer_geojson_is_unchanged(tmp_path):
              json.loads((tmp_path / "t.geojson").read_text())["features"]]
     assert metas[0]["label_by:ana"] == "adenosis" and metas[0]["consensus_source"] == "single"
     store.close()
+
+
+def test_a_crowd_of_reviewer_columns_is_refused(tmp_path, capsys):
+    a, run, ids = _team_store(tmp_path / "a.pvdb")
+    good = tmp_path / "good.csv"
+    write_predictions_csv(a, good, team=True)
+    a.close()
+
+    def edit(rows):
+        rows[0] += [f"label_by:r{i}" for i in range(1001)]
+        for row in rows[1:]:
+            row += [""] * 1001
+
+    bad = tmp_path / "crowd.csv"
+    _rewrite(good, bad, edit)
+    b = tmp_path / "b.pvdb"
+    assert main(["review", "import", str(b), "--csv", str(bad)]) == 2
+    assert "crowd.csv: line 2: more than 1000 reviewers" in capsys.readouterr().err
+    with ReviewStore(b, reviewer="x") as store:
+        assert store.audit() == [] and store.roles() == {}

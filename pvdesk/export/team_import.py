@@ -9,17 +9,17 @@ and :mod:`pvdesk.export.geojson_import`, so both read a team the same way.
   The reviewer's current decision is what the file has; an existing different decision of
   that reviewer is replaced (the audit trail keeps it), an equal one is left alone.
 - A cell carries no time. The row's own reviewer (the ``reviewer`` column) keeps the row's
-  ``reviewed_at``; any other reviewer's cell is recorded at that time too (the tile's latest
-  decision, so theirs was not later), or at the import's time when the row has none; the
-  audit comment says so.
+  ``reviewed_at``; any other reviewer's cell is recorded at that time too (in an export of
+  everyone's latest decisions, the default, that is the tile's latest decision, so theirs was
+  not later), or at the import's time when the row has none; the audit comment says so.
 - Roles are not in the file; consensus_source tells them. A reviewer new to the importing
   store becomes an adjudicator when every tile they labelled is "adjudicated" with their
   label as the consensus and they are needed to explain one (fewest adjudicators that
   explain every adjudicated tile, most tiles first); every other new name, including a
   column with no labels, joins as a reader. Reviewers the store already has keep their
   role; an adjudicated tile their roles do not explain is reported in the notes.
-- Refused (ExportError naming the file and the line or feature): a reviewer name that is not
-  one, an unknown label, an unknown consensus source, two different labels of one reviewer
+- Refused (ExportError naming the file and the line or feature): more than
+  MAX_REVIEWERS reviewer names, a reviewer name that is not one, an unknown label, an unknown consensus source, two different labels of one reviewer
   for one tile, a review_label that differs from the row reviewer's own label_by cell, and an
   "adjudicated" consensus label that no reviewer of the row gave.
 """
@@ -38,6 +38,7 @@ from pvdesk.taxonomy import GROUPS
 CONSENSUS_LABEL, CONSENSUS_SOURCE, LABEL_BY = "consensus_label", "consensus_source", "label_by:"
 DISPUTED = "disputed"
 SOURCES = (ADJUDICATED, UNANIMOUS, SINGLE, DISPUTED)
+MAX_REVIEWERS = 1000  # a team, not a crowd: each new name is an audited role row
 
 
 def is_team_key(key: str) -> bool:
@@ -110,6 +111,9 @@ class TeamImport:
                 continue
             name = reviewer_of(key, where)
             self.names.add(name)
+            if len(self.names) > MAX_REVIEWERS:
+                raise ExportError(f"{where}: more than {MAX_REVIEWERS} reviewers (label_by "
+                                  "names); not a team export")
             if not value:
                 continue
             given.add(value)
@@ -187,7 +191,7 @@ class TeamImport:
         store.record_imported(row_decisions, comment=f"imported from {fname} {by}")
         team = self.decisions()
         store.record_imported(team, comment=f"imported from {fname} {by} (label_by column: "
-                              "recorded at the tile's latest decision time in the file)")
+                              "time unknown, recorded at the row's reviewed_at)")
         return {"decisions": len(row_decisions), "team_decisions": len(team),
                 "roles": roles, "notes": notes}
 
