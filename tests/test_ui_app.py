@@ -8,6 +8,7 @@ import pytest
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication
+from ui_support import show_window
 
 from pvdesk.paths import sample_slide
 from pvdesk.ui import app as app_mod
@@ -58,9 +59,7 @@ def test_demo_opens_sample_and_starts_demo_bundles(qtbot, monkeypatch):
 
 
 def test_drop_and_recent_files(qtbot):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
+    w = show_window(qtbot, None, exposed=False)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(sample_slide()))])
     ev = QDropEvent(QPoint(50, 50).toPointF(), Qt.DropAction.CopyAction, mime,
