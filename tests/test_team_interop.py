@@ -280,3 +280,20 @@ def test_a_crowd_of_reviewer_columns_is_refused(tmp_path, capsys):
     assert "crowd.csv: line 2: more than 1000 reviewers" in capsys.readouterr().err
     with ReviewStore(b, reviewer="x") as store:
         assert store.audit() == [] and store.roles() == {}
+
+
+def test_a_store_keeps_its_own_roles_and_says_where_the_file_disagrees(tmp_path, capsys):
+    a, run, ids = _team_store(tmp_path / "a.pvdb")
+    path = tmp_path / "1.csv"
+    write_predictions_csv(a, path, team=True)
+    a.close()
+    b = tmp_path / "b.pvdb"
+    with ReviewStore(b, reviewer="site2", create=True) as store:
+        store.set_role("dora", "reader")
+    assert main(["review", "import", str(b), "--csv", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "note: 1 tiles adjudicated in the file have no adjudicator" in out
+    assert "dora (" not in out  # not a new reviewer here
+    with ReviewStore(b, reviewer="x") as store:
+        assert store.roles()["dora"] == "reader"
+        assert store.disputed()  # dora reads here: tile 3 has three readers who disagree
