@@ -206,8 +206,7 @@ def test_few_patients_give_no_interval_and_say_why(trained):
     assert (bundle / "predictions.csv").is_file()
 
 
-def test_no_test_split_titles_the_report_validation(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+def test_no_test_split_titles_the_report_validation(tmp_path, capsys, monkeypatch, pvdesk_home):
     monkeypatch.setenv("PVDESK_OFFLINE", "1")
     data = colour_dataset(tmp_path / "data", classes=2, patients=3, per_patient=1)
     out = tmp_path / "b"
@@ -277,8 +276,7 @@ def test_the_seed_decides_the_split_not_patient_size():
     assert np.mean(test_sizes) == pytest.approx(np.mean(train_sizes), rel=0.35)
 
 
-def test_folds_test_every_patient_once(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+def test_folds_test_every_patient_once(tmp_path, capsys, monkeypatch, pvdesk_home):
     monkeypatch.setenv("PVDESK_OFFLINE", "1")
     data = colour_dataset(tmp_path / "data", classes=2, patients=6, per_patient=1)
     out = tmp_path / "cv-bundle"

@@ -73,8 +73,7 @@ def test_review_export_says_where_its_labels_come_from(tmp_path, capsys):
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+def home(monkeypatch, pvdesk_home):
     monkeypatch.setenv("PVDESK_OFFLINE", "1")
 
 

@@ -32,11 +32,10 @@ def built(tmp_path_factory):
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+def home(monkeypatch, pvdesk_home):
     monkeypatch.setenv("PVDESK_OFFLINE", "1")
     monkeypatch.delenv("PVDESK_WEIGHTS_DIR", raising=False)
-    return tmp_path / "home"
+    return pvdesk_home
 
 
 def _predict(name, out) -> dict:

@@ -22,9 +22,7 @@ def broken(tmp_path_factory):
     return root / "models", bundles, marker
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+pytestmark = pytest.mark.usefixtures("pvdesk_home")
 
 
 def test_each_broken_bundle_is_refused_with_one_line(broken):

@@ -20,8 +20,7 @@ BUILTINS = {"clip-rn50-zeroshot", "clip-vitl14-zeroshot", "demo-clip-rn50", "dem
 
 
 @pytest.fixture(autouse=True)
-def _home(tmp_path, monkeypatch):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+def _home(monkeypatch, pvdesk_home):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 

@@ -27,9 +27,8 @@ class Payload:
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
+def _isolated(tmp_path, monkeypatch, pvdesk_home):
     """No cache is visible and nothing reaches the network."""
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HOME", str(tmp_path / "user"))  # ~/.cache/clip
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

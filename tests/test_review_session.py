@@ -81,8 +81,7 @@ def test_filters_and_spatial_lookup(tmp_path):
     store.close()
 
 
-def test_restore_and_paths(tmp_path, monkeypatch):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+def test_restore_and_paths(tmp_path, pvdesk_home):
     assert default_store_path("ab/c d") == tmp_path / "home" / "stores" / "ab_c_d.pvdb"
     store, s = make(tmp_path)
     (run,) = latest_runs_by_model(store, "slide-1")
@@ -122,14 +121,13 @@ def test_queue_matches_the_store_queue_for_every_filter(tmp_path):
     store.close()
 
 
-def test_a_store_made_under_the_older_slide_id_is_found_again(tmp_path, monkeypatch):
+def test_a_store_made_under_the_older_slide_id_is_found_again(tmp_path, pvdesk_home):
     """pvdesk 0.1 named a slide's store after a weaker id; its reviews must stay reachable."""
     from inference_fakes import small_slide
 
     from pvdesk.review.project import find_review_store, legacy_slide_id
     from pvdesk.slides import open_source
 
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
     with open_source(small_slide(tmp_path)) as src:
         old = legacy_slide_id(src)
         assert old and old != src.slide_id

@@ -96,8 +96,7 @@ def test_training_uses_consensus_and_counts_where_labels_come_from(tmp_path):
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+def home(monkeypatch, pvdesk_home):
     monkeypatch.setenv("PVDESK_OFFLINE", "1")
 
 

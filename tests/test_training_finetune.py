@@ -19,10 +19,9 @@ from training.data.source import SampleReader
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
+def home(monkeypatch, pvdesk_home):
     import torch
 
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PVDESK_OFFLINE", "1")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a small shared CPU: one thread is several times faster

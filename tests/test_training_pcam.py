@@ -46,9 +46,8 @@ def test_pcam_splits_labels_and_lazy_patches(pcam):
     assert len({x.key for x in ds.samples}) == len(ds)
 
 
-def test_train_timm_linear_head_on_pcam_then_evaluate(pcam, vits, tmp_path, monkeypatch,
-                                                      capsys):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+def test_train_timm_linear_head_on_pcam_then_evaluate(pcam, vits, tmp_path, monkeypatch, capsys,
+                                                      pvdesk_home):
     monkeypatch.setenv("PVDESK_OFFLINE", "1")
     out = tmp_path / "bundle"
     rc = main(["train", "--backbone", f"timm:{TIMM_ARCH}", "--weights", str(vits),

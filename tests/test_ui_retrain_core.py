@@ -55,8 +55,7 @@ def test_child_env_puts_the_source_tree_first():
     assert env["PYTHONUNBUFFERED"] == "1"
 
 
-def test_merge_csvs_unions_classes_and_absolutises_sources(tmp_path, monkeypatch):
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
+def test_merge_csvs_unions_classes_and_absolutises_sources(tmp_path, pvdesk_home):
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
     b.mkdir()
@@ -152,7 +151,7 @@ def test_fake_child_is_runnable():
     assert st.outcome == "done" and len(st.history) == 3
 
 
-def test_store_export_is_a_dataset_the_training_package_reads(tmp_path, monkeypatch):
+def test_store_export_is_a_dataset_the_training_package_reads(tmp_path, pvdesk_home):
     """Data 'this project's reviewed tiles': the store becomes a clip_predictions.csv that
     training reads with the reviewer's labels (unreviewed tiles left out)."""
     pytest.importorskip("training.data")
@@ -162,7 +161,6 @@ def test_store_export_is_a_dataset_the_training_package_reads(tmp_path, monkeypa
     from pvdesk.review.store import ReviewStore
     from training.data.review_csv import load_review_csv
 
-    monkeypatch.setenv("PVDESK_HOME", str(tmp_path / "home"))
     slide = write_pyramid(tmp_path / "s.tiff", paint(256, 128, [(0, 0, 256, 128)]), levels=1)
     with ReviewStore(tmp_path / "p.pvdb", reviewer="dr test") as store:
         run = record_fake_run(store, fake_source(slide), grid_tiles(4, 2, 64), side=64)
