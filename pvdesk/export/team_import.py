@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 
 from pvdesk.errors import StoreError
 from pvdesk.export import ExportError
+from pvdesk.export.csv import CONSENSUS_LABEL, CONSENSUS_SOURCE, LABEL_BY
 from pvdesk.review.team import ADJUDICATED, ADJUDICATOR, READER, SINGLE, UNANIMOUS, check_reviewer
 from pvdesk.review.types import CONFIRMED, CORRECTED, REVIEW_LABELS
 from pvdesk.taxonomy import GROUPS
 
-CONSENSUS_LABEL, CONSENSUS_SOURCE, LABEL_BY = "consensus_label", "consensus_source", "label_by:"
 DISPUTED = "disputed"
 SOURCES = (ADJUDICATED, UNANIMOUS, SINGLE, DISPUTED)
 MAX_REVIEWERS = 1000  # a team, not a crowd: each new name is an audited role row
