@@ -159,3 +159,49 @@ def test_a_single_broken_input_is_refused_before_any_model(cohort, capsys, tmp_p
                          tmp_path / "o")
     assert rc == 2 and "broken.svs" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_cohort_csv_is_rewritten_at_most_every_interval_and_at_the_end(cohort, tmp_path,
+                                                                         monkeypatch):
+    """Rewriting cohort.csv from all rows after every slide made a cohort's writing grow with
+    the square of its size; it is rewritten on a clock and once at the end, with every row."""
+    import pvdesk.cohort.driver as driver
+
+    slides, bundle = cohort
+    writes: list[int] = []
+    real = driver.cohort_csv.write_cohort_csv
+
+    def counted(path, classes, rows):
+        writes.append(len(rows))
+        return real(path, classes, rows)
+
+    monkeypatch.setattr(driver.cohort_csv, "write_cohort_csv", counted)
+    monkeypatch.setattr(driver, "FLUSH_EVERY_S", 3600.0)
+    out = tmp_path / "out"
+    assert main(["predict", str(slides), "--model", str(bundle), "--out", str(out), *ARGS]) == 1
+    table = rows(out)
+    assert writes == [0, len(table)]  # the empty table at the start, all rows at the end
+    assert len(table) == 6 and sum(r["status"] == "failed" for r in table) == 1
+
+    writes.clear()
+    monkeypatch.setattr(driver, "FLUSH_EVERY_S", 0.0)  # a clock that is always due
+    out2 = tmp_path / "out2"
+    main(["predict", str(slides), "--model", str(bundle), "--out", str(out2), *ARGS])
+    assert writes[0] == 0 and writes[-1] == len(table) and len(writes) == len(table) + 2
+    assert writes == sorted(writes)
+
+
+def test_a_run_removes_what_a_killed_rewrite_of_cohort_csv_left(cohort, tmp_path):
+    """kill -9 while cohort.csv (or the summary) was being rewritten leaves its temporary
+    file; the next run removes it with the half-made slide folders."""
+    slides, bundle = cohort
+    out = tmp_path / "out"
+    out.mkdir()
+    stray = [out / ".cohort.csv.k1ll3d.tmp", out / ".partial-case-00"]
+    stray[0].write_text("path,slide_id\n/half")
+    stray[1].mkdir()
+    mine = out / "notes.txt"  # not ours: kept
+    mine.write_text("keep")
+    main(["predict", str(slides), "--model", str(bundle), "--out", str(out), "--resume", *ARGS])
+    assert not any(p.exists() for p in stray) and mine.exists()
+    assert not [p for p in os.listdir(out) if p.startswith(".")]

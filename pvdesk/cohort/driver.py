@@ -5,8 +5,10 @@
 Per slide, in the cohort's order: its outputs (pvdesk.predict.writer) go into
 ``.partial-<name>/`` with the resume marker last, its store runs are one transaction, then
 the folder is swapped in (pvdesk.cohort.state); ``cohort.csv`` and the cohort summary are
-rewritten (atomically) after every slide, so an interrupted run leaves whole files and no
-duplicate row. A slide that fails gets ``failed`` rows with its error and never stops the
+rewritten (atomically) from all rows at most every FLUSH_EVERY_S seconds and when the run
+ends, so an interrupted run leaves whole files and no duplicate row (``--resume`` rebuilds
+them from the slides' markers), and a cohort of many thousands of slides does not spend its
+time rewriting them after every slide. A slide that fails gets ``failed`` rows with its error and never stops the
 cohort; a failure to write the outputs (full disk) does.
 """
 
@@ -22,6 +24,8 @@ from pvdesk.cohort import cohort_csv, state
 from pvdesk.cohort.work import SlideFailed, SlideJob
 from pvdesk.predict import SlideWriter, union_classes
 from pvdesk.progress import TerminalProgress
+
+FLUSH_EVERY_S = 2.0
 
 
 @dataclass
@@ -122,7 +126,10 @@ def run_cohort(jobs: list[SlideJob], models: list, settings, backend, out_dir: P
         cohort_csv.write_summary(out_dir, res.summary)
 
     flush()
-    with TerminalProgress("slides", "slide") as slides_bar:
+    last_flush = time.perf_counter()
+    with TerminalProgress("slides", "slide") as slides_bar, \
+            contextlib.ExitStack() as at_exit:
+        at_exit.callback(flush)  # the last rows, also when the run stops on an error
         slides_bar(resumed, len(jobs))
         for stream in backend.run(todo, regions):
             job = stream.job
@@ -147,7 +154,9 @@ def run_cohort(jobs: list[SlideJob], models: list, settings, backend, out_dir: P
                 if report:
                     report("failed", stream.error)
             report_sum["n"] += 1
-            flush()
+            if time.perf_counter() - last_flush >= FLUSH_EVERY_S:
+                flush()
+                last_flush = time.perf_counter()
             slides_bar(resumed + report_sum["n"], len(jobs))
     return res
 

@@ -7,6 +7,7 @@ weights sha256, the grid parameters, the regions it was limited to), the file's 
 time (so a resumed run need not re-hash an unchanged slide) and the slide's cohort rows.
 ``--resume`` skips a slide whose marker has the key this run would use (and, with a store,
 whose runs the store holds under that key). Leftover ``.partial-*`` and ``.old-*`` folders
+(and the temporary file of a cohort.csv or summary being rewritten when the run was killed)
 of an interrupted run are removed when a run starts.
 """
 
@@ -22,6 +23,7 @@ from pvdesk.export.atomic import atomic_write
 
 MARKER = "cohort.json"
 PARTIAL, OLD = ".partial-", ".old-"
+ATOMIC_TMP = ".tmp"  # pvdesk.export.atomic's temporary files: .<name>.<random>.tmp
 _SHA_CACHE: dict = {}
 
 
@@ -103,5 +105,8 @@ def clean_leftovers(out_dir: Path) -> list[str]:
     for p in sorted(out_dir.iterdir()):
         if p.is_dir() and p.name.startswith((PARTIAL, OLD)):
             shutil.rmtree(p)
+            removed.append(p.name)
+        elif p.is_file() and p.name.startswith(".") and p.name.endswith(ATOMIC_TMP):
+            p.unlink()  # cohort.csv or the summary, killed while being rewritten
             removed.append(p.name)
     return removed
