@@ -27,7 +27,7 @@ EIGHT = ["source", "tile_x", "tile_y", "tile_w", "tile_h", "mpp", "model", "pred
          "predicted_group", "confidence", "p_adenosis", "p_fibroadenoma", "p_tubular_adenoma",
          "p_phyllodes_tumor", "p_ductal_carcinoma", "p_lobular_carcinoma",
          "p_mucinous_carcinoma", "p_papillary_carcinoma", "review_status", "review_label",
-         "reviewer", "reviewed_at", "tile_status", "patient"]
+         "reviewer", "reviewed_at", "tile_status", "patient", "model_sha256"]
 
 HOSTILE = ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tlead tab", "\rcr", "'quoted", "''two",
            "=HYPERLINK(\"http://x\",\"a, b\")", 'say "hi"', "line\nbreak", "crlf\r\nx",

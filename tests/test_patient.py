@@ -80,7 +80,7 @@ def test_csv_carries_the_patient_and_import_restores_it(tmp_path):
     assert n == 6
     table = read_predictions_csv(tmp_path / "e.csv")
     header = (tmp_path / "e.csv").read_text().splitlines()[0].split(",")
-    assert header[-2:] == ["tile_status", "patient"]
+    assert header[-3:] == ["tile_status", "patient", "model_sha256"]
     by_source = {r["source"]: r["patient"] for r in table.rows}
     assert by_source == {"/x/a.svs": "P-001", "/x/b.svs": ""}
     with ReviewStore(tmp_path / "new.pvdb") as other:
@@ -95,7 +95,7 @@ def test_older_csv_layouts_still_read(tmp_path):
              "mpp": 0.5, "model": "m@1", "probs": _onehot(0)}]
     write_rows_csv(tmp_path / "new.csv", CLASS_NAMES, rows)
     lines = (tmp_path / "new.csv").read_text().splitlines()
-    for drop in (1, 2):  # without patient; without tile_status and patient
+    for drop in (1, 2, 3):  # without model_sha256; also without patient; also tile_status
         old = [",".join(line.split(",")[:-drop]) for line in lines]
         (tmp_path / "old.csv").write_text("\n".join(old) + "\n")
         table = read_predictions_csv(tmp_path / "old.csv")

@@ -4,6 +4,7 @@ roles, settings, consensus and the migration of version-2 stores."""
 from __future__ import annotations
 
 import pytest
+from old_store_support import old_sample_store
 
 from pvdesk.errors import StoreError
 from pvdesk.review import schema
@@ -142,7 +143,7 @@ def _v2_store(path, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(schema, "MIGRATIONS", MIGRATIONS[:2])
         m.setattr(schema, "SCHEMA_VERSION", 2)
-        store, run, ids = make_sample_store(path, n_tiles=4, reviewer="ana")
+        store, run, ids = old_sample_store(path, 2, monkeypatch, n_tiles=4, reviewer="ana")
         con = store.con
         audit = ("INSERT INTO audit(batch_id, at, reviewer, action, tile_id, run_id, old_status,"
                  " old_label, new_status, new_label) VALUES (?,?,?,?,?,?,?,?,?,?)")
@@ -165,7 +166,7 @@ def test_a_version_2_store_migrates_keeping_its_decisions(tmp_path, monkeypatch)
     path = tmp_path / "v2.pvdb"
     run, ids = _v2_store(path, monkeypatch)
     with ReviewStore(path, reviewer="ana") as store:
-        assert store.con.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert store.con.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
         by = store.decisions_by_reviewer()
         # every decision is kept as its reviewer's, including the one ben overwrote
         assert {r: {t: d.label for t, d in ds.items()} for r, ds in by.items()} == {

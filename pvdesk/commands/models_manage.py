@@ -71,6 +71,10 @@ def register_verbs(parent) -> None:
                    help="a local backbone weights file (overrides the manifest's)")
     p.add_argument("--seconds", type=float, default=2.0,
                    help="how long to time the speed (default 2 s)")
+    p.add_argument("--csv", default=None, metavar="FILE",
+                   help="instead of running the bundle: count the rows of this predictions "
+                        "CSV made by exactly its weights (model_sha256), by other weights, "
+                        "and unknown; exit 0 only when every row matches")
     p.set_defaults(func=run_check)
 
 
@@ -138,6 +142,8 @@ def run_check(args) -> int:
     from pvdesk.models.file_hash import sha256_of
 
     b = resolve_bundle(args.model, args.dir)
+    if args.csv:
+        return check_csv(b, args.csv)
     files = weights_files(b)  # found before loading: a missing file fails in load below
     t0 = time.perf_counter()
     clf = b.load(args.device, args.precision, weights=args.weights)
@@ -168,3 +174,15 @@ def run_check(args) -> int:
     print(f"    speed: {n / el:.1f} tiles/s (batches of {len(batch)} at {b.input_size} px, "
           f"{el:.1f} s)")
     return 0
+
+
+def check_csv(bundle, path) -> int:
+    """`models check NAME --csv FILE`: 0 when every row was made by the bundle's weights."""
+    from pvdesk.export.model_match import match_csv, match_text
+    from pvdesk.models.file_hash import verify
+
+    verify(bundle, None)  # its weights file is the one its manifest records (ModelError)
+    m = match_csv(bundle, path)
+    for line in match_text(bundle, path, m):
+        print(line)
+    return 0 if m.all_match else 1

@@ -266,7 +266,7 @@ def run_export(args) -> int:
 
 
 def run_import(args) -> int:
-    from pvdesk.export.csv_import import import_csv, read_checked
+    from pvdesk.export.csv_import import import_csv, model_text, read_checked
     from pvdesk.export.team_import import team_summary
 
     checked = read_checked(args.csv)  # a bad file is refused before the store is touched
@@ -274,6 +274,9 @@ def run_import(args) -> int:
         r = import_csv(store, args.csv, checked)
     print(f"imported {args.csv} into {args.store}: {r['rows']} rows, {r['decisions']} reviewed,"
           f" {r['runs_created']} new runs, {r['slides_created']} new slides")
+    for m in r["models"]:
+        print(f"    model {model_text(m['model'], m['sha'])}: {m['rows']} rows -> run "
+              f"{m['run_id']}{' (new)' if m['new'] else ''}")
     for line in team_summary(r) + [f"note: {n}" for n in r["notes"]]:
         print(line)
     return 0

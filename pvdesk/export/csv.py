@@ -4,7 +4,7 @@ Columns, in order::
 
     source, tile_x, tile_y, tile_w, tile_h, mpp, model, predicted, predicted_group,
     confidence, p_<class> for every class (the run's order), review_status, review_label,
-    reviewer, reviewed_at, tile_status, patient
+    reviewer, reviewed_at, tile_status, patient, model_sha256
 
 tile_* are level-0 pixels (empty for a patch image); reviewed_at is ISO 8601 UTC.
 tile_status is "ok", or "unreadable" for a tile whose pixels could not be read (damaged
@@ -13,8 +13,15 @@ grid, not only those that could be classified. Files written before the column e
 read as all "ok"; readers that learn from rows (training, import) skip non-ok ones.
 patient is the slide's patient (a study code set with ``pvdesk review patient`` or in the
 window), so training splits keep one patient's slides together; older files lack it.
+model_sha256 is which weights made the row: the first 16 hex characters of the sha256 the
+bundle's manifest records for its own weights file (the ``lineage.files`` entry that
+``pvdesk models`` prints). Empty when the bundle has no weights file of its own (zero-shot
+CLIP on library weights, the random-weight demo bundles: their manifest, name and version
+identify them), and for runs stored before pvdesk recorded it (unknown, never guessed).
+Files without the column read with it empty; a cell that is not 16 hex characters is refused
+with its line.
 
-Team columns (after patient, only in exports of a store where two or more reviewers decided
+Team columns (after model_sha256, or after patient in older files; only in exports of a store where two or more reviewers decided
 tiles, or with ``pvdesk review export --team``): consensus_label, consensus_source
 ("adjudicated", "unanimous" when two or more readers agree, "single" when one reader
 labelled the tile, "disputed" when readers disagree and no adjudicator decided; empty when
@@ -64,7 +71,8 @@ HEAD = ("source", "tile_x", "tile_y", "tile_w", "tile_h", "mpp", "model", "predi
 TAIL = ("review_status", "review_label", "reviewer", "reviewed_at")
 STATUS = "tile_status"
 PATIENT = "patient"  # the slide's patient (a study code), empty when not set
-OPTIONAL_TAIL = (STATUS, PATIENT)  # later additions: files without them still read
+MODEL_SHA = "model_sha256"  # 16 hex characters of the weights' sha256; empty when unknown
+OPTIONAL_TAIL = (STATUS, PATIENT, MODEL_SHA)  # later additions: files without them read
 CONSENSUS_LABEL, CONSENSUS_SOURCE, LABEL_BY = "consensus_label", "consensus_source", "label_by:"
 TEAM_HEAD = (CONSENSUS_LABEL, CONSENSUS_SOURCE)  # then label_by:<reviewer> columns
 TILE_OK, TILE_UNREADABLE = "ok", "unreadable"
@@ -239,6 +247,7 @@ def write_predictions_csv(store, path, run_id: int | None = None,
 
     classes = store_classes(store, run_id)
     untrained = {r.run_id for r in store.runs() if not r.trained}
+    shas = {r.run_id: r.model_sha for r in store.runs()}
     taxonomies = {r.run_id: Taxonomy.of_run(r) for r in store.runs()}
     recs = store.tiles(slide_id=slide_id, run_id=run_id, view=view)
     patients = store.patients()
@@ -248,6 +257,7 @@ def write_predictions_csv(store, path, run_id: int | None = None,
         for r in recs:
             row = record_row(r)
             row[PATIENT] = patients.get(r.slide_id)
+            row[MODEL_SHA] = shas.get(r.run_id, "")
             tax = taxonomies.get(r.run_id)
             if tax is not None and not tax.is_breakhis:  # the run's own groups, if any
                 row["predicted_group"] = _group(r.predicted, tax)
@@ -272,6 +282,8 @@ class CsvTable(NamedTuple):
 
 
 def _parse(path, line: int, col: str, cell: str):
+    if col == MODEL_SHA:
+        return checks.check_sha(path, line, col, restore(cell))
     if is_text(col):
         return restore(cell)
     if cell == "":
@@ -292,11 +304,14 @@ def _without_team(path, header: list[str]) -> list[str]:
     if CONSENSUS_LABEL not in header:
         return header
     i = header.index(CONSENSUS_LABEL)
-    if (header[i:i + 2] != list(TEAM_HEAD) or header[i - len(OPTIONAL_TAIL):i] != list(OPTIONAL_TAIL)
+    before = header[:i]
+    tail_ok = any(before[-k:] == list(OPTIONAL_TAIL[:k]) for k in (2, len(OPTIONAL_TAIL)))
+    if (header[i:i + 2] != list(TEAM_HEAD) or not tail_ok
             or not all(c.startswith(LABEL_BY) and len(c) > len(LABEL_BY)
                        for c in header[i + 2:])):
-        raise ExportError(f"{path}: line 1: the team columns must follow tile_status and "
-                          "patient: consensus_label, consensus_source, label_by:<reviewer>...")
+        raise ExportError(f"{path}: line 1: the team columns must follow tile_status, "
+                          "patient (and model_sha256): consensus_label, consensus_source, "
+                          "label_by:<reviewer>...")
     return header[:i]
 
 
@@ -312,7 +327,8 @@ def _without_optional_tail(header: list[str]) -> list[str]:
 def read_predictions_csv(path) -> CsvTable:
     """Read a clip_predictions.csv back: (classes, rows), each row a dict keyed by column
     with ints/floats (None when empty) and the original text (quote prefixes removed).
-    Every row has ``tile_status`` ("ok" when the file has no such column)."""
+    Every row has ``tile_status`` ("ok" when the file has no such column) and
+    ``model_sha256`` ("" when the file has no such column)."""
     fh = checks.open_text(path)  # regular files only (no FIFO, no /dev/zero), bounded size
     with fh:
         reader = csv.reader(checks.bounded_lines(fh, path))
@@ -344,6 +360,7 @@ def read_predictions_csv(path) -> CsvTable:
                                       f"expected {len(header)}")
                 row = {c: _parse(path, line, c, v) for c, v in zip(header, cells, strict=True)}
                 row[STATUS] = (row.get(STATUS) or TILE_OK).strip().lower()
+                row.setdefault(MODEL_SHA, "")
                 rows.append(row)
                 lines.append(line)
         except (csv.Error, UnicodeDecodeError) as exc:

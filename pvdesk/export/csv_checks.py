@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import stat
 
 from pvdesk.export import ExportError
@@ -90,3 +91,16 @@ def check_float(path, line: int | None, col: str, value: float) -> float:
         raise ExportError(f"{_at(path, line)}: mpp must be a positive number of "
                           f"micrometres per pixel, got {value:g}")
     return value
+
+
+SHA_CELL = re.compile(r"[0-9a-fA-F]{16}")
+
+
+def check_sha(path, line: int | None, col: str, text: str) -> str:
+    """A model_sha256 cell: empty (unknown) or 16 hex characters, returned lowercase."""
+    if text == "":
+        return ""
+    if not SHA_CELL.fullmatch(text):
+        raise ExportError(f"{_at(path, line)}: {col} must be 16 hex characters of a sha256 "
+                          f"(or empty), got {text[:40]!r}")
+    return text.lower()

@@ -1,8 +1,10 @@
 """Import a clip_predictions.csv into a review store, to continue a review elsewhere.
 
 All in one transaction: a bad row leaves the store as it was.
-- Runs: rows are grouped by their ``model`` cell ("name@version"); an existing run with the
-  same model and classes is reused, otherwise a run is created (device "imported").
+- Runs: rows are grouped by their ``model`` cell ("name@version") and ``model_sha256`` cell
+  (which weights made them); an existing run with the same model, weights sha (both unknown
+  counts as the same) and classes is reused, otherwise a run is created (device "imported")
+  that records the file's sha prefix, so a later export writes the same cell.
 - Tiles: a tile already in the store (same source and coordinates, or same patch path) is
   reused; otherwise it joins a slide named by its source (tiles) or its folder (patches).
 - Decisions: confirmed/corrected rows become decisions with their original reviewer and
@@ -39,16 +41,20 @@ def _split_model(model: str) -> tuple[str, str]:
     return (name, version) if sep and name else (model, "")
 
 
-def find_or_add_run(store, model: str, classes: list[str], fname: str, created: list) -> int:
+def find_or_add_run(store, model: str, classes: list[str], fname: str, created: list,
+                    sha: str | None = None) -> int:
     """The run of ``model`` ("name@version", maybe tagged " (UNTRAINED)") with these
-    classes, or a new imported one (its id appended to ``created``)."""
+    classes, or a new imported one (its id appended to ``created``). ``sha``: the rows'
+    model_sha256 cell ("" unknown); a run matches only with the same cell (None: the
+    source has no such column, e.g. GeoJSON, and any sha matches)."""
     model, trained = split_untrained(model)
     for run in store.runs():
-        if run.model == model and list(run.classes) == classes:
+        if (run.model == model and list(run.classes) == classes
+                and (sha is None or run.model_sha == sha)):
             return run.run_id
     name, version = _split_model(model or "imported")
     run_id = store.add_run(name, version, "", classes, "imported", {"imported_from": fname},
-                           trained=trained)
+                           trained=trained, weights_sha256=sha or "")
     created.append(run_id)
     return run_id
 
@@ -60,21 +66,27 @@ def read_checked(path):
     for col in table.rows[0] if table.rows else ():
         if col.startswith(LABEL_BY):
             reviewer_of(col, f"{path}: line 1")
-    groups: dict[str, list[dict]] = {}
+    groups: dict[tuple[str, str], list[dict]] = {}  # (model, model_sha256) -> rows
     for row in table.rows:
         if row.get("tile_status", "ok") != "ok":  # unreadable tiles have no prediction
             continue
-        groups.setdefault(row["model"], []).append(row)
+        groups.setdefault((row["model"], row.get("model_sha256") or ""), []).append(row)
     line_of = dict(zip(map(id, table.rows), table.lines, strict=False))
-    for model, rows in groups.items():
+    for (model, _sha), rows in groups.items():
         _check_rows(path, model, table.classes, rows, line_of)
     return table, groups
+
+
+def model_text(model: str, sha: str) -> str:
+    """"name@version [weights sha256 0123456789abcdef]", or "... [weights unknown]"."""
+    return f"{model} [weights sha256 {sha}]" if sha else f"{model} [weights unknown]"
 
 
 def import_csv(store, path, checked=None) -> dict:
     """Returns counts: rows, runs_created, slides_created, decisions, team_decisions (other
     reviewers' label_by cells), roles ({reviewer: role} of reviewers new to the store),
-    notes. ``checked`` is what :func:`read_checked` returned for ``path`` (read here when
+    notes, models ([{model, sha, rows, run_id, new}]: each model the rows came from, with
+    the weights sha the file gives, "" when unknown). ``checked`` is what :func:`read_checked` returned for ``path`` (read here when
     None)."""
     table, groups = checked or read_checked(path)
     line_of = dict(zip(map(id, table.rows), table.lines, strict=False))
@@ -86,12 +98,15 @@ def import_csv(store, path, checked=None) -> dict:
     patients: dict[str, str] = {}
     n_slides = 0
     decisions = []
+    models = []
     with store.transaction():
-        for model, rows in groups.items():
+        for (model, sha), rows in groups.items():
             classes = [c for c in table.classes if any(r[f"p_{c}"] is not None for r in rows)]
             if not classes:
                 raise ExportError(f"{path}: model {model!r} has no probability columns")
-            run_id = find_or_add_run(store, model, classes, fname, runs_created)
+            run_id = find_or_add_run(store, model, classes, fname, runs_created, sha)
+            models.append({"model": model, "sha": sha, "rows": len(rows), "run_id": run_id,
+                           "new": run_id in runs_created})
             by_slide: dict[str, list[TilePrediction]] = {}
             placed = []
             for row in rows:
@@ -147,7 +162,7 @@ def import_csv(store, path, checked=None) -> dict:
     return {"rows": len(table.rows), "runs_created": len(runs_created),
             "slides_created": n_slides, "decisions": len(decisions),
             "team_decisions": written["team_decisions"], "roles": written["roles"],
-            "notes": written["notes"]}
+            "notes": written["notes"], "models": models}
 
 
 PROB_SUM_TOLERANCE = 0.01  # written probabilities sum to 1 (float32); allows rounding

@@ -98,6 +98,14 @@ class Bundle:
         return f if f.is_file() else None
 
     @property
+    def weights_sha256(self) -> str:
+        """The sha256 its manifest records for its own weights.safetensors ("" when it has
+        none: the identity of such a bundle is its manifest, ``manifest_hash``)."""
+        from pvdesk.models.lineage import own_weights_sha256
+
+        return own_weights_sha256(self.lineage, WEIGHTS_NAME)
+
+    @property
     def where(self) -> str:
         return str(self.path / MANIFEST_NAME) if self.path is not None else f"bundle {self.name}"
 

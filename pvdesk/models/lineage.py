@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from pathlib import Path
 
 from pvdesk.errors import ModelError
@@ -43,6 +44,20 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+SHA_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def own_weights_sha256(lineage: dict | None, name: str = "weights.safetensors") -> str:
+    """The sha256 the lineage's ``files`` record for the bundle's own weights file (``name``),
+    lowercase hex; "" when none is recorded (no weights file of its own, e.g. zero-shot CLIP
+    on library weights, or a manifest written before lineage) or the record is not a sha256."""
+    for rec in (lineage or {}).get("files") or []:
+        if isinstance(rec, dict) and Path(str(rec.get("file", ""))).name == name:
+            sha = str(rec.get("sha256", "")).strip().lower()
+            return sha if SHA_HEX.fullmatch(sha) else ""
+    return ""
 
 
 def validate_lineage(raw, where: str) -> dict | None:

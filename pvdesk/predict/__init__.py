@@ -37,6 +37,14 @@ class LoadedModel:
         """The CSV's model cell: the label, tagged " (UNTRAINED)" for an untrained bundle."""
         return model_label(self.bundle.name, self.bundle.version, bool(self.bundle.trained))
 
+    @property
+    def csv_sha(self) -> str:
+        """The CSV's model_sha256 cell: 16 hex characters of the weights sha256 its manifest
+        records ("" for a bundle without a weights file of its own)."""
+        from pvdesk.review.types import MODEL_SHA_CHARS
+
+        return (getattr(self.bundle, "weights_sha256", "") or "")[:MODEL_SHA_CHARS]
+
 
 def output_folder(out_dir: Path, path: Path, taken: set[str]) -> Path:
     """DIR/<stem>, made unique among the inputs of one run (a.svs and a.tif both given)."""

@@ -49,14 +49,15 @@ def csv_rows(batch, models, source_path: str, mpp):
             for m in models:
                 yield {"source": source, "tile_x": tile.x,
                        "tile_y": tile.y, "tile_w": tile.w, "tile_h": tile.h, "mpp": mpp,
-                       "model": m.csv_model, "tile_status": "unreadable"}
+                       "model": m.csv_model, "model_sha256": m.csv_sha,
+                       "tile_status": "unreadable"}
             continue
         for m in models:
             probs = batch.probs[m.label][i]
             best = int(np.argmax(probs))
             row = {"source": source, "tile_x": tile.x, "tile_y": tile.y,
                    "tile_w": tile.w, "tile_h": tile.h, "mpp": mpp, "model": m.csv_model,
-                   "predicted": m.bundle.classes[best],
+                   "model_sha256": m.csv_sha, "predicted": m.bundle.classes[best],
                    "predicted_group": groups[m.label][best],
                    "confidence": float(probs[best])}
             row.update({f"p_{c}": float(p) for c, p in zip(m.bundle.classes, probs, strict=True)})

@@ -168,7 +168,8 @@ def _fill(con, sources: list[Source]) -> dict:
         for row in src.runs.values():
             if run_identity(row) not in run_ids:
                 run_ids[run_identity(row)] = len(run_ids) + 1
-                con.execute(f"INSERT INTO runs(run_id, {RUN_COLS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                con.execute(f"INSERT INTO runs(run_id, {RUN_COLS}) VALUES "
+                            f"({','.join('?' * (len(row) + 1))})",
                             (run_ids[run_identity(row)], *row))
     for slide_id, (path, props, at, patient) in slides.items():
         con.execute("INSERT INTO slides(slide_id, path, properties, added_at, patient) "

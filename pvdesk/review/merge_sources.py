@@ -19,7 +19,7 @@ from pvdesk.review.store import ReviewStore
 
 TILE_COLS = "slide_id, tile_key, source, tile_x, tile_y, tile_w, tile_h, mpp, patch_path, folder_class"
 RUN_COLS = ("bundle_name, bundle_version, manifest_hash, classes, device, settings, trained, "
-             "created_at")
+             "created_at, weights_sha256")
 AUDIT_COLS = ("batch_id, at, reviewer, action, tile_id, slide_id, run_id, old_status, "
                "old_label, new_status, new_label, ref_batch, comment")
 PRED_COLS = "run_id, tile_id, probs, predicted, confidence, entropy, margin, embedding"

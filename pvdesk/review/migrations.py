@@ -155,4 +155,10 @@ _V3 = [
     "DROP TABLE decisions_v2",
 ]
 
-MIGRATIONS: list = [_V1, _V2, _V3]
+# Version 4: which weights made a run. The sha256 its bundle's manifest records for the
+# bundle's own weights file (a CSV's model_sha256 cell is its first 16 characters); empty
+# for a bundle without a weights file of its own, and NULL for every run made before this
+# version: an old run's weights are unknown, never guessed from its name and version.
+_V4 = ["ALTER TABLE runs ADD COLUMN weights_sha256 TEXT"]
+
+MIGRATIONS: list = [_V1, _V2, _V3, _V4]

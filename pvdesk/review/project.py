@@ -159,7 +159,8 @@ class RunRecorder:
                 extra.setdefault("taxonomy", tax.to_dict())
             self.runs[key] = self.store.add_run(
                 b.name, b.version, b.manifest_hash, list(b.classes), device,
-                {**common, **extra}, trained=b.trained)
+                {**common, **extra}, trained=b.trained,
+                weights_sha256=getattr(b, "weights_sha256", ""))
         return dict(self.runs)
 
     def add(self, batch) -> int:

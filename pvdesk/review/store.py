@@ -187,25 +187,31 @@ class ReviewStore(ReviewActions, ReviewHistory, ReviewTeam):
 
     def add_run(self, bundle_name: str, bundle_version: str, manifest_hash: str,
                 classes: list[str], device: str, settings: dict | None = None,
-                trained: bool = True) -> int:
+                trained: bool = True, weights_sha256: str = "") -> int:
+        """A new run; ``weights_sha256``: the sha256 its bundle's manifest records for the
+        bundle's weights (or the 16-character prefix an imported CSV gives), "" if none."""
         classes = [str(c) for c in classes]
         if not classes or len(set(classes)) != len(classes):
             raise StoreError(f"{self.path}: a run needs a non-empty list of distinct classes")
         with self.transaction() as con:
             cur = con.execute(
                 "INSERT INTO runs(bundle_name, bundle_version, manifest_hash, classes, device, "
-                "settings, trained, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                "settings, trained, created_at, weights_sha256) VALUES (?,?,?,?,?,?,?,?,?)",
                 (bundle_name, bundle_version or "", manifest_hash or "", json.dumps(classes),
-                 device, json.dumps(settings or {}, default=str), int(bool(trained)), utc_now()))
+                 device, json.dumps(settings or {}, default=str), int(bool(trained)), utc_now(),
+                 str(weights_sha256 or "").lower()))
             return int(cur.lastrowid)
 
     def runs(self) -> list[RunInfo]:
         with self._lock:
-            rows = self.con.execute("SELECT * FROM runs ORDER BY run_id").fetchall()
+            rows = self.con.execute(
+                "SELECT run_id, bundle_name, bundle_version, manifest_hash, classes, device, "
+                "settings, trained, created_at, weights_sha256 FROM runs ORDER BY run_id"
+            ).fetchall()
         out = []
         for r in rows:
             info = RunInfo(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), r[5],
-                           json.loads(r[6]), bool(r[7]), r[8])
+                           json.loads(r[6]), bool(r[7]), r[8], r[9] or "")
             self._runs[info.run_id] = info
             out.append(info)
         return out

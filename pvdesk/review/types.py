@@ -84,6 +84,13 @@ class RunInfo:
     settings: dict
     trained: bool
     created_at: str
+    weights_sha256: str = ""  # its bundle's weights sha256 ("" when unknown or none)
+
+    @property
+    def model_sha(self) -> str:
+        """The CSV's ``model_sha256`` cell: the first 16 hex characters of the weights sha256
+        ("" when the run's bundle had no weights file, or the run predates the record)."""
+        return (self.weights_sha256 or "")[:MODEL_SHA_CHARS]
 
     @property
     def model(self) -> str:
@@ -92,6 +99,7 @@ class RunInfo:
 
 
 UNTRAINED_TAG = " (UNTRAINED)"
+MODEL_SHA_CHARS = 16  # a CSV's model_sha256 cell: this many hex characters of the sha256
 
 
 def status_for_run(rec) -> str:

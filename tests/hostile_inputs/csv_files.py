@@ -62,6 +62,8 @@ BAD_CSV_CELLS = {
     "text in tile_x": {"tile_x": "twelve"},
     "empty source": {"source": ""},
     "float tile_x": {"tile_x": "1.5"},
+    "formula model_sha256": {"model_sha256": "=cmd|' /C calc'!A0"},
+    "non-hex model_sha256": {"model_sha256": "not-a-sha-at-all"},
 }
 
 

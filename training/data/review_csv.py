@@ -51,6 +51,19 @@ def _team_label(row) -> tuple[str, str] | None:
     return source, label
 
 
+def models_text(rows) -> str:
+    """The models a review CSV's rows came from, each with the weights sha256 prefix its
+    rows give (model_sha256) and its row count: "m@1 [weights sha256 0123...] (40 rows)"."""
+    from pvdesk.export.csv_import import model_text
+
+    counts: dict[tuple[str, str], int] = {}
+    for row in rows:
+        key = (row.get("model") or "unnamed", row.get("model_sha256") or "")
+        counts[key] = counts.get(key, 0) + 1
+    return "; ".join(f"{model_text(m, sha)} ({n} rows)" for (m, sha), n in counts.items()
+                     ) or "no model"
+
+
 def is_review_csv(path: Path) -> bool:
     try:
         with open(path, encoding="utf-8-sig") as fh:
@@ -147,6 +160,7 @@ def load_review_csv(path: str | Path, include_unreviewed: bool = False,
                         "review some tiles, or pass --include-unreviewed)")
     ds = Dataset(samples, str(path.resolve()), "review-csv",
                  class_order=None if taxonomy.is_breakhis else list(taxonomy.names))
+    ds.notes.append(f"{path.name}: predictions by {models_text(table.rows)}")
     left = ", ".join(f"{n} {k}" for k, n in skipped.items() if n)
     if left:
         ds.notes.append(f"{path.name}: left out {left} row(s)")
