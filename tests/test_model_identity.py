@@ -211,10 +211,28 @@ def test_models_check_csv_refuses_a_bad_file_in_one_line(bundles, tmp_path, caps
     assert str(bad) in err and "\n" not in err and "Traceback" not in err
 
 
-def test_training_names_the_models_and_weights_a_review_csv_came_from():
-    from training.data.review_csv import models_text
+def test_training_names_the_models_and_weights_a_review_csv_came_from(tmp_path):
+    from training_fixtures import colour_slide, review_rows
 
-    rows = [{"model": "m@1", "model_sha256": "0123456789abcdef"}] * 2 + [
-        {"model": "m@1", "model_sha256": ""}]
-    assert models_text(rows) == ("m@1 [weights sha256 0123456789abcdef] (2 rows); "
-                                 "m@1 [weights unknown] (1 rows)")
+    from pvdesk.export.csv import write_rows_csv
+    from training.data import load_dataset
+
+    slide, tiles = colour_slide(tmp_path / "slide.tif", classes=2, per_class=2)
+    rows = review_rows(slide, tiles)
+    for i, row in enumerate(rows):
+        row["model_sha256"] = "0123456789abcdef" if i < 3 else ""
+    write_rows_csv(tmp_path / "p.csv", list(CLASS_NAMES), rows)
+    ds = load_dataset(tmp_path / "p.csv")
+    assert ("p.csv: predictions by demo-clip-rn50@1 [weights sha256 0123456789abcdef] "
+            "(3 rows); demo-clip-rn50@1 [weights unknown] (1 rows)") in ds.notes
+
+
+def test_a_team_merge_keeps_each_runs_weights(tmp_path):
+    from pvdesk.review.merge import merge_stores
+
+    for name, sha in (("a", "aa" * 32), ("b", "bb" * 32)):
+        with ReviewStore(tmp_path / f"{name}.pvdb") as store:
+            store.add_run("m", "1", "", ["x", "y"], "cpu", weights_sha256=sha)
+    merge_stores(tmp_path / "m.pvdb", [tmp_path / "a.pvdb", tmp_path / "b.pvdb"])
+    with ReviewStore(tmp_path / "m.pvdb") as store:
+        assert sorted(r.weights_sha256 for r in store.runs()) == ["aa" * 32, "bb" * 32]
