@@ -77,7 +77,7 @@ def test_predict_csv_carries_the_manifests_weights_sha(slide, bundles, tmp_path)
     assert header[-3:] == ["tile_status", "patient", "model_sha256"]
 
 
-def test_store_runs_and_review_export_carry_the_sha(slide, bundles, tmp_path):
+def test_store_runs_and_review_export_carry_the_sha(slide, bundles, tmp_path, capsys):
     a, b = bundles
     with ReviewStore(tmp_path / "s.pvdb") as store:
         _predict(slide, a, tmp_path / "a", store)
@@ -90,6 +90,11 @@ def test_store_runs_and_review_export_carry_the_sha(slide, bundles, tmp_path):
         by_run.setdefault(r["model_sha256"], 0)
         by_run[r["model_sha256"]] += 1
     assert set(by_run) == {_recorded_sha(a)[:16], _recorded_sha(b)[:16]}
+    capsys.readouterr()
+    assert main(["review", "stats", str(tmp_path / "s.pvdb")]) == 0
+    out = capsys.readouterr().out
+    for sha in by_run:  # the store's runs are named with their weights
+        assert f"fine@1 [weights sha256 {sha}]" in out
     with ReviewStore(tmp_path / "s.pvdb") as store:  # the window's File > Export path
         export_review(store, tmp_path / "window.csv")
     assert {r["model_sha256"] for r in read_predictions_csv(tmp_path / "window.csv").rows

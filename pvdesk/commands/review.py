@@ -136,7 +136,8 @@ def stats(store: ReviewStore, run_id: int | None = None) -> dict:
            "reviewed": 0, "corrected": 0}
     for r in runs:
         c = store.counts(run_id=r.run_id)
-        out["runs"].append({"run_id": r.run_id, "model": r.model, "classes": len(r.classes),
+        out["runs"].append({"run_id": r.run_id, "model": r.model, "model_sha256": r.model_sha,
+                            "classes": len(r.classes),
                             "device": r.device, "created_at": r.created_at, "tiles": c.total,
                             "reviewed": c.reviewed, "corrected": c.corrected})
     n_tiles = store.tile_count()
@@ -160,6 +161,8 @@ def stats(store: ReviewStore, run_id: int | None = None) -> dict:
 
 
 def run_stats(args) -> int:
+    from pvdesk.export.csv_import import model_text
+
     with _open(args, readonly=True) as store:
         s = stats(store, args.run)
     if args.json:
@@ -168,7 +171,8 @@ def run_stats(args) -> int:
     lines = [f"store:     {s['store']}", f"slides:    {s['slides']}",
              f"runs:      {len(s['runs'])}"]
     for r in s["runs"]:
-        lines.append(f"  run {r['run_id']}: {r['model']} ({r['classes']} classes, {r['device']},"
+        lines.append(f"  run {r['run_id']}: {model_text(r['model'], r['model_sha256'])} "
+                     f"({r['classes']} classes, {r['device']},"
                      f" {r['created_at']}): {r['reviewed']}/{r['tiles']} reviewed,"
                      f" {r['corrected']} corrected")
     lines += [f"tiles:     {s['tiles']}",
