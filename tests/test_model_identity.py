@@ -208,6 +208,16 @@ def test_models_check_csv_counts_matching_different_and_unknown(slide, bundles, 
         capsys.readouterr().out)
 
 
+def test_models_lists_the_cell_a_bundles_rows_carry(bundles, capsys):
+    a, _ = bundles
+    assert main(["models", "--dir", str(a.path)]) == 0
+    sha = _recorded_sha(a)
+    assert f"own weights: sha256 {sha} (CSV model_sha256 {sha[:16]})" in capsys.readouterr().out
+    assert main(["models", "--dir", str(a.path), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["bundles"]
+    assert [r["model_sha256"] for r in rows if r["path"] == str(a.path)] == [sha[:16]]
+
+
 def test_models_check_csv_refuses_a_bad_file_in_one_line(bundles, tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("not,a,predictions,csv\n")

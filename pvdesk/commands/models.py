@@ -47,6 +47,8 @@ def run(args) -> int:
                      "stands_on": [part_text(p) for p in b.lineage.get("parts", [])],
                      "weights_sha256": {f.get("file"): f["sha256"]
                                         for f in b.lineage.get("files", [])},
+                     "own_weights_sha256": b.weights_sha256,
+                     "model_sha256": b.weights_sha256[:16],  # its CSV rows' cell
                      "evaluation": b.evaluation,
                      "backbone_spec": b.backbone.get("spec") or b.provenance.get(
                          "backbone_spec"),
@@ -69,6 +71,9 @@ def run(args) -> int:
                 for w in r["backbone_weights"]))
         for part in r["stands_on"]:
             print(f"    stands on: {part}")
+        if r["model_sha256"]:  # what its prediction CSV rows carry in model_sha256
+            print(f"    own weights: sha256 {r['own_weights_sha256']} (CSV model_sha256 "
+                  f"{r['model_sha256']})")
         print(f"    classes: {classes_text(r['classes'])}")
         print(f"    weights here: {'yes' if r['weights_available'] else 'no'} - {r['weights']}")
         print(f"    tile: {r['tile_um']:g} um at {r['input_size']} px; folder: {r['path']}")

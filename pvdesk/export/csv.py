@@ -17,7 +17,8 @@ model_sha256 is which weights made the row: the first 16 hex characters of the s
 bundle's manifest records for its own weights file (the ``lineage.files`` entry that
 ``pvdesk models`` prints). Empty when the bundle has no weights file of its own (zero-shot
 CLIP on library weights, the random-weight demo bundles: their manifest, name and version
-identify them), and for runs stored before pvdesk recorded it (unknown, never guessed).
+identify them) or its manifest records no sha, and for runs stored before pvdesk recorded it
+(unknown, never guessed).
 Files without the column read with it empty; a cell that is not 16 hex characters is refused
 with its line.
 
