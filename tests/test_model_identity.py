@@ -208,6 +208,20 @@ def test_models_check_csv_counts_matching_different_and_unknown(slide, bundles, 
         capsys.readouterr().out)
 
 
+def test_models_check_csv_refuses_weights_that_differ_from_the_manifest(bundles, tmp_path,
+                                                                        capsys):
+    import shutil
+
+    a, b = bundles
+    swapped = tmp_path / "swapped"
+    shutil.copytree(a.path, swapped)
+    shutil.copy(b.path / "weights.safetensors", swapped / "weights.safetensors")
+    good = write_csv(tmp_path / "g.csv", [csv_row(model_sha256=_recorded_sha(a)[:16])])
+    assert main(["models", "check", str(swapped), "--csv", str(good)]) == 2
+    err = capsys.readouterr().err
+    assert "does not match" in err and "Traceback" not in err
+
+
 def test_models_lists_the_cell_a_bundles_rows_carry(bundles, capsys):
     a, _ = bundles
     assert main(["models", "--dir", str(a.path)]) == 0
