@@ -139,6 +139,24 @@ def test_an_old_csv_without_the_column_reads_and_imports(tmp_path):
         assert store.runs()[0].weights_sha256 == ""
 
 
+def test_a_team_export_reads_with_and_without_the_column(tmp_path):
+    from pvdesk.review.sample import make_sample_store
+
+    store, run, ids = make_sample_store(tmp_path / "s.pvdb", n_tiles=3)
+    with store:
+        write_predictions_csv(store, tmp_path / "t.csv", team=True)
+    with open(tmp_path / "t.csv", newline="") as fh:
+        table = list(csv.reader(fh))
+    k = table[0].index("model_sha256")
+    assert table[0][k + 1] == "consensus_label"  # the team columns follow it
+    with open(tmp_path / "old.csv", "w", newline="") as fh:  # as written before it existed
+        csv.writer(fh).writerows([r[:k] + r[k + 1:] for r in table])
+    for name in ("t.csv", "old.csv"):
+        rows = read_predictions_csv(tmp_path / name).rows
+        assert len(rows) == 3 and {r["model_sha256"] for r in rows} == {""}
+        assert all("consensus_source" in r for r in rows)
+
+
 def test_import_keeps_two_weights_of_one_name_apart_and_exports_them_back(tmp_path, capsys):
     sha_a, sha_b = "0123456789abcdef", "fedcba9876543210"
     rows = ([csv_row(tile_x=224 * i, model_sha256=sha_a) for i in range(2)]

@@ -22,8 +22,9 @@ identify them) or its manifest records no sha, and for runs stored before pvdesk
 Files without the column read with it empty; a cell that is not 16 hex characters is refused
 with its line.
 
-Team columns (after model_sha256, or after patient in older files; only in exports of a store where two or more reviewers decided
-tiles, or with ``pvdesk review export --team``): consensus_label, consensus_source
+Team columns (after model_sha256, or after patient in older files; only in exports of a
+store where two or more reviewers decided tiles, or with ``pvdesk review export --team``):
+consensus_label, consensus_source
 ("adjudicated", "unanimous" when two or more readers agree, "single" when one reader
 labelled the tile, "disputed" when readers disagree and no adjudicator decided; empty when
 nobody reviewed the tile), then one ``label_by:<reviewer>`` column per reviewer with that
