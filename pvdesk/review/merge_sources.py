@@ -162,7 +162,7 @@ def canonical_dump(path) -> dict:
                             for r in rows], key=repr)
         batches = [(ident.split(":")[0], rows, state) for ident, rows, state in src.batches()]
         return {
-            "slides": sorted(src.slides), "runs": sorted(src.runs.values()),
+            "slides": sorted(src.slides), "runs": sorted(src.runs.values(), key=repr),
             "tiles": sorted(src.tiles.values(), key=repr), "predictions": preds,
             "decisions": decisions,
             "audit": sorted(batches, key=repr),
