@@ -208,3 +208,26 @@ def test_migrations_apply_in_order(tmp_path, monkeypatch):
         assert store.con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
         store.con.execute("INSERT INTO notes VALUES (1, 'x')")
         assert store.decision(ids[0]).status == "confirmed"
+
+
+def test_finding_a_tile_by_source_and_position_does_not_scan_the_slide(tmp_path):
+    """An import finds each row's tile by its source and position. Every tile of a slide has
+    the same source, so an unindexed lookup walked all of them: re-importing a CSV grew with
+    the square of its rows. The work of one lookup (SQLite VM steps) is the same for a slide
+    of 50 tiles and one of 5,000."""
+    steps = []
+    for n in (50, 5000):
+        store, _run, ids = make_sample_store(tmp_path / f"s{n}.pvdb", n_tiles=n)
+        rec = max(store.tiles(), key=lambda r: r.tile_id)  # the last: a scan's worst case
+        count = [0]
+
+        def tick(count=count):
+            count[0] += 1
+            return 0
+        store.con.set_progress_handler(tick, 10)
+        assert store.find_tile(source=rec.source, tile_x=rec.tile_x, tile_y=rec.tile_y,
+                               tile_w=rec.tile_w, tile_h=rec.tile_h) == rec.tile_id
+        store.con.set_progress_handler(None, 10)
+        steps.append(count[0])
+        store.close()
+    assert steps[1] <= steps[0] + 5, steps

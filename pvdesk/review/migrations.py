@@ -159,6 +159,10 @@ _V3 = [
 # bundle's own weights file (a CSV's model_sha256 cell is its first 16 characters); empty
 # for a bundle without a weights file of its own, and NULL for every run made before this
 # version: an old run's weights are unknown, never guessed from its name and version.
-_V4 = ["ALTER TABLE runs ADD COLUMN weights_sha256 TEXT"]
+# Also an index on tiles by their key: an import finds each row's tile by (source, key) and
+# every tile of a slide has the same source, so without it re-importing a CSV of n tiles
+# scanned the slide's tiles n times (10k tiles: 4.3 s of 5.7 s).
+_V4 = ["ALTER TABLE runs ADD COLUMN weights_sha256 TEXT",
+       "CREATE INDEX tiles_key ON tiles(tile_key)"]
 
 MIGRATIONS: list = [_V1, _V2, _V3, _V4]
