@@ -13,10 +13,10 @@ from pathlib import Path
 from inference_fakes import FakeClassifier
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
+from ui_support import run_and_wait
 
 from pvdesk.models.bundle import Bundle
 from pvdesk.paths import sample_slide
-from pvdesk.ui.worker import RunRequest
 
 KEYS = {str(k): getattr(Qt.Key, f"Key_{k}") for k in range(9)} | {"u": Qt.Key.Key_U}
 
@@ -48,14 +48,8 @@ def open_project(qtbot, w, project: Path, reviewer: str) -> None:
 
 
 def run_model(qtbot, w) -> None:
-    states: list[str] = []
-    w.runs.finished.connect(states.append)
-    assert w.start_run(RunRequest(["demo-resnet50"], device="cpu", tile_um=112.0, batch_size=8))
-    qtbot.waitUntil(lambda: bool(states), timeout=60000)
-    assert states == ["done"]
-    n = len(w.overlay.info.grid.tiles)
-    qtbot.waitUntil(lambda: w.review.session is not None
-                    and len(w.review.session.all) == n, timeout=20000)
+    """demo-resnet50 (patched) on the open slide, every tile of the run in the session."""
+    run_and_wait(qtbot, w, batch_size=8, rows="all")
 
 
 def switched(qtbot, w, name: str, role=None, blinded=None) -> None:

@@ -16,7 +16,7 @@ from inference_fakes import FakeClassifier
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QMessageBox
 from slide_factory import paint, write_pyramid
-from ui_support import open_window
+from ui_support import open_window, run_and_wait
 
 from pvdesk.export.csv import read_predictions_csv
 from pvdesk.models.bundle import Bundle
@@ -41,17 +41,6 @@ def env(tmp_path, monkeypatch, pvdesk_home):
     img = paint(1100, 800, [(60, 60, 1000, 740)], seed=3)
     slide = write_pyramid(tmp_path / "slide.tif", img, levels=3, mpp=0.5)
     return slide, seen
-
-
-def run_and_wait(qtbot, w) -> None:
-    states: list[str] = []
-    w.runs.finished.connect(states.append)
-    assert w.start_run(RunRequest(["demo-resnet50"], device="cpu", tile_um=112.0, batch_size=4))
-    qtbot.waitUntil(lambda: bool(states), timeout=60000)
-    assert states == ["done"]
-    n = len(w.overlay.info.grid.tiles)
-    qtbot.waitUntil(lambda: w.review.session is not None
-                    and len(w.review.session.entries) == n, timeout=20000)
 
 
 def screen_centre(w, rec) -> QPoint:

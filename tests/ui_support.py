@@ -59,3 +59,20 @@ def open_window(qtbot, path: str | Path, size: tuple[int, int] | None = DESKTOP,
     w = show_window(qtbot, size, fit=fit, exposed=exposed)
     open_slide(qtbot, w, path, ready=ready, timeout=timeout)
     return w
+
+
+def run_and_wait(qtbot, w, *, batch_size: int = 4, rows: str = "entries") -> None:
+    """Run demo-resnet50 (a test's patched model) on the open slide; wait until it is done
+    and the review session holds a row per tissue tile (``rows``: "entries", the queue, or
+    "all", every tile of the run)."""
+    from pvdesk.ui.worker import RunRequest
+
+    states: list[str] = []
+    w.runs.finished.connect(states.append)
+    assert w.start_run(RunRequest(["demo-resnet50"], device="cpu", tile_um=112.0,
+                                  batch_size=batch_size))
+    qtbot.waitUntil(lambda: bool(states), timeout=60000)
+    assert states == ["done"]
+    n = len(w.overlay.info.grid.tiles)
+    qtbot.waitUntil(lambda: w.review.session is not None
+                    and len(getattr(w.review.session, rows)) == n, timeout=20000)
