@@ -13,6 +13,7 @@ import contextlib
 import os
 import sqlite3
 import stat
+import sys
 import tempfile
 from pathlib import Path
 
@@ -147,8 +148,9 @@ class StoreConnection(sqlite3.Connection):
             return
         try:
             super().execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
+        except sqlite3.Error as exc:  # reported, not raised: the error being handled wins
+            print(f"pvdesk: {self.store_path}: rollback after a failed write: {exc}",
+                  file=sys.stderr)
 
 
 # -- opening -----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections import deque
 from pathlib import Path
 
@@ -137,8 +138,11 @@ class RetrainProcess(QObject):
             for pid in _descendants(self.pid or 0):
                 try:
                     os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
+                except ProcessLookupError:
+                    continue  # it ended on its own meanwhile
+                except OSError as exc:  # not ours to kill: say so, kill the rest
+                    print(f"pvdesk: could not stop training process {pid}: {exc}",
+                          file=sys.stderr)
             self.proc.kill()
 
     def shutdown(self, grace_ms: int | None = None) -> None:

@@ -121,8 +121,9 @@ class TrainingController(QObject):
             settings.model_folders.append(folder)
         try:
             settings.save()
-        except OSError:
-            pass
+        except OSError as exc:  # the folder is used now; only remembering it failed
+            self.window.status.showMessage(
+                f"Model folder not saved in the settings: {exc}", 10000)
 
     def load_and_run(self, folder: str) -> bool:
         from pvdesk.errors import PvdeskError
