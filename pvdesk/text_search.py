@@ -10,7 +10,6 @@ model's logit scale times the cosines.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,10 +148,6 @@ def render_png(path, result: QueryResult, column: int, *, stride: int, size, bac
     with atomic_path(path) as tmp:
         out.save(tmp, format="PNG", pnginfo=info)
     return path
-
-
-def now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def slide_background(store, slide_id: str, max_size: int = 1024):

@@ -28,9 +28,9 @@ import numpy as np
 
 from pvdesk.errors import GridError
 from pvdesk.slides.base import PyramidSource, Source, Tile
+from pvdesk.tile_size import DEFAULT_TILE_UM
 from pvdesk.tissue import TissueMask, TissueParams, detect_tissue
 
-DEFAULT_TILE_UM = 112.0
 DEFAULT_OUT_SIZE = 224
 # Grid positions one make_grid may weigh (16.8M: a 200k px slide at a 56 px stride). More
 # means a tile side too small for the slide; the arrays would grow past ~1 GiB.

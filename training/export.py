@@ -11,21 +11,16 @@ The manifest is written last, so a folder with manifest.json is a complete bundl
 
 from __future__ import annotations
 
-import datetime as _dt
 import platform
 from pathlib import Path
 
 from pvdesk import __version__ as pvdesk_version
 from pvdesk import heavy
+from pvdesk.clock import now_iso
 from pvdesk.export.atomic import atomic_write
 from pvdesk.models import Bundle, write_bundle
 from pvdesk.models.manifest import MANIFEST_NAME, read_manifest, validate_manifest
 from training.errors import TrainingError
-
-
-def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace(
-        "+00:00", "Z")
 
 
 def resolved_backbone(base: Bundle) -> dict:

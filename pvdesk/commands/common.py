@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import math
 
-from pvdesk.tiling import DEFAULT_OUT_SIZE, DEFAULT_TILE_UM
+from pvdesk.tile_size import DEFAULT_TILE_UM, TILE_UM_RANGE
+from pvdesk.tiling import DEFAULT_OUT_SIZE
 
 # Sane ranges. A tile side is also checked in pixels once the slide's mpp is known
 # (pvdesk.tiling.MIN_TILE_PX).
 MPP_RANGE = (0.01, 100.0)  # um per pixel: 0.01 (beyond any microscope) .. 100 (a macro photo)
-TILE_UM_RANGE = (0.5, 100_000.0)  # um: half a micrometre .. 10 cm
 SIZE_RANGE = (16, 4096)  # model input, px (as a manifest's input_size)
 PREVIEW_RANGE = (16, 8192)  # preview / heatmap long side, px (8192: a 200 MB image)
 MAX_INT64 = (1 << 63) - 1

@@ -89,11 +89,11 @@ def _outputs(out: Path, n: int) -> list[Path]:
 def run(args) -> int:
     import numpy as np
 
+    from pvdesk.clock import now_iso
     from pvdesk.models import resolve_bundle
     from pvdesk.review.store import ReviewStore
     from pvdesk.text_search import (
         load_text_encoder,
-        now_iso,
         query_run,
         render_png,
         slide_background,

@@ -9,7 +9,6 @@ each weights file it stands on, and the library versions (provenance).
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 import shutil
@@ -18,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pvdesk.clock import now_iso
 from pvdesk.errors import ModelError
 from pvdesk.models.bundle import Bundle
 from pvdesk.models.manifest import MANIFEST_NAME
@@ -38,11 +38,6 @@ def software() -> dict:
         except PackageNotFoundError:
             continue
     return out
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace(
-        "+00:00", "Z")
 
 
 def _staging(dest: Path) -> Path:
@@ -172,7 +167,7 @@ def add_bundle(name: str, spec: str, *, weights: str | None = None, kind: str | 
                "description": f"{kind} on {spec} (pvdesk models add)", "classes": names,
                "backbone": bb, "trained": True, **pre,
                "provenance": {"backbone_spec": spec, "created_by": "pvdesk models add",
-                              "date": _now(), "software": software(),
+                              "date": now_iso(), "software": software(),
                               "preprocess_from": "the model's own config" if pre else
                               "pvdesk's defaults (the model states none)"}}
     if tile_um is not None:

@@ -15,6 +15,7 @@ from typing import Any
 from pvdesk import safe_json
 from pvdesk.errors import ModelError
 from pvdesk.taxonomy import GROUPS, NAME_RE, REVIEW_EXTRA_LABELS, normalise_name
+from pvdesk.tile_size import TILE_UM_RANGE
 
 SCHEMA_VERSION = 1
 KINDS = ("clip-zeroshot", "clip-linear", "clip-mlp", "resnet50")
@@ -28,7 +29,6 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_TILE_UM = 112.0
-TILE_UM_RANGE = (0.5, 100_000.0)  # as the command line's --tile-um
 
 
 def _fail(where: str, field: str, problem: str) -> ModelError:
