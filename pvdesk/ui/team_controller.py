@@ -4,13 +4,16 @@ disputed-tiles queue, File ▸ Merge review projects… and the Team panel (View
 
 Part of ``ReviewController`` (``controller.team``). Store reads and writes run on the review
 writer thread (the team state is read there with the session, ``SlideContext.team``);
-merging and agreement figures run on a ``Tasks`` thread. Switching reviewer or changing
+merging and agreement figures run on ``Tasks`` threads; the Team panel recomputes by itself
+after a merge, a stored decision, another reviewer or store (``team_refresh.Refresher``:
+debounced, one at a time, only while the panel is visible). Switching reviewer or changing
 the reading settings reopens the slide, so the queue, the outlines and the undo stack are
 those of the reviewer now acting.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer
@@ -22,6 +25,7 @@ from pvdesk.ui.menus import _action
 from pvdesk.ui.review_dock import key_range
 from pvdesk.ui.team_dialogs import ReadingDialog, ReviewerDialog
 from pvdesk.ui.team_panel import TeamPanel
+from pvdesk.ui.team_refresh import Refresher
 from pvdesk.ui.team_view import apply_to_dock
 
 BLIND_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space, Qt.Key.Key_S, Qt.Key.Key_E)
@@ -41,10 +45,15 @@ class TeamController(QObject):
         self.state: TeamState | None = None
         self._tabbed = False  # the Team dock becomes a tab beside the heatmap's when shown
         self._announce: str | None = None  # "Reviewer switched: a → b", shown once reopened
-        self.tasks = Tasks(self, "pvdesk-team")
+        self.tasks = Tasks(self, "pvdesk-team")  # merges
+        self.figure_tasks = Tasks(self, "pvdesk-agreement")  # the panel's figures
+        self._key = None  # (store, reviewer, run) the panel's figures were last asked for
+        self._merged: Path | None = None  # the panel shows this merge's output until the
+        # open store changes again
         self.label = QLabel()
         w.status.addPermanentWidget(self.label)
         self.panel = TeamPanel()
+        self.refresher = Refresher(self._start_figures, self.panel.set_pending, self)
         self.dock_widget = w._dock("Team", self.panel, "team")
         self.dock_widget.hide()
         w.view_menu.addAction(self.dock_widget.toggleViewAction())
@@ -84,6 +93,12 @@ class TeamController(QObject):
         ctx = self.c.ctx
         self.state = getattr(ctx, "team", None) if ctx is not None else None
         self._apply()
+        store = ctx.store if ctx is not None else None
+        key = (str(store.path) if store is not None else None, self.reviewer,
+               self.c.session.run_id if self.c.session is not None else None)
+        if store is not None and key != self._key:  # another store, reviewer or run
+            self._key = key
+            self._store_changed()
         if self._announce and self.state is not None:
             # after the store's own "Reopened…" line, which would hide the switch
             note, self._announce = self._announce, None
@@ -96,6 +111,9 @@ class TeamController(QObject):
         self.refresh()
         if session is not None:
             session.blinded = self.blinded  # counts without "corrected" (it tells the model)
+            # a decision stored (acknowledged): the panel's figures may have changed (the
+            # listener goes with the session: _use_session clears the old one's)
+            session.ready.connect(self.c.relay.wrap(self._store_changed))
         if session is not None and self.state is not None and (
                 self.state.blinded or self.state.adjudicator):
             session.set_filters(**self.c.dock.filters())
@@ -244,7 +262,7 @@ class TeamController(QObject):
         from pvdesk.app.team import merge_projects
 
         if self.tasks.busy:
-            self.w.status.showMessage("A merge or an agreement computation is running.", 6000)
+            self.w.status.showMessage("A merge is running.", 6000)
             return False
         open_now = self.c.store.path if self.c.store is not None else None
         if open_now is not None and Path(open_now).resolve() == Path(out).resolve():
@@ -253,13 +271,17 @@ class TeamController(QObject):
                                       15000)
             return False
         self.w.status.showMessage(f"Merging {len(inputs)} review projects into {out}…")
-        self.tasks.start(merge_projects, out, inputs, on_done=self._on_merged,
+        self.tasks.start(merge_projects, out, inputs,
+                         on_done=lambda text: self._on_merged(text, out),
                          on_error=self._on_merge_failed)
         return True
 
-    def _on_merged(self, text: str) -> None:
+    def _on_merged(self, text: str, out: Path | None = None) -> None:
         self.last_merge = text
         self.w.status.showMessage(text, 15000)
+        if out is not None:
+            self._merged = Path(out)  # the panel shows what the merge made
+            self.refresher.changed()
 
     def _on_merge_failed(self, exc) -> None:
         self.last_merge = f"Not merged: {describe_error(exc, 'merge')}"
@@ -267,33 +289,64 @@ class TeamController(QObject):
 
     # -- agreement ------------------------------------------------------------------------
     def compute(self) -> bool:
-        from pvdesk.app.team import team_figures
-
-        ctx, s = self.c.ctx, self.c.session
-        if ctx is None or ctx.store is None:
+        """Compute now (the Compute button), into the shown panel; one already running is
+        followed by this one."""
+        if self._subject() is None:
             self.panel.show_error("no review store is open.")
-            return False
-        if self.tasks.busy:
             return False
         self.dock_widget.show()
         self.dock_widget.raise_()
+        self.refresher.force()
+        return True
+
+    def _store_changed(self) -> None:
+        self._merged = None  # back to the open store's figures
+        self.refresher.changed()
+
+    def _subject(self) -> tuple[Path, int | None] | None:
+        """The store the panel's figures are of, and the run (None: every run)."""
+        if self._merged is not None:
+            return self._merged, None
+        ctx, s = self.c.ctx, self.c.session
+        if ctx is None or ctx.store is None:
+            return None
+        return Path(ctx.store.path), s.run_id if s else None
+
+    def _start_figures(self) -> bool:
+        """One computation on the agreement thread (the refresher's ``start``)."""
+        from pvdesk.app.team import panel_figures
+
+        subject = self._subject()
+        if subject is None:
+            self.panel.show_error("no review store is open.")
+            return False
+        path, run_id = subject
+        at = time.strftime("%H:%M:%S")  # when the store is read
+
+        def done(r) -> None:
+            f = r.figures
+            self.panel.show_figures(f.summary, f.rows, f.confusions, at=at,
+                                    decisions=r.decisions, source=path.name)
+            self.refresher.finished()
+
+        def failed(exc) -> None:
+            self.panel.show_error(describe_error(exc, "agreement"), at=at)
+            self.refresher.finished()
+
         self.panel.busy()
-        self.tasks.start(team_figures, Path(ctx.store.path), s.run_id if s else None,
-                         on_done=lambda r: self.panel.show_figures(*r),
-                         on_error=lambda e: self.panel.show_error(
-                             describe_error(e, "agreement")))
+        self.figure_tasks.start(panel_figures, path, run_id, on_done=done, on_error=failed)
         return True
 
     def _on_panel_shown(self, visible: bool) -> None:
-        """View ▸ Team: computed when first shown for the open store (then on Compute)."""
+        """View ▸ Team: computed when shown if anything changed while it was hidden (a
+        store opened is a change)."""
         if visible and not self._tabbed:
             self._tabbed = True  # (tabbed only once shown: a hidden tab group leaves a
             self.w.tabifyDockWidget(self.w.overlay_dock, self.dock_widget)  # stray tab bar)
             self.dock_widget.raise_()
-        ctx = self.c.ctx
-        if visible and not self.panel.rows() and not self.tasks.busy and ctx is not None \
-                and ctx.store is not None:
-            self.compute()
+        self.refresher.set_visible(visible)
 
     def shutdown(self) -> None:
+        self.refresher.timer.stop()
         self.tasks.shutdown()
+        self.figure_tasks.shutdown()
