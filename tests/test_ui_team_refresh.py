@@ -88,7 +88,7 @@ def test_merge_updates_the_visible_panel_without_compute(qtbot, env, tmp_path, c
     qtbot.waitUntil(lambda: "in team.pvdb" in team.panel.status(), timeout=30000)
     _idle(qtbot, team)
     assert team.last_merge.startswith("Merged 2 review stores"), team.last_merge
-    assert "from 12 decisions in team.pvdb" in team.panel.status()
+    assert "from 12 decisions in team.pvdb (the merge's output)" in team.panel.status()
     by = {f: (v, n) for f, v, _, n in team.panel.rows()}
     assert by["Cohen's kappa, alice – bob"][1] == "6 of 6 tiles (labelled by both)"
     assert len(calls) == before + 1 and calls[-1] == str(merged)

@@ -321,12 +321,13 @@ class TeamController(QObject):
             self.panel.show_error("no review store is open.")
             return False
         path, run_id = subject
+        name = path.name + (" (the merge's output)" if path == self._merged else "")
         at = time.strftime("%H:%M:%S")  # when the store is read
 
         def done(r) -> None:
             f = r.figures
             self.panel.show_figures(f.summary, f.rows, f.confusions, at=at,
-                                    decisions=r.decisions, source=path.name)
+                                    decisions=r.decisions, source=name)
             self.refresher.finished()
 
         def failed(exc) -> None:

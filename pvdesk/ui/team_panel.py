@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QTextDocumentFragment
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
 EMPTY = ("Open a review store with two or more reviewers: the figures follow it as it "
@@ -65,8 +66,7 @@ class TeamPanel(QWidget):
 
     def status(self) -> str:
         """The line that says how current the figures are, as plain text (tests)."""
-        return self.when.text().replace("<i>", "").replace("</i>", "").replace(
-            "<b>", "").replace("</b>", "")
+        return QTextDocumentFragment.fromHtml(self.when.text()).toPlainText()
 
     def show_error(self, message: str, at: str = "") -> None:
         """The last figures stay; the line above them says what went wrong."""
