@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from team_window_support import fake_model_env, label_tiles, open_project, run_model
+from team_window_support import fake_model_env, label_tiles, open_project, run_model, switched
 from ui_support import show_window
 
 import pvdesk.review.agreement_analysis as agreement_analysis
@@ -150,3 +150,62 @@ def test_an_error_keeps_the_last_figures_and_says_so(qtbot, env, tmp_path, monke
     assert team.compute()  # the button: computed now, the error line gone
     qtbot.waitUntil(lambda: "Computed at" in team.panel.status()
                     and "from 4 decisions" in team.panel.status(), timeout=30000)
+
+
+def test_switching_reviewer_recomputes_the_shown_panel(qtbot, env, tmp_path, calls):
+    w, project, coords = _window(qtbot, tmp_path, n_labelled=2)
+    team = _shown_and_computed(qtbot, w)
+    before = len(calls)
+    switched(qtbot, w, "bob")
+    qtbot.waitUntil(lambda: len(calls) == before + 1, timeout=30000)  # no key pressed
+    _idle(qtbot, team)
+    assert len(calls) == before + 1
+    label_tiles(qtbot, w, coords[:2], ["2", "2"])
+    qtbot.waitUntil(lambda: "from 4 decisions" in team.panel.status(), timeout=30000)
+    _idle(qtbot, team)
+    assert len(calls) == before + 2, calls
+    assert any(f == "Cohen's kappa, alice – bob" for f, *_ in team.panel.rows())
+
+
+class _Owner:
+    """A stand-in computation for the Refresher: started, then finished by the test."""
+
+    def __init__(self):
+        self.started = 0
+        self.pending: list[bool] = []
+
+    def start(self) -> bool:
+        self.started += 1
+        return True
+
+
+def test_changes_during_a_computation_get_exactly_one_more(qtbot):
+    from pvdesk.ui.team_refresh import Refresher
+
+    o = _Owner()
+    r = Refresher(o.start, o.pending.append, delay_ms=50)
+    r.changed()  # hidden: nothing, stale
+    qtbot.wait(120)
+    assert o.started == 0 and r.stale and not r.pending
+    r.set_visible(True)  # shown: computed at once
+    qtbot.waitUntil(lambda: o.started == 1, timeout=2000)
+    assert r.running and r.pending and o.pending[-1]
+    for _ in range(5):  # a burst during the computation
+        r.changed()
+        qtbot.wait(5)
+    qtbot.wait(120)  # the burst's delay runs out while the first is still running
+    assert o.started == 1
+    r.finished()
+    assert o.started == 2  # exactly one more, straight after
+    r.finished()
+    qtbot.wait(120)
+    assert o.started == 2 and not r.pending and o.pending[-1] is False
+    r.force()  # the Compute button: now, without the delay
+    assert o.started == 3
+    r.force()  # pressed again while it runs: once more after it
+    r.finished()
+    assert o.started == 4
+    r.finished()
+    r.set_visible(False)
+    r.force()  # Compute shows the panel; forced even before it is visible
+    assert o.started == 5
