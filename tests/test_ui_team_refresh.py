@@ -104,6 +104,7 @@ def test_a_burst_of_keys_is_one_or_two_computations(qtbot, env, tmp_path, calls)
     before = len(calls)
     label_tiles(qtbot, w, coords[:20], ["1"] * 20)  # 20 keys, waits for every ack
     assert "updating…" in team.panel.status()  # pending: the debounce has not run out
+    team.panel.grab().save(str(SHOTS / "team_panel_updating.png"))
     qtbot.waitUntil(lambda: "from 20 decisions" in team.panel.status(), timeout=30000)
     _idle(qtbot, team)
     assert 1 <= len(calls) - before <= 2, calls
