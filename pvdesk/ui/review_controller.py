@@ -286,8 +286,10 @@ class ReviewController(StoreMixin, QObject):
     def _follow_focus(self, _old, new) -> None:
         """Filter the events of the focused widget of this window (the window itself when
         nothing in it has the focus)."""
+        if self.closed or not shiboken6.isValid(self.w):  # focus moved as the app quit
+            return
         target = new if isinstance(new, QWidget) and new.window() is self.w else self.w
-        if target is self._filtered or self.closed:
+        if target is self._filtered:
             return
         if self._filtered is not None and shiboken6.isValid(self._filtered):
             self._filtered.removeEventFilter(self)

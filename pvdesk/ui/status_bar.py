@@ -2,8 +2,52 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QStatusBar,
+    QStyle,
+    QStyleOption,
+    QWidget,
+)
+
+NARROWEST_PX = 320  # the status bar never makes the window wider than the screen needs
+
+
+class ElidedLabel(QLabel):
+    """A plain-text label that gives way instead of widening the window: short of room, its
+    text ends in "…" (the whole text is in the tooltip)."""
+
+    def __init__(self, least: int = 40, wants: int = 0, parent=None):
+        super().__init__(parent)
+        self._least, self._wants = least, wants  # px: the narrowest, the width it asks for
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (a steady width while the text changes)
+        hint = super().sizeHint()
+        return QSize(max(self._wants, hint.width()), hint.height())
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        super().setText(text)
+        self.setToolTip(text)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        hint = super().minimumSizeHint()
+        return QSize(min(self._least, hint.width()), hint.height())
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        p = QPainter(self)
+        opt = QStyleOption()
+        opt.initFrom(self)
+        self.style().drawPrimitive(QStyle.PrimitiveElement.PE_Widget, opt, p, self)
+        r = self.contentsRect()
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, r.width())
+        self.style().drawItemText(p, r, int(self.alignment()), self.palette(), self.isEnabled(),
+                                  text, self.foregroundRole())
+        p.end()
 
 
 def format_eta(seconds: float | None) -> str:
@@ -27,7 +71,7 @@ class RunProgress(QWidget):
         self.bar = QProgressBar()
         self.bar.setFixedWidth(140)
         self.bar.setTextVisible(True)
-        self.label = QLabel()
+        self.label = ElidedLabel()
         self.cancel = QPushButton("Cancel")
         self.cancel.clicked.connect(self.cancel_clicked)
         layout.addWidget(self.label)
@@ -66,14 +110,16 @@ class StatusBar(QStatusBar):
         super().__init__(parent)
         self.zoom = QLabel()
         self.mpp = QLabel()
-        self.cursor = QLabel()
-        self.cursor.setMinimumWidth(300)
+        self.cursor = ElidedLabel(wants=300)  # gives way first: the rest says what is stored and by whom
         self.zoom.setMinimumWidth(90)
         self.mpp.setMinimumWidth(100)
         self.run = RunProgress()
         # Permanent widgets stay visible while a message shows on the left.
         for w in (self.run, self.cursor, self.zoom, self.mpp):
             self.addPermanentWidget(w)
+        # An explicit minimum: the bar's layout then never sets the window's minimum width
+        # from the sum of its labels (long texts once widened a 1366 px window to 1,410 px).
+        self.setMinimumWidth(NARROWEST_PX)
 
     def show_view(self, zoom_text: str, mpp: float | None) -> None:
         self.zoom.setText(f"Zoom {zoom_text}" if zoom_text else "")
