@@ -233,7 +233,7 @@ def _watch_stdin() -> None:
         try:
             while os.read(0, 4096):
                 pass
-        except OSError:
+        except OSError:  # stdin is gone as surely as at end of file: the GUI went away
             pass
         os.kill(os.getpid(), signal.SIGTERM)
 

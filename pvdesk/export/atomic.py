@@ -150,7 +150,7 @@ def _fsync_dir(folder: Path) -> None:
         return
     try:
         os.fsync(dfd)
-    except OSError:
+    except OSError:  # a filesystem that cannot sync a folder: the rename itself is done
         pass
     finally:
         os.close(dfd)

@@ -8,6 +8,7 @@ path), and stops a running training when the window closes or the app quits.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject
@@ -82,8 +83,9 @@ class TrainingController(QObject):
         if self._opened_store is not None:
             try:
                 self._opened_store.close()
-            except Exception:  # noqa: BLE001
-                pass
+            except Exception as exc:  # noqa: BLE001 - reported; the window goes on
+                print(f"pvdesk: closing the review store after retraining failed: "
+                      f"{type(exc).__name__}: {exc}", file=sys.stderr)
             self._opened_store = None
 
     # -- dialogs ------------------------------------------------------------------------
