@@ -7,7 +7,7 @@ import pytest
 from review_support import fake_source, grid_tiles, record_fake_run
 from sklearn.metrics import cohen_kappa_score
 
-from pvdesk.app.team import load_team_state, save_reading_settings, team_figures
+from pvdesk.app.team import load_team_state, panel_figures, save_reading_settings
 from pvdesk.review.store import ReviewStore
 
 LABELS = ("adenosis", "fibroadenoma", "ductal_carcinoma")
@@ -66,9 +66,9 @@ def test_adjudicator_sees_the_disputed_tiles_and_every_reader(team_store):
     assert load_team_state(store, run).disputed == want - {t}
 
 
-def test_team_figures_equal_scikit_learn(team_store):
+def test_panel_figures_equal_scikit_learn(team_store):
     store, run, ids, a, b = team_store
-    summary, rows, confusions = team_figures(store.path, run, resamples=0)
+    summary, rows, confusions = panel_figures(store.path, run, resamples=0).figures
     by = {r[0]: r for r in rows}
     kappa = by["Cohen's kappa, alice – bob"]
     assert kappa[1] == f"{cohen_kappa_score(a, b):.3f}"
@@ -109,7 +109,7 @@ def test_three_readers_get_fleiss_kappa(team_store):
     store.reviewer = "dan"
     for tid, lab in zip(ids, c, strict=True):
         store.correct(tid, lab, run_id=run)
-    _, rows, _ = team_figures(store.path, run, resamples=0)
+    _, rows, _ = panel_figures(store.path, run, resamples=0).figures
     by = {r[0]: r for r in rows}
     fleiss = by["Fleiss' kappa, alice, bob, dan"]
     assert fleiss[1] == f"{_fleiss([list(t) for t in zip(a, b, c, strict=True)]):.3f}"

@@ -181,21 +181,16 @@ def _analysis(path, run_id: int | None, resamples: int) -> dict:
         return analyse(store, run_id=run_id, resamples=resamples)
 
 
-def team_figures(path, run_id: int | None = None, resamples: int = 200) -> TeamFigures:
-    """The Team panel's figures for the store at ``path`` (opened read-only, its own
-    connection), over the tiles of ``run_id``; the same analysis as
-    ``pvdesk review agreement`` (fewer bootstrap resamples, for speed)."""
-    a = _analysis(path, run_id, resamples)
-    return TeamFigures(*figure_rows(a), confusions(a))
-
-
 class PanelFigures(NamedTuple):
     figures: TeamFigures
     decisions: int  # the readers' decisions the figures come from ("from N decisions")
 
 
 def panel_figures(path, run_id: int | None = None, resamples: int = 200) -> PanelFigures:
-    """``team_figures`` and how many readers' decisions they come from."""
+    """The Team panel's figures for the store at ``path`` (opened read-only, its own
+    connection), over the tiles of ``run_id``: the same analysis as ``pvdesk review
+    agreement`` (fewer bootstrap resamples, for speed), and how many readers' decisions
+    they come from."""
     a = _analysis(path, run_id, resamples)
     return PanelFigures(TeamFigures(*figure_rows(a), confusions(a)),
                         sum(a["tiles_read"].values()))
