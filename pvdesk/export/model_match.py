@@ -33,6 +33,12 @@ class CsvMatch:
     def all_match(self) -> bool:
         return self.rows > 0 and self.matching == self.rows
 
+    def verdict(self, cell: str) -> str:
+        """"matching", "different" or "unknown": what a row's model_sha256 cell says."""
+        if not cell:
+            return "unknown"
+        return "matching" if self.sha and cell == self.sha else "different"
+
 
 def match_csv(bundle, path) -> CsvMatch:
     """Count the CSV's rows by whether ``bundle``'s weights made them (ExportError naming
@@ -43,12 +49,8 @@ def match_csv(bundle, path) -> CsvMatch:
     out = CsvMatch(sha)
     for row in read_predictions_csv(path).rows:
         cell = row.get(MODEL_SHA) or ""
-        if not cell:
-            out.unknown += 1
-        elif sha and cell == sha:
-            out.matching += 1
-        else:
-            out.different += 1
+        verdict = out.verdict(cell)
+        setattr(out, verdict, getattr(out, verdict) + 1)
         key = (row.get("model") or "", cell)
         out.by_model[key] = out.by_model.get(key, 0) + 1
     return out
@@ -65,7 +67,7 @@ def match_text(bundle, path, m: CsvMatch) -> list[str]:
              f"{path}: {m.rows} rows: {m.matching} made by these weights, {m.different} by "
              f"other weights, {m.unknown} unknown (no model_sha256)"]
     for (model, cell), n in sorted(m.by_model.items()):
-        verdict = ("matches" if m.sha and cell == m.sha else "unknown" if not cell
-                   else "different weights")
+        verdict = {"matching": "matches", "different": "different weights",
+                   "unknown": "unknown"}[m.verdict(cell)]
         lines.append(f"    {model_text(model, cell)}: {n} rows, {verdict}")
     return lines
